@@ -1,0 +1,111 @@
+#include "agent/cpu/cpu_features.h"
+
+#include <cstdlib>
+
+namespace aiscore {
+namespace {
+
+struct Flag {
+  const char* name;
+  bool present;
+};
+
+std::vector<Flag> DetectFlags() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return {
+      {"avx", __builtin_cpu_supports("avx") != 0},
+      {"avx2", __builtin_cpu_supports("avx2") != 0},
+      {"fma", __builtin_cpu_supports("fma") != 0},
+      {"f16c", __builtin_cpu_supports("f16c") != 0},
+      {"avx512f", __builtin_cpu_supports("avx512f") != 0},
+      {"avx512bw", __builtin_cpu_supports("avx512bw") != 0},
+      {"avx512vl", __builtin_cpu_supports("avx512vl") != 0},
+      {"avx512dq", __builtin_cpu_supports("avx512dq") != 0},
+      {"avx512vnni", __builtin_cpu_supports("avx512vnni") != 0},
+      {"avx512bf16", __builtin_cpu_supports("avx512bf16") != 0},
+  };
+#else
+  return {};
+#endif
+}
+
+const std::vector<Flag>& Flags() {
+  static const std::vector<Flag> flags = DetectFlags();
+  return flags;
+}
+
+bool Has(std::string_view name) {
+  for (const Flag& f : Flags()) {
+    if (name == f.name) return f.present;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+  }
+  return "unknown";
+}
+
+bool IsaSupported(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return true;
+    case Isa::kAvx2:
+#ifdef AISCORE_HAVE_X86_KERNELS
+      return Has("avx2") && Has("fma") && Has("f16c");
+#else
+      return false;
+#endif
+    case Isa::kAvx512:
+#ifdef AISCORE_HAVE_X86_KERNELS
+      return IsaSupported(Isa::kAvx2) && Has("avx512f") && Has("avx512bw") && Has("avx512vl") &&
+             Has("avx512dq") && Has("avx512vnni");
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+std::vector<Isa> SupportedIsas() {
+  std::vector<Isa> out;
+  for (Isa isa : kAllIsas) {
+    if (IsaSupported(isa)) out.push_back(isa);
+  }
+  return out;
+}
+
+Isa BestIsa() {
+  if (const char* forced = std::getenv("AISCORE_ISA")) {
+    for (Isa isa : kAllIsas) {
+      if (IsaName(isa) == forced && IsaSupported(isa)) return isa;
+    }
+  }
+  Isa best = Isa::kScalar;
+  for (Isa isa : kAllIsas) {
+    if (IsaSupported(isa)) best = isa;
+  }
+  return best;
+}
+
+std::string CpuFlagsString() {
+  std::string out;
+  for (const Flag& f : Flags()) {
+    if (!f.present) continue;
+    if (!out.empty()) out += ' ';
+    out += f.name;
+  }
+  return out;
+}
+
+}  // namespace aiscore

@@ -1,0 +1,49 @@
+// The contract every CPU matrix-multiply kernel meets, and the lookup that
+// picks one per (weight format, ISA).
+//
+// A kernel computes a tile of dot products between weight rows (stored in
+// the weight format, GGUF layout) and activation rows (floats converted once
+// per matmul into the kernel's activation layout: f32 for F32/F16 weights,
+// Q8_0 blocks for Q8_0, Q8_K blocks for Q4_K and Q2_K). Kernels are pure
+// functions, safe to call from any number of threads on disjoint outputs.
+#ifndef AISCORE_AGENT_CPU_MATMUL_KERNEL_H_
+#define AISCORE_AGENT_CPU_MATMUL_KERNEL_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "agent/cpu/cpu_features.h"
+#include "agent/quant/format.h"
+
+namespace aiscore {
+
+struct MatMulKernel {
+  Format format;  // weight format
+  Isa isa;        // instruction set the kernel needs
+  // Converts one row of `cols` floats (cols a multiple of the format's block
+  // size) into activation_row_bytes(cols) bytes of activation layout.
+  void (*convert_activations)(const float* x, int64_t cols, void* out);
+  size_t (*activation_row_bytes)(int64_t cols);
+  // For i < nr, j < nc: out[j * out_stride + i] = dot(weight row i, activation row j)
+  // over `cols` elements. Weight row i starts at w + i * w_stride bytes,
+  // activation row j at a + j * a_stride bytes. nr <= tile_rows, nc <= tile_cols.
+  void (*tile)(int64_t cols, const void* w, size_t w_stride, int nr, const void* a,
+               size_t a_stride, int nc, float* out, size_t out_stride);
+  int tile_rows;  // largest nr the tile takes (and the one it is fastest at)
+  int tile_cols;  // largest nc the tile takes
+};
+
+// The kernel of exactly this (format, isa), or nullptr where there is none.
+// Check IsaSupported(isa) before calling its functions.
+const MatMulKernel* FindMatMulKernel(Format format, Isa isa);
+// The kernel of the highest ISA at or below `isa` that has one for `format`
+// and that this CPU supports. Every format has a scalar kernel.
+const MatMulKernel& BestMatMulKernel(Format format, Isa isa);
+
+// Kernels are plain data objects named k<Format><Isa>Kernel, each defined in
+// the file of its (format, ISA) and listed once in matmul_kernel.cc. Taking
+// their address runs no ISA-specific code.
+
+}  // namespace aiscore
+
+#endif  // AISCORE_AGENT_CPU_MATMUL_KERNEL_H_
