@@ -1,11 +1,10 @@
 #include "agent/engine/model_weights.h"
 
-#include <cstdlib>
-#include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/engine/host_memory.h"
 
 namespace aiscore {
 namespace {
@@ -104,13 +103,10 @@ absl::StatusOr<ModelWeights> AllocateWeights(const ModelConfig& config, Format f
         "available: it does not fit",
         config.name, FormatName(format), total / 1073741824.0, available / 1073741824.0));
   }
-  void* raw = std::aligned_alloc(kTensorAlignment, AlignUp(total, kTensorAlignment));
-  if (raw == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "could not allocate %.2f GiB for the weights of '%s'", total / 1073741824.0, config.name));
-  }
-  w.storage = std::shared_ptr<const void>(raw, [](const void* p) { std::free(const_cast<void*>(p)); });
-  auto* base = static_cast<unsigned char*>(raw);
+  absl::StatusOr<std::shared_ptr<void>> memory = AllocateHostMemory(total);
+  if (!memory.ok()) return memory.status();
+  auto* base = static_cast<unsigned char*>(memory->get());
+  w.storage = *std::move(memory);
   size_t offset = 0;
   for (WeightTensor* t : w.MutableTensors()) {
     t->data = base + offset;
@@ -142,17 +138,6 @@ absl::Status CheckWeights(const ModelWeights& w) {
     }
   }
   return absl::OkStatus();
-}
-
-size_t AvailableHostMemory() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  size_t kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit) {
-    if (key == "MemAvailable:") return kib * 1024;
-  }
-  return 0;
 }
 
 }  // namespace aiscore

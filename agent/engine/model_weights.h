@@ -61,9 +61,6 @@ absl::StatusOr<ModelWeights> AllocateWeights(const ModelConfig& config, Format f
 // format whose blocks divide its rows, and data.
 absl::Status CheckWeights(const ModelWeights& weights);
 
-// Host memory available to a new allocation (MemAvailable), in bytes; 0 if unknown.
-size_t AvailableHostMemory();
-
 }  // namespace aiscore
 
 #endif  // AISCORE_AGENT_ENGINE_MODEL_WEIGHTS_H_

@@ -1,0 +1,194 @@
+// `aiscore bench`: prefill (ppN) and decode (tgN) speed of one model in one
+// or more formats on one backend, reported like llama-bench, with the rate at
+// which decode reads weights. The full benchmark (suites, signing, upload)
+// is `aiscore run`; this measures the engine alone.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <sys/resource.h>
+
+#include "absl/strings/str_split.h"
+#include "agent/cli/commands.h"
+#include "agent/cpu/cpu_backend.h"
+#include "agent/engine/backend_registry.h"
+#include "agent/engine/model_source.h"
+#include "agent/engine/session.h"
+
+namespace aiscore {
+namespace {
+
+struct BenchOptions {
+  std::string model = "target-7b";
+  std::string formats = "q4_k";
+  int prompt = 512;
+  int generate = 128;
+  int depth = 0;
+  int repetitions = 3;
+  std::string backend = "auto";
+  int threads = 0;
+  std::string isa;
+  uint64_t seed = kDefaultSyntheticSeed;
+};
+
+struct Stats {
+  double median = 0, min = 0, max = 0, stddev = 0;
+};
+
+Stats Summarize(std::vector<double> v) {
+  Stats s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  s.min = v.front();
+  s.max = v.back();
+  double mean = 0;
+  for (double x : v) mean += x / n;
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean);
+  s.stddev = n > 1 ? std::sqrt(var / (n - 1)) : 0.0;
+  return s;
+}
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Deterministic prompt token ids in [0, vocab).
+std::vector<int32_t> PromptTokens(int64_t n, int64_t vocab, uint64_t seed) {
+  std::vector<int32_t> t(n);
+  uint64_t x = seed;
+  for (int64_t i = 0; i < n; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    t[i] = static_cast<int32_t>((x >> 33) % static_cast<uint64_t>(vocab));
+  }
+  return t;
+}
+
+double PeakRssGiB() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1048576.0;
+}
+
+absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend) {
+  const auto t0 = std::chrono::steady_clock::now();
+  absl::StatusOr<ModelWeights> weights = LoadModel(o.model, format, o.seed);
+  if (!weights.ok()) return weights.status();
+  const double load_s = Seconds(t0, std::chrono::steady_clock::now());
+  const ModelConfig& c = weights->config;
+  const double read_per_token =
+      static_cast<double>(weights->TotalBytes() - weights->token_embd.bytes() +
+                          weights->token_embd.row_bytes());
+  SessionOptions so;
+  so.max_context = std::max<int64_t>(o.prompt, o.depth + o.generate) + 1;
+  absl::StatusOr<std::unique_ptr<Session>> session = Session::Create(backend, *weights, so);
+  if (!session.ok()) return session.status();
+  Session& s = **session;
+  const std::string label = std::string(FormatName(weights->format));
+  std::fprintf(stderr, "%s %s: %.2f GB of weights ready in %.1f s\n", c.name.c_str(),
+               label.c_str(), weights->TotalBytes() / 1e9, load_s);
+
+  std::string isa = "-";
+  if (auto* cpu = dynamic_cast<CpuBackend*>(backend)) isa = std::string(IsaName(cpu->isa()));
+  auto row = [&](const std::string& test, const Stats& tps, double gbs) {
+    char gb[32] = "-";
+    if (gbs > 0) std::snprintf(gb, sizeof(gb), "%.2f", gbs);
+    std::printf("| %-10s | %-5s | %7.2f | %6.3f | %-4s | %-6s | %7d | %-12s | %8.2f ± %6.2f | %12s |\n",
+                c.name.c_str(), label.c_str(), weights->TotalBytes() / 1073741824.0,
+                c.ParameterCount() / 1e9, backend->name().c_str(), isa.c_str(),
+                backend->name() == "cpu" ? static_cast<CpuBackend*>(backend)->threads() : 0,
+                test.c_str(), tps.median, tps.stddev, gb);
+    std::fflush(stdout);
+  };
+
+  if (o.prompt > 0) {
+    const std::vector<int32_t> prompt = PromptTokens(o.prompt, c.vocab_size, o.seed);
+    std::vector<double> rates;
+    for (int rep = -1; rep < o.repetitions; ++rep) {  // rep -1 is the warm-up
+      s.Reset();
+      const auto a = std::chrono::steady_clock::now();
+      if (absl::Status st = s.Forward(prompt, 0, Logits::kLast); !st.ok()) return st;
+      const double t = Seconds(a, std::chrono::steady_clock::now());
+      if (rep >= 0) rates.push_back(o.prompt / t);
+    }
+    row("pp" + std::to_string(o.prompt), Summarize(rates), 0);
+  }
+  if (o.generate > 0) {
+    const std::vector<int32_t> context = PromptTokens(std::max(o.depth, 1), c.vocab_size, o.seed + 1);
+    std::vector<double> rates;
+    for (int rep = -1; rep < o.repetitions; ++rep) {
+      s.Reset();
+      if (o.depth > 0) {
+        if (absl::Status st = s.Forward(context, 0, Logits::kNone); !st.ok()) return st;
+      }
+      int32_t token = context.back();
+      const int count = rep < 0 ? std::min(o.generate, 8) : o.generate;
+      double total = 0;
+      for (int i = 0; i < count; ++i) {
+        const auto a = std::chrono::steady_clock::now();
+        absl::Status st = s.Forward(std::span<const int32_t>(&token, 1), s.cached_tokens(), Logits::kLast);
+        total += Seconds(a, std::chrono::steady_clock::now());
+        if (!st.ok()) return st;
+        const std::vector<float>& l = s.logits();  // Greedy pick, outside the timing.
+        token = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+      }
+      if (rep >= 0) rates.push_back(count / total);
+    }
+    const Stats st = Summarize(rates);
+    std::string test = "tg" + std::to_string(o.generate);
+    if (o.depth > 0) test += " @ d" + std::to_string(o.depth);
+    row(test, st, st.median * read_per_token / 1e9);
+  }
+  std::fprintf(stderr, "peak resident memory so far: %.2f GiB\n", PeakRssGiB());
+  return absl::OkStatus();
+}
+
+int RunBench(const BenchOptions& o) {
+  std::vector<Format> formats;
+  for (absl::string_view name : absl::StrSplit(o.formats, ',')) {
+    absl::StatusOr<Format> f = FormatFromName(std::string(name));
+    if (!f.ok()) return ReportError(f.status());
+    formats.push_back(*f);
+  }
+  BackendOptions bo;
+  bo.threads = o.threads;
+  bo.isa = o.isa;
+  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(o.backend, bo);
+  if (!backend.ok()) return ReportError(backend.status());
+  std::printf("| model      | fmt   | GiB     | B      | dev  | isa    | threads | test         | t/s               | weights GB/s |\n");
+  std::printf("| ---------- | ----- | ------- | ------ | ---- | ------ | ------- | ------------ | ----------------- | ------------ |\n");
+  for (Format f : formats) {
+    if (absl::Status s = BenchFormat(o, f, backend->get()); !s.ok()) return ReportError(s);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app, std::function<int()>& run) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure prefill and decode speed of the engine");
+  cmd->add_option("--model", o->model, "GGUF file, or a model name to synthesize (target-7b, ...)");
+  cmd->add_option("--format", o->formats, "Formats, comma separated: f16,q8_0,q4_k,q2_k");
+  cmd->add_option("-p,--prompt", o->prompt, "Prompt tokens for the prefill test (0: skip)")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-n,--generate", o->generate, "Tokens for the decode test (0: skip)")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-d,--depth", o->depth, "Tokens in the cache before the decode test")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-r,--repetitions", o->repetitions, "Timed repetitions (after one warm-up)")
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--backend", o->backend, "Backend: auto, cpu");
+  cmd->add_option("-t,--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--isa", o->isa, "CPU kernels: scalar, avx2, avx512 (default: best)");
+  cmd->add_option("--seed", o->seed, "Seed of synthesized weights and prompts");
+  cmd->callback([o, &run] { run = [o] { return RunBench(*o); }; });
+}
+
+}  // namespace aiscore

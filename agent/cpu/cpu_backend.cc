@@ -1,0 +1,205 @@
+#include "agent/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "agent/engine/host_memory.h"
+#include "agent/quant/format.h"
+
+namespace aiscore {
+namespace {
+
+class HostBuffer : public DeviceBuffer {
+ public:
+  HostBuffer(std::shared_ptr<void> memory, size_t size) : memory_(std::move(memory)), size_(size) {}
+  void* data() override { return memory_.get(); }
+  size_t size() const override { return size_; }
+
+ private:
+  std::shared_ptr<void> memory_;
+  size_t size_;
+};
+
+int DefaultThreads(int requested) {
+  if (requested > 0) return requested;
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+// Elementwise work is split into chunks of this many floats.
+constexpr int64_t kElementGrain = 16384;
+
+}  // namespace
+
+CpuBackend::CpuBackend(int n_threads, Isa isa)
+    : pool_(DefaultThreads(n_threads)),
+      isa_(IsaSupported(isa) ? isa : BestIsa()),
+      matmul_(&pool_, isa_),
+      vec_(BestVecKernels(isa_)),
+      scores_(pool_.size()) {}
+
+std::string CpuBackend::device_name() const {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return "unknown CPU";
+}
+
+size_t CpuBackend::AvailableMemory() const { return AvailableHostMemory(); }
+
+absl::StatusOr<std::unique_ptr<DeviceBuffer>> CpuBackend::Allocate(size_t bytes) {
+  absl::StatusOr<std::shared_ptr<void>> memory = AllocateHostMemory(bytes);
+  if (!memory.ok()) return memory.status();
+  return std::make_unique<HostBuffer>(*std::move(memory), bytes);
+}
+
+absl::Status CpuBackend::CopyToDevice(void* device_dst, const void* host_src, size_t bytes) {
+  std::memcpy(device_dst, host_src, bytes);
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::CopyToHost(void* host_dst, const void* device_src, size_t bytes) {
+  std::memcpy(host_dst, device_src, bytes);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelWeights> CpuBackend::PrepareWeights(const ModelWeights& host) { return host; }
+
+void CpuBackend::Embed(const WeightTensor& table, const int32_t* ids, int64_t n, float* out) {
+  const FormatTraits& t = Traits(table.format);
+  const auto* base = static_cast<const unsigned char*>(table.data);
+  for (int64_t i = 0; i < n; ++i) {
+    t.dequantize(base + static_cast<size_t>(ids[i]) * table.row_bytes(), out + i * table.cols,
+                 table.cols);
+  }
+}
+
+void CpuBackend::RmsNorm(const float* x, const WeightTensor& weight, int64_t n, int64_t d,
+                         float eps, float* out) {
+  const auto* w = static_cast<const float*>(weight.data);
+  pool_.ParallelFor(n, std::max<int64_t>(1, kElementGrain / d), [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) {
+      const float* row = x + i * d;
+      double sum = 0;
+      for (int64_t c = 0; c < d; ++c) sum += static_cast<double>(row[c]) * row[c];
+      const float scale = static_cast<float>(1.0 / std::sqrt(sum / d + eps));
+      float* o = out + i * d;
+      for (int64_t c = 0; c < d; ++c) o[c] = row[c] * scale * w[c];
+    }
+  });
+}
+
+void CpuBackend::MatMul(const WeightTensor& w, const float* x, int64_t n, float* y) {
+  matmul_.Run(w, x, n, y);
+}
+
+void CpuBackend::EnsureRopeTable(int64_t positions, int64_t head_dim, float theta) {
+  if (positions <= rope_positions_ && head_dim == rope_head_dim_ && theta == rope_theta_) return;
+  positions = std::max(positions, rope_head_dim_ == head_dim && rope_theta_ == theta
+                                      ? 2 * rope_positions_
+                                      : positions);
+  const int64_t half = head_dim / 2;
+  rope_cos_.resize(positions * half);
+  rope_sin_.resize(positions * half);
+  for (int64_t i = 0; i < half; ++i) {
+    const double freq = std::pow(static_cast<double>(theta), -2.0 * i / head_dim);
+    for (int64_t p = 0; p < positions; ++p) {
+      rope_cos_[p * half + i] = static_cast<float>(std::cos(p * freq));
+      rope_sin_[p * half + i] = static_cast<float>(std::sin(p * freq));
+    }
+  }
+  rope_positions_ = positions;
+  rope_head_dim_ = head_dim;
+  rope_theta_ = theta;
+}
+
+void CpuBackend::RopeAndStoreKv(float* q, float* k, const float* v, int64_t n, int64_t pos,
+                                const AttentionShape& s, uint16_t* k_cache, uint16_t* v_cache) {
+  EnsureRopeTable(pos + n, s.head_dim, s.rope_theta);
+  const int64_t half = s.head_dim / 2;
+  const int64_t q_dim = s.n_heads * s.head_dim, kv_dim = s.n_kv_heads * s.head_dim;
+  auto rotate = [&](float* head, const float* cs, const float* sn) {
+    for (int64_t i = 0; i < half; ++i) {
+      const float x0 = head[2 * i], x1 = head[2 * i + 1];
+      head[2 * i] = x0 * cs[i] - x1 * sn[i];
+      head[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+    }
+  };
+  pool_.ParallelFor(n, std::max<int64_t>(1, kElementGrain / q_dim), [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) {
+      const float* cs = &rope_cos_[(pos + t) * half];
+      const float* sn = &rope_sin_[(pos + t) * half];
+      for (int64_t h = 0; h < s.n_heads; ++h) rotate(q + t * q_dim + h * s.head_dim, cs, sn);
+      for (int64_t h = 0; h < s.n_kv_heads; ++h) rotate(k + t * kv_dim + h * s.head_dim, cs, sn);
+      vec_.f32_to_f16(k + t * kv_dim, k_cache + (pos + t) * kv_dim, kv_dim);
+      vec_.f32_to_f16(v + t * kv_dim, v_cache + (pos + t) * kv_dim, kv_dim);
+    }
+  });
+}
+
+void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
+                           int64_t n, int64_t pos, const AttentionShape& s, float* out) {
+  const int64_t group = s.n_heads / s.n_kv_heads;  // query heads per kv head
+  const int64_t hd = s.head_dim, q_dim = s.n_heads * hd, kv_dim = s.n_kv_heads * hd;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  for (auto& sc : scores_) {
+    if (static_cast<int64_t>(sc.size()) < group * (pos + n)) sc.resize(group * (pos + n));
+  }
+  // One task per (token, kv head): the group's query heads share each K and V row load.
+  pool_.ParallelFor(n * s.n_kv_heads, 1, [&](int64_t b, int64_t e, int thread) {
+    float* scores = scores_[thread].data();
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t t = task / s.n_kv_heads, g = task % s.n_kv_heads;
+      const int64_t len = pos + t + 1;  // causal: cache positions 0 .. pos+t
+      const float* qg = q + t * q_dim + g * group * hd;
+      for (int64_t p = 0; p < len; ++p) {
+        const uint16_t* krow = k_cache + p * kv_dim + g * hd;
+        for (int64_t h = 0; h < group; ++h) {
+          scores[h * len + p] = vec_.dot_f32_f16(qg + h * hd, krow, hd) * scale;
+        }
+      }
+      for (int64_t h = 0; h < group; ++h) {
+        float* sc = scores + h * len;
+        const float mx = *std::max_element(sc, sc + len);
+        double sum = 0;
+        for (int64_t p = 0; p < len; ++p) {
+          sc[p] = std::exp(sc[p] - mx);
+          sum += sc[p];
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        float* o = out + t * q_dim + (g * group + h) * hd;
+        std::fill(o, o + hd, 0.0f);
+        for (int64_t p = 0; p < len; ++p) vec_.axpy_f16(sc[p] * inv, v_cache + p * kv_dim + g * hd, o, hd);
+      }
+    }
+  });
+}
+
+void CpuBackend::SwiGlu(const float* gate, const float* up, int64_t count, float* out) {
+  pool_.ParallelFor(count, kElementGrain, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  });
+}
+
+void CpuBackend::Add(float* x, const float* y, int64_t count) {
+  pool_.ParallelFor(count, kElementGrain, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) x[i] += y[i];
+  });
+}
+
+void CpuBackend::Argmax(const float* x, int64_t n, int64_t cols, int32_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = x + i * cols;
+    out[i] = static_cast<int32_t>(std::max_element(row, row + cols) - row);
+  }
+}
+
+}  // namespace aiscore

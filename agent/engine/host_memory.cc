@@ -1,0 +1,36 @@
+#include "agent/engine/host_memory.h"
+
+#include <sys/mman.h>
+
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_format.h"
+
+namespace aiscore {
+
+absl::StatusOr<std::shared_ptr<void>> AllocateHostMemory(size_t bytes) {
+  const size_t size = bytes == 0 ? 1 : bytes;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("could not allocate %.2f GiB of host memory", size / 1073741824.0));
+  }
+#ifdef MADV_HUGEPAGE
+  madvise(p, size, MADV_HUGEPAGE);  // Advice only: failure is harmless.
+#endif
+  return std::shared_ptr<void>(p, [size](void* q) { munmap(q, size); });
+}
+
+size_t AvailableHostMemory() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  size_t kib = 0;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return 0;
+}
+
+}  // namespace aiscore

@@ -1,0 +1,25 @@
+// Large host allocations for weights, KV caches and scratch, and how much
+// host memory is available.
+//
+// Allocations are anonymous mappings advised to use transparent huge pages
+// (streaming many GiB of weights through 4 KiB pages costs TLB misses),
+// zero-filled, page-aligned, and freed when the last shared_ptr goes.
+#ifndef AISCORE_AGENT_ENGINE_HOST_MEMORY_H_
+#define AISCORE_AGENT_ENGINE_HOST_MEMORY_H_
+
+#include <cstddef>
+#include <memory>
+
+#include "absl/status/statusor.h"
+
+namespace aiscore {
+
+// ResourceExhausted when the system refuses the mapping.
+absl::StatusOr<std::shared_ptr<void>> AllocateHostMemory(size_t bytes);
+
+// Host memory available to a new allocation (MemAvailable), in bytes; 0 if unknown.
+size_t AvailableHostMemory();
+
+}  // namespace aiscore
+
+#endif  // AISCORE_AGENT_ENGINE_HOST_MEMORY_H_
