@@ -36,7 +36,15 @@ void ThreadPool::Run(const std::function<void(int)>& fn) {
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
   fn(0);
-  while (pending_.load(std::memory_order_acquire) != 0) AISCORE_CPU_RELAX();
+  // Spin while the workers are likely to finish soon; then yield, so that a
+  // worker preempted by another process gets the core back.
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kSpinIterations) {
+      AISCORE_CPU_RELAX();
+    } else {
+      std::this_thread::yield();
+    }
+  }
   job_ = nullptr;
 }
 

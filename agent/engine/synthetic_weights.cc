@@ -1,6 +1,7 @@
 #include "agent/engine/synthetic_weights.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -39,17 +40,30 @@ float Level(int index, float stddev) {
 }  // namespace
 
 void SynthesizeValues(Format format, float stddev, uint64_t key, void* out, int64_t count) {
+  // The 4096 levels in the output format, then five 12-bit indices per stream word.
+  std::array<float, kLevels> f32;
+  std::array<uint16_t, kLevels> f16;
+  for (int i = 0; i < kLevels; ++i) {
+    f32[i] = Level(i, stddev);
+    f16[i] = Fp32ToFp16(f32[i]);
+  }
   Stream s{key};
-  for (int64_t i = 0; i < count; i += 5) {  // Five 12-bit levels per stream word.
-    uint64_t r = s.Next();
-    for (int64_t j = i; j < std::min(count, i + 5); ++j, r >>= 12) {
-      const float v = Level(static_cast<int>(r & 0xfff), stddev);
-      if (format == Format::kF16) {
-        static_cast<uint16_t*>(out)[j] = Fp32ToFp16(v);
-      } else {
-        static_cast<float*>(out)[j] = v;
-      }
+  auto fill = [&](auto* dst, const auto& table) {
+    int64_t i = 0;
+    for (; i + 5 <= count; i += 5) {
+      const uint64_t r = s.Next();
+      dst[i] = table[r & 0xfff];
+      dst[i + 1] = table[(r >> 12) & 0xfff];
+      dst[i + 2] = table[(r >> 24) & 0xfff];
+      dst[i + 3] = table[(r >> 36) & 0xfff];
+      dst[i + 4] = table[(r >> 48) & 0xfff];
     }
+    for (uint64_t r = s.Next(); i < count; ++i, r >>= 12) dst[i] = table[r & 0xfff];
+  };
+  if (format == Format::kF16) {
+    fill(static_cast<uint16_t*>(out), f16);
+  } else {
+    fill(static_cast<float*>(out), f32);
   }
 }
 

@@ -1,0 +1,179 @@
+// The engine's forward pass on the CPU backend, every format and kernel
+// path, against the FP64 reference model; prefill against step-by-step
+// decode; micro-batching and cache rollback.
+#include "agent/engine/session.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include "agent/cpu/cpu_backend.h"
+#include "agent/engine/synthetic_weights.h"
+#include "tests/engine/fp64_reference_model.h"
+
+namespace aiscore {
+namespace {
+
+double Nmse(const std::vector<double>& ref, const std::vector<float>& got) {
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    err += (ref[i] - got[i]) * (ref[i] - got[i]);
+    norm += ref[i] * ref[i];
+  }
+  return err / norm;
+}
+
+double Nmse(const std::vector<float>& ref, const std::vector<float>& got) {
+  return Nmse(std::vector<double>(ref.begin(), ref.end()), got);
+}
+
+std::vector<int32_t> RandomTokens(int n, int64_t vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> t(n);
+  for (int32_t& x : t) x = static_cast<int32_t>(rng() % vocab);
+  return t;
+}
+
+// NMSE of the logits against FP64. The F16 KV cache bounds F32 and F16;
+// quantized formats add 8-bit activation quantization before every matmul.
+double Limit(Format f) {
+  switch (f) {
+    case Format::kF32:
+    case Format::kF16:
+      return 1e-5;
+    default:
+      return 2e-3;
+  }
+}
+
+struct Case {
+  Format format;
+  Isa isa;
+};
+
+class ForwardTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ForwardTest, LogitsMatchFp64Reference) {
+  const Case c = GetParam();
+  if (!IsaSupported(c.isa)) GTEST_SKIP() << "this CPU lacks " << IsaName(c.isa);
+  const uint64_t seed = std::random_device{}();
+  const ModelConfig config = *ModelPreset("tiny");
+  const ModelWeights w = *SynthesizeWeights(config, c.format, seed);
+  CpuBackend backend(2, c.isa);
+  std::unique_ptr<Session> s = *Session::Create(&backend, w, {.max_context = 64, .max_batch = 64});
+  const std::vector<int32_t> tokens = RandomTokens(9, config.vocab_size, seed);
+  ASSERT_TRUE(s->Forward(tokens, 0, Logits::kAll).ok());
+  for (float v : s->logits()) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_LE(Nmse(Fp64Forward(w, tokens), s->logits()), Limit(c.format)) << "seed " << seed;
+}
+
+std::vector<Case> Cases() {
+  std::vector<Case> out;
+  for (Format f : kAllFormats)
+    for (Isa isa : kAllIsas) out.push_back({f, isa});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ForwardTest, ::testing::ValuesIn(Cases()), [](const auto& info) {
+  return std::string(Traits(info.param.format).gguf_name) + "_" +
+         std::string(IsaName(info.param.isa));
+});
+
+class SessionTest : public ::testing::TestWithParam<Format> {
+ protected:
+  void SetUp() override {
+    config_ = *ModelPreset("tiny");
+    weights_ = *SynthesizeWeights(config_, GetParam(), 99);
+  }
+  std::unique_ptr<Session> NewSession(int64_t max_batch = 64) {
+    return *Session::Create(&backend_, weights_, {.max_context = 128, .max_batch = max_batch});
+  }
+  ModelConfig config_;
+  ModelWeights weights_;
+  CpuBackend backend_{2};
+};
+
+TEST_P(SessionTest, PrefillAgreesWithStepByStepDecode) {
+  const std::vector<int32_t> tokens = RandomTokens(12, config_.vocab_size, 5);
+  auto prefill = NewSession();
+  ASSERT_TRUE(prefill->Forward(tokens, 0, Logits::kAll).ok());
+  auto step = NewSession();
+  std::vector<float> stepwise;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    ASSERT_TRUE(step->Forward(std::span<const int32_t>(&tokens[i], 1), i, Logits::kLast).ok());
+    stepwise.insert(stepwise.end(), step->logits().begin(), step->logits().end());
+  }
+  EXPECT_EQ(step->cached_tokens(), 12);
+  EXPECT_LE(Nmse(prefill->logits(), stepwise), 1e-9);
+}
+
+TEST_P(SessionTest, MicroBatchesGiveTheSameLogits) {
+  const std::vector<int32_t> tokens = RandomTokens(20, config_.vocab_size, 6);
+  auto whole = NewSession(64);
+  auto split = NewSession(3);
+  ASSERT_TRUE(whole->Forward(tokens, 0, Logits::kAll).ok());
+  ASSERT_TRUE(split->Forward(tokens, 0, Logits::kAll).ok());
+  EXPECT_LE(Nmse(whole->logits(), split->logits()), 1e-9);
+  ASSERT_TRUE(split->Forward(tokens, 0, Logits::kLast).ok());
+  const std::vector<float> last(whole->logits().end() - config_.vocab_size, whole->logits().end());
+  EXPECT_LE(Nmse(last, split->logits()), 1e-9);
+}
+
+TEST_P(SessionTest, RewritingFromAnEarlierPositionForgetsLaterTokens) {
+  const std::vector<int32_t> a = RandomTokens(8, config_.vocab_size, 7);
+  std::vector<int32_t> b = a;
+  b[5] = (b[5] + 1) % config_.vocab_size, b[6] = (b[6] + 3) % config_.vocab_size;
+  auto fresh = NewSession();
+  ASSERT_TRUE(fresh->Forward(b, 0, Logits::kAll).ok());
+  auto rolled = NewSession();
+  ASSERT_TRUE(rolled->Forward(a, 0, Logits::kAll).ok());
+  rolled->Truncate(5);
+  EXPECT_EQ(rolled->cached_tokens(), 5);
+  ASSERT_TRUE(rolled->Forward(std::span<const int32_t>(b).subspan(5), 5, Logits::kAll).ok());
+  const std::vector<float> tail(fresh->logits().begin() + 5 * config_.vocab_size, fresh->logits().end());
+  EXPECT_LE(Nmse(tail, rolled->logits()), 1e-9);
+}
+
+TEST_P(SessionTest, GenerateIsGreedyOverLogits) {
+  const std::vector<int32_t> prompt = RandomTokens(4, config_.vocab_size, 8);
+  auto s = NewSession();
+  const std::vector<int32_t> out = *s->Generate(prompt, 5);
+  ASSERT_EQ(out.size(), 5u);
+  std::vector<int32_t> seq = prompt;
+  auto check = NewSession();
+  for (int32_t t : out) {
+    ASSERT_TRUE(check->Forward(seq, 0, Logits::kLast).ok());
+    const auto& l = check->logits();
+    EXPECT_EQ(t, std::max_element(l.begin(), l.end()) - l.begin());
+    seq.push_back(t);
+  }
+}
+
+TEST_P(SessionTest, BadRequestsAreErrorsNotCrashes) {
+  auto s = NewSession();
+  EXPECT_EQ(s->Forward({}, 0, Logits::kLast).code(), absl::StatusCode::kInvalidArgument);
+  const int32_t bad[] = {static_cast<int32_t>(config_.vocab_size)};
+  EXPECT_EQ(s->Forward(bad, 0, Logits::kLast).code(), absl::StatusCode::kInvalidArgument);
+  const int32_t neg[] = {-1};
+  EXPECT_EQ(s->Forward(neg, 0, Logits::kLast).code(), absl::StatusCode::kInvalidArgument);
+  const int32_t ok[] = {1};
+  EXPECT_EQ(s->Forward(ok, 3, Logits::kLast).code(), absl::StatusCode::kInvalidArgument);
+  std::vector<int32_t> too_long(129, 1);
+  EXPECT_EQ(s->Forward(too_long, 0, Logits::kLast).code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(s->cached_tokens(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, SessionTest, ::testing::ValuesIn(kBasketFormats),
+                         [](const auto& info) { return std::string(Traits(info.param).gguf_name); });
+
+TEST(SessionCreateTest, ContextBeyondTheModelIsRejected) {
+  CpuBackend backend(1);
+  const ModelWeights w = *SynthesizeWeights(*ModelPreset("tiny"), Format::kQ8_0, 1);
+  absl::StatusOr<std::unique_ptr<Session>> s =
+      Session::Create(&backend, w, {.max_context = 1 << 20, .max_batch = 16});
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace aiscore
