@@ -12,6 +12,17 @@
 #include <limits>
 #include <numeric>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define AISCORE_GGUF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AISCORE_GGUF_ASAN 1
+#endif
+#endif
+#ifdef AISCORE_GGUF_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -75,6 +86,12 @@ absl::Status ErrnoStatus(int err, const std::string& what) {
     default:
       return absl::UnknownError(text);
   }
+}
+
+// Bytes from the end of a `size`-byte mapping to the end of its last page.
+[[maybe_unused]] uint64_t PageTail(uint64_t size) {
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  return (size + page - 1) / page * page - size;
 }
 
 bool IsKnownValueType(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::kFloat64); }
@@ -554,7 +571,7 @@ class GgufFile::Parser {
 };
 
 absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("cannot open GGUF file ", path));
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -577,6 +594,12 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path
       return ErrnoStatus(err, absl::StrCat("cannot map ", path));
     }
     file->base_ = static_cast<const unsigned char*>(p);
+#ifdef AISCORE_GGUF_ASAN
+    // Under AddressSanitizer, reads between the end of the file and the end of
+    // its last page (which the kernel maps as zeros) are reported too.
+    ASAN_POISON_MEMORY_REGION(p, PageTail(file->size_) + file->size_);
+    ASAN_UNPOISON_MEMORY_REGION(p, file->size_);
+#endif
   }
   ::close(fd);  // the mapping stays valid without the descriptor
   Parser parser(file.get());
@@ -585,7 +608,11 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path
 }
 
 GgufFile::~GgufFile() {
-  if (base_ != nullptr) ::munmap(const_cast<unsigned char*>(base_), size_);
+  if (base_ == nullptr) return;
+#ifdef AISCORE_GGUF_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(base_, size_ + PageTail(size_));
+#endif
+  ::munmap(const_cast<unsigned char*>(base_), size_);
 }
 
 const GgufValue* GgufFile::Find(std::string_view key) const {
