@@ -2,6 +2,8 @@
 // or more formats on one backend, reported like llama-bench, with the rate at
 // which decode reads weights. The full benchmark (suites, signing, upload)
 // is `aiscore run`; this measures the engine alone.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -9,8 +11,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <sys/resource.h>
 
 #include "absl/strings/str_split.h"
 #include "agent/cli/commands.h"
@@ -82,28 +82,28 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
   if (!weights.ok()) return weights.status();
   const double load_s = Seconds(t0, std::chrono::steady_clock::now());
   const ModelConfig& c = weights->config;
-  const double read_per_token =
-      static_cast<double>(weights->TotalBytes() - weights->token_embd.bytes() +
-                          weights->token_embd.row_bytes());
+  const double read_per_token = static_cast<double>(
+      weights->TotalBytes() - weights->token_embd.bytes() + weights->token_embd.row_bytes());
   SessionOptions so;
   so.max_context = std::max<int64_t>(o.prompt, o.depth + o.generate) + 1;
   absl::StatusOr<std::unique_ptr<Session>> session = Session::Create(backend, *weights, so);
   if (!session.ok()) return session.status();
   Session& s = **session;
   const std::string label = std::string(FormatName(weights->format));
-  std::fprintf(stderr, "%s %s: %.2f GB of weights ready in %.1f s\n", c.name.c_str(),
-               label.c_str(), weights->TotalBytes() / 1e9, load_s);
+  std::fprintf(stderr, "%s %s: %.2f GB of weights ready in %.1f s\n", c.name.c_str(), label.c_str(),
+               weights->TotalBytes() / 1e9, load_s);
 
   std::string isa = "-";
   if (auto* cpu = dynamic_cast<CpuBackend*>(backend)) isa = std::string(IsaName(cpu->isa()));
   auto row = [&](const std::string& test, const Stats& tps, double gbs) {
     char gb[32] = "-";
     if (gbs > 0) std::snprintf(gb, sizeof(gb), "%.2f", gbs);
-    std::printf("| %-10s | %-5s | %7.2f | %6.3f | %-4s | %-6s | %7d | %-12s | %8.2f ± %6.2f | %12s |\n",
-                c.name.c_str(), label.c_str(), weights->TotalBytes() / 1073741824.0,
-                c.ParameterCount() / 1e9, backend->name().c_str(), isa.c_str(),
-                backend->name() == "cpu" ? static_cast<CpuBackend*>(backend)->threads() : 0,
-                test.c_str(), tps.median, tps.stddev, gb);
+    std::printf(
+        "| %-10s | %-5s | %7.2f | %6.3f | %-4s | %-6s | %7d | %-12s | %8.2f ± %6.2f | %12s |\n",
+        c.name.c_str(), label.c_str(), weights->TotalBytes() / 1073741824.0,
+        c.ParameterCount() / 1e9, backend->name().c_str(), isa.c_str(),
+        backend->name() == "cpu" ? static_cast<CpuBackend*>(backend)->threads() : 0, test.c_str(),
+        tps.median, tps.stddev, gb);
     std::fflush(stdout);
   };
 
@@ -120,7 +120,8 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
     row("pp" + std::to_string(o.prompt), Summarize(rates), 0);
   }
   if (o.generate > 0) {
-    const std::vector<int32_t> context = PromptTokens(std::max(o.depth, 1), c.vocab_size, o.seed + 1);
+    const std::vector<int32_t> context =
+        PromptTokens(std::max(o.depth, 1), c.vocab_size, o.seed + 1);
     std::vector<double> rates;
     for (int rep = -1; rep < o.repetitions; ++rep) {
       s.Reset();
@@ -132,7 +133,8 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
       double total = 0;
       for (int i = 0; i < count; ++i) {
         const auto a = std::chrono::steady_clock::now();
-        absl::Status st = s.Forward(std::span<const int32_t>(&token, 1), s.cached_tokens(), Logits::kLast);
+        absl::Status st =
+            s.Forward(std::span<const int32_t>(&token, 1), s.cached_tokens(), Logits::kLast);
         total += Seconds(a, std::chrono::steady_clock::now());
         if (!st.ok()) return st;
         const std::vector<float>& l = s.logits();  // Greedy pick, outside the timing.
@@ -161,8 +163,12 @@ int RunBench(const BenchOptions& o) {
   bo.isa = o.isa;
   absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(o.backend, bo);
   if (!backend.ok()) return ReportError(backend.status());
-  std::printf("| model      | fmt   | GiB     | B      | dev  | isa    | threads | test         | t/s               | weights GB/s |\n");
-  std::printf("| ---------- | ----- | ------- | ------ | ---- | ------ | ------- | ------------ | ----------------- | ------------ |\n");
+  std::printf(
+      "| model      | fmt   | GiB     | B      | dev  | isa    | threads | test         | t/s      "
+      "         | weights GB/s |\n");
+  std::printf(
+      "| ---------- | ----- | ------- | ------ | ---- | ------ | ------- | ------------ | "
+      "----------------- | ------------ |\n");
   for (Format f : formats) {
     if (absl::Status s = BenchFormat(o, f, backend->get()); !s.ok()) return ReportError(s);
   }

@@ -32,8 +32,10 @@ absl::StatusOr<std::vector<int32_t>> ParseTokens(const std::string& text) {
   for (absl::string_view part : absl::StrSplit(text, ',')) {
     int32_t t;
     if (!absl::SimpleAtoi(part, &t) || t < 0) {
-      return absl::InvalidArgumentError("--tokens wants non-negative integers separated by "
-                                        "commas, got '" + std::string(part) + "'");
+      return absl::InvalidArgumentError(
+          "--tokens wants non-negative integers separated by "
+          "commas, got '" +
+          std::string(part) + "'");
     }
     tokens.push_back(t);
   }
@@ -75,8 +77,8 @@ int RunEval(const EvalOptions& o) {
   if (o.generate > 0) {
     continuation.push_back(static_cast<int32_t>(std::max_element(last, last + vocab) - last));
     if (o.generate > 1) {
-      absl::StatusOr<std::vector<int32_t>> more = (*session)->Generate(
-          std::span<const int32_t>(&continuation.back(), 1), o.generate - 1);
+      absl::StatusOr<std::vector<int32_t>> more =
+          (*session)->Generate(std::span<const int32_t>(&continuation.back(), 1), o.generate - 1);
       if (!more.ok()) return ReportError(more.status());
       continuation.insert(continuation.end(), more->begin(), more->end());
     }

@@ -20,8 +20,6 @@ size_t ActivationRowBytesQ8_0(int64_t cols) { return cols / kQ8_0BlockSize * siz
 void ConvertActivationsQ8_K(const float* x, int64_t cols, void* out) {
   QuantizeRowQ8_K(x, static_cast<BlockQ8_K*>(out), cols);
 }
-size_t ActivationRowBytesQ8_K(int64_t cols) {
-  return cols / kSuperBlockSize * sizeof(BlockQ8_K);
-}
+size_t ActivationRowBytesQ8_K(int64_t cols) { return cols / kSuperBlockSize * sizeof(BlockQ8_K); }
 
 }  // namespace aiscore

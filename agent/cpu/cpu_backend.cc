@@ -103,9 +103,9 @@ void CpuBackend::MatMul(const WeightTensor& w, const float* x, int64_t n, float*
 
 void CpuBackend::EnsureRopeTable(int64_t positions, int64_t head_dim, float theta) {
   if (positions <= rope_positions_ && head_dim == rope_head_dim_ && theta == rope_theta_) return;
-  positions = std::max(positions, rope_head_dim_ == head_dim && rope_theta_ == theta
-                                      ? 2 * rope_positions_
-                                      : positions);
+  positions =
+      std::max(positions, rope_head_dim_ == head_dim && rope_theta_ == theta ? 2 * rope_positions_
+                                                                             : positions);
   const int64_t half = head_dim / 2;
   rope_cos_.resize(positions * half);
   rope_sin_.resize(positions * half);
@@ -177,7 +177,8 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
         const float inv = static_cast<float>(1.0 / sum);
         float* o = out + t * q_dim + (g * group + h) * hd;
         std::fill(o, o + hd, 0.0f);
-        for (int64_t p = 0; p < len; ++p) vec_.axpy_f16(sc[p] * inv, v_cache + p * kv_dim + g * hd, o, hd);
+        for (int64_t p = 0; p < len; ++p)
+          vec_.axpy_f16(sc[p] * inv, v_cache + p * kv_dim + g * hd, o, hd);
       }
     }
   });

@@ -21,8 +21,8 @@ enum class Isa {
 inline constexpr Isa kAllIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
 
 std::string_view IsaName(Isa isa);  // "scalar", "avx2", "avx512"
-bool IsaSupported(Isa isa);          // by this CPU (and this build)
-Isa BestIsa();                       // the fastest supported; AISCORE_ISA=name overrides
+bool IsaSupported(Isa isa);         // by this CPU (and this build)
+Isa BestIsa();                      // the fastest supported; AISCORE_ISA=name overrides
 std::vector<Isa> SupportedIsas();
 // The CPU's ISA flags that matter here, as a space-separated list ("avx2 fma f16c avx512f ...").
 std::string CpuFlagsString();

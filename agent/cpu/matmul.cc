@@ -18,7 +18,8 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
   if (activations_.size() < a_stride * n) activations_.resize(a_stride * n);
   unsigned char* act = activations_.data();
   pool_->ParallelFor(n, 1, [&](int64_t begin, int64_t end, int) {
-    for (int64_t j = begin; j < end; ++j) k.convert_activations(x + j * cols, cols, act + j * a_stride);
+    for (int64_t j = begin; j < end; ++j)
+      k.convert_activations(x + j * cols, cols, act + j * a_stride);
   });
 
   const size_t w_stride = w.row_bytes();

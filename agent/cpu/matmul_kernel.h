@@ -27,8 +27,8 @@ struct MatMulKernel {
   // For i < nr, j < nc: out[j * out_stride + i] = dot(weight row i, activation row j)
   // over `cols` elements. Weight row i starts at w + i * w_stride bytes,
   // activation row j at a + j * a_stride bytes. nr <= tile_rows, nc <= tile_cols.
-  void (*tile)(int64_t cols, const void* w, size_t w_stride, int nr, const void* a,
-               size_t a_stride, int nc, float* out, size_t out_stride);
+  void (*tile)(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+               int nc, float* out, size_t out_stride);
   int tile_rows;  // largest nr the tile takes (and the one it is fastest at)
   int tile_cols;  // largest nc the tile takes
 };

@@ -68,8 +68,8 @@ float DotQ4_K(int64_t n, const void* w, const void* a) {
       scaled += sc * acc;
       mins += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
     }
-    sum += y[b].d * (half[x[b].d] * static_cast<float>(scaled) -
-                     half[x[b].dmin] * static_cast<float>(mins));
+    sum += y[b].d *
+           (half[x[b].d] * static_cast<float>(scaled) - half[x[b].dmin] * static_cast<float>(mins));
   }
   return sum;
 }
@@ -93,8 +93,8 @@ float DotQ2_K(int64_t n, const void* w, const void* a) {
       scaled += (sc & 0xf) * acc;
       mins += (sc >> 4) * y[b].bsums[j];
     }
-    sum += y[b].d * (half[x[b].d] * static_cast<float>(scaled) -
-                     half[x[b].dmin] * static_cast<float>(mins));
+    sum += y[b].d *
+           (half[x[b].d] * static_cast<float>(scaled) - half[x[b].dmin] * static_cast<float>(mins));
   }
   return sum;
 }
@@ -117,17 +117,26 @@ extern const MatMulKernel kF32ScalarKernel = {
     Format::kF32, Isa::kScalar, ConvertActivationsF32, ActivationRowBytesF32, Tile<DotF32>, 4, 4};
 extern const MatMulKernel kF16ScalarKernel = {
     Format::kF16, Isa::kScalar, ConvertActivationsF32, ActivationRowBytesF32, Tile<DotF16>, 4, 4};
-extern const MatMulKernel kQ8_0ScalarKernel = {Format::kQ8_0,          Isa::kScalar,
-                                               ConvertActivationsQ8_0, ActivationRowBytesQ8_0,
-                                               Tile<DotQ8_0>,          4,
+extern const MatMulKernel kQ8_0ScalarKernel = {Format::kQ8_0,
+                                               Isa::kScalar,
+                                               ConvertActivationsQ8_0,
+                                               ActivationRowBytesQ8_0,
+                                               Tile<DotQ8_0>,
+                                               4,
                                                4};
-extern const MatMulKernel kQ4_KScalarKernel = {Format::kQ4_K,          Isa::kScalar,
-                                               ConvertActivationsQ8_K, ActivationRowBytesQ8_K,
-                                               Tile<DotQ4_K>,          4,
+extern const MatMulKernel kQ4_KScalarKernel = {Format::kQ4_K,
+                                               Isa::kScalar,
+                                               ConvertActivationsQ8_K,
+                                               ActivationRowBytesQ8_K,
+                                               Tile<DotQ4_K>,
+                                               4,
                                                4};
-extern const MatMulKernel kQ2_KScalarKernel = {Format::kQ2_K,          Isa::kScalar,
-                                               ConvertActivationsQ8_K, ActivationRowBytesQ8_K,
-                                               Tile<DotQ2_K>,          4,
+extern const MatMulKernel kQ2_KScalarKernel = {Format::kQ2_K,
+                                               Isa::kScalar,
+                                               ConvertActivationsQ8_K,
+                                               ActivationRowBytesQ8_K,
+                                               Tile<DotQ2_K>,
+                                               4,
                                                4};
 
 }  // namespace aiscore

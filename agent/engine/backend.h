@@ -31,9 +31,9 @@ class DeviceBuffer {
 
 // Geometry of attention for RopeAndStoreKv and Attention.
 struct AttentionShape {
-  int64_t n_heads = 0;      // query heads
-  int64_t n_kv_heads = 0;   // key/value heads; query head h reads kv head h / (n_heads / n_kv_heads)
-  int64_t head_dim = 0;     // even
+  int64_t n_heads = 0;     // query heads
+  int64_t n_kv_heads = 0;  // key/value heads; query head h reads kv head h / (n_heads / n_kv_heads)
+  int64_t head_dim = 0;    // even
   float rope_theta = 0.0f;  // rotary base
   int64_t max_context = 0;  // rows of each layer's cache
 };
@@ -58,8 +58,8 @@ class Backend {
   // out[i][:] = dequantized row ids[i] of table; out is [n][table.cols].
   virtual void Embed(const WeightTensor& table, const int32_t* ids, int64_t n, float* out) = 0;
   // out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * weight, for n rows of d floats.
-  virtual void RmsNorm(const float* x, const WeightTensor& weight, int64_t n, int64_t d,
-                       float eps, float* out) = 0;
+  virtual void RmsNorm(const float* x, const WeightTensor& weight, int64_t n, int64_t d, float eps,
+                       float* out) = 0;
   // y[n][w.rows] = x[n][w.cols] . w^T
   virtual void MatMul(const WeightTensor& w, const float* x, int64_t n, float* y) = 0;
   // Rotates q [n][n_heads][head_dim] in place and k [n][n_kv_heads][head_dim]

@@ -36,11 +36,12 @@ std::vector<ModelConfig> Presets() {
 
 absl::Status ModelConfig::Validate() const {
   auto bad = [&](std::string_view field, int64_t value, std::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model '", name, "': ", std::string(field), " = ", value, " ", std::string(why)));
+    return absl::InvalidArgumentError(absl::StrCat("model '", name, "': ", std::string(field),
+                                                   " = ", value, " ", std::string(why)));
   };
   constexpr int64_t kMaxDim = 1 << 20;
-  if (vocab_size <= 0 || vocab_size > (1 << 24)) return bad("vocab_size", vocab_size, "is out of range");
+  if (vocab_size <= 0 || vocab_size > (1 << 24))
+    return bad("vocab_size", vocab_size, "is out of range");
   if (d_model <= 0 || d_model > kMaxDim) return bad("d_model", d_model, "is out of range");
   if (n_layers <= 0 || n_layers > 1024) return bad("n_layers", n_layers, "is out of range");
   if (n_heads <= 0 || d_model % n_heads != 0) {
@@ -58,16 +59,17 @@ absl::Status ModelConfig::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat("model '", name, "': rope_theta must be > 0"));
   }
   if (!(norm_eps > 0.0f && norm_eps < 1.0f)) {
-    return absl::InvalidArgumentError(absl::StrCat("model '", name, "': norm_eps must be in (0, 1)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model '", name, "': norm_eps must be in (0, 1)"));
   }
   return absl::OkStatus();
 }
 
 int64_t ModelConfig::ParameterCount() const {
-  const int64_t per_layer = 2 * d_model                      // norms
-                            + 2 * d_model * d_model          // q, o
-                            + 2 * d_model * kv_dim()         // k, v
-                            + 3 * d_model * d_ff;            // gate, up, down
+  const int64_t per_layer = 2 * d_model               // norms
+                            + 2 * d_model * d_model   // q, o
+                            + 2 * d_model * kv_dim()  // k, v
+                            + 3 * d_model * d_ff;     // gate, up, down
   return n_layers * per_layer + 2 * vocab_size * d_model + d_model;
 }
 
@@ -79,7 +81,8 @@ absl::StatusOr<ModelConfig> ModelPreset(std::string_view name) {
   for (ModelConfig& c : Presets()) {
     if (c.name == name) return c;
   }
-  return absl::NotFoundError(absl::StrCat("unknown model '", std::string(name), "': known models are ",
+  return absl::NotFoundError(absl::StrCat("unknown model '", std::string(name),
+                                          "': known models are ",
                                           absl::StrJoin(ModelPresetNames(), ", ")));
 }
 

@@ -18,13 +18,13 @@ namespace aiscore {
 struct ModelConfig {
   std::string name;
   int64_t vocab_size = 0;
-  int64_t d_model = 0;     // embedding width
+  int64_t d_model = 0;  // embedding width
   int64_t n_layers = 0;
   int64_t n_heads = 0;     // query heads
   int64_t n_kv_heads = 0;  // key/value heads (grouped-query attention)
   int64_t d_ff = 0;        // SwiGLU hidden width
   float rope_theta = 10000.0f;
-  float norm_eps = 1e-5f;  // RMSNorm epsilon
+  float norm_eps = 1e-5f;      // RMSNorm epsilon
   int64_t max_context = 8192;  // tokens
 
   int64_t head_dim() const { return d_model / n_heads; }

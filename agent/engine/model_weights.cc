@@ -32,8 +32,8 @@ void ListTensors(Weights& w, std::vector<Out>& out) {
   out.push_back(&w.output_norm);
   out.push_back(&w.output);
   for (auto& l : w.layers) {
-    for (auto* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate, &l.w_up,
-                    &l.w_down}) {
+    for (auto* t :
+         {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down}) {
       out.push_back(t);
     }
   }
@@ -125,13 +125,13 @@ absl::Status CheckWeights(const ModelWeights& w) {
     const WeightTensor& e = *want[i];
     if (a.rows != e.rows || a.cols != e.cols) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "tensor '%s' has shape [%d, %d] (ne0, ne1) but the model config implies [%d, %d]",
-          e.name, a.cols, a.rows, e.cols, e.rows));
+          "tensor '%s' has shape [%d, %d] (ne0, ne1) but the model config implies [%d, %d]", e.name,
+          a.cols, a.rows, e.cols, e.rows));
     }
     if (a.cols % Traits(a.format).block_size != 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "tensor '%s': %d columns are not a whole number of %s blocks", e.name, a.cols,
-          FormatName(a.format)));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("tensor '%s': %d columns are not a whole number of %s blocks", e.name,
+                          a.cols, FormatName(a.format)));
     }
     if (a.data == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("tensor '", e.name, "' has no data"));

@@ -34,11 +34,11 @@ struct LayerWeights {
 
 struct ModelWeights {
   ModelConfig config;
-  Format format = Format::kF16;  // format of the weight matrices (the file's "mostly" type)
-  WeightTensor token_embd;       // [vocab][d_model]
-  WeightTensor output_norm;      // F32 [d_model]
-  WeightTensor output;           // [vocab][d_model]
-  std::vector<LayerWeights> layers;  // [n_layers]
+  Format format = Format::kF16;         // format of the weight matrices (the file's "mostly" type)
+  WeightTensor token_embd;              // [vocab][d_model]
+  WeightTensor output_norm;             // F32 [d_model]
+  WeightTensor output;                  // [vocab][d_model]
+  std::vector<LayerWeights> layers;     // [n_layers]
   std::shared_ptr<const void> storage;  // owns the bytes every tensor points into
 
   // Every tensor, in file order: token_embd, output_norm, output, then per layer

@@ -45,9 +45,9 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(Backend* backend,
   if (absl::Status s = CheckWeights(weights); !s.ok()) return s;
   options = Resolve(weights.config, options);
   if (options.max_context > weights.config.max_context) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "a context of %d tokens exceeds the model's maximum of %d", options.max_context,
-        weights.config.max_context));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("a context of %d tokens exceeds the model's maximum of %d",
+                        options.max_context, weights.config.max_context));
   }
   const int64_t overhead = SessionOverheadBytes(weights.config, options);
   const size_t available = backend->AvailableMemory();
@@ -152,8 +152,8 @@ absl::Status Session::Forward(std::span<const int32_t> tokens, int64_t pos, Logi
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return absl::InvalidArgumentError("no tokens to run");
   if (pos < 0 || pos > cached_) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "position %d is past the %d tokens in the cache", pos, cached_));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("position %d is past the %d tokens in the cache", pos, cached_));
   }
   if (pos + n > options_.max_context) {
     return absl::OutOfRangeError(absl::StrFormat(

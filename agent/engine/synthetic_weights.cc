@@ -158,8 +158,8 @@ absl::StatusOr<ModelWeights> SynthesizeWeights(const ModelConfig& config, Format
     const WeightTensor& x = *tensors[t];
     const FormatTraits& tr = Traits(x.format);
     const bool plain = tr.block_size == 1;
-    const int64_t blocks = plain ? (x.elements() + kSyntheticRun - 1) / kSyntheticRun
-                                 : x.elements() / tr.block_size;
+    const int64_t blocks =
+        plain ? (x.elements() + kSyntheticRun - 1) / kSyntheticRun : x.elements() / tr.block_size;
     const int64_t per_item = plain ? 1 : std::max<int64_t>(1, (1 << 20) / tr.block_bytes);
     for (int64_t b = 0; b < blocks; b += per_item) {
       items.push_back({t, b, std::min(per_item, blocks - b)});

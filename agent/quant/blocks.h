@@ -15,7 +15,7 @@ namespace aiscore {
 // Q8_0: 32 weights, w = d * qs[i].
 inline constexpr int kQ8_0BlockSize = 32;
 struct BlockQ8_0 {
-  uint16_t d;                  // scale, f16
+  uint16_t d;                 // scale, f16
   int8_t qs[kQ8_0BlockSize];  // quants
 };
 static_assert(sizeof(BlockQ8_0) == 34);
@@ -29,8 +29,8 @@ inline constexpr int kQ4KScaleBytes = 12;
 // qs[32*c + l] holds weight 64*c + l in its low nibble and 64*c + 32 + l in
 // its high nibble.
 struct BlockQ4_K {
-  uint16_t d;                        // super-block scale for the sub-block scales, f16
-  uint16_t dmin;                     // super-block scale for the sub-block mins, f16
+  uint16_t d;                       // super-block scale for the sub-block scales, f16
+  uint16_t dmin;                    // super-block scale for the sub-block mins, f16
   uint8_t scales[kQ4KScaleBytes];   // 8 scales and 8 mins, 6 bits each
   uint8_t qs[kSuperBlockSize / 2];  // 4-bit quants
 };
@@ -50,8 +50,8 @@ static_assert(sizeof(BlockQ2_K) == 84);
 // Q8_K: the activation format K-quant dot products use (never stored in
 // files). w = d * qs[i]; bsums[j] = sum of qs[16j .. 16j+15].
 struct BlockQ8_K {
-  float d;                                // scale, f32
-  int8_t qs[kSuperBlockSize];            // quants
+  float d;                              // scale, f32
+  int8_t qs[kSuperBlockSize];           // quants
   int16_t bsums[kSuperBlockSize / 16];  // sums of quants in groups of 16
 };
 static_assert(sizeof(BlockQ8_K) == 292);

@@ -33,9 +33,7 @@ static_assert(TableInEnumOrder());
 
 }  // namespace
 
-const FormatTraits& Traits(Format format) {
-  return kFormatTable[static_cast<size_t>(format)];
-}
+const FormatTraits& Traits(Format format) { return kFormatTable[static_cast<size_t>(format)]; }
 
 std::string_view FormatName(Format format) { return Traits(format).name; }
 
@@ -45,8 +43,8 @@ absl::StatusOr<Format> FormatFromName(std::string_view name) {
   for (const FormatTraits& t : kFormatTable) {
     if (t.name == lower) return t.format;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown format '", std::string(name), "': expected one of f32, f16, q8_0, q4_k, q2_k"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown format '", std::string(name),
+                                                 "': expected one of f32, f16, q8_0, q4_k, q2_k"));
 }
 
 absl::StatusOr<Format> FormatFromGgmlType(uint32_t ggml_type) {

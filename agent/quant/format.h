@@ -16,7 +16,7 @@
 namespace aiscore {
 
 enum class Format : uint8_t {
-  kF32,   // reference only (and norm weights)
+  kF32,  // reference only (and norm weights)
   kF16,
   kQ8_0,
   kQ4_K,

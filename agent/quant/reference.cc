@@ -73,9 +73,9 @@ uint16_t QuantizeSubScales(const float* values, int count, int max_code, uint8_t
   const uint16_t super_bits = Fp32ToFp16(max_value / max_code);
   const float super = Fp16ToFp32(super_bits);
   for (int j = 0; j < count; ++j) {
-    codes[j] = super > 0 ? static_cast<uint8_t>(std::clamp(RoundToInt(values[j] / super), 0,
-                                                            max_code))
-                         : 0;
+    codes[j] = super > 0
+                   ? static_cast<uint8_t>(std::clamp(RoundToInt(values[j] / super), 0, max_code))
+                   : 0;
   }
   return super_bits;
 }
@@ -109,7 +109,8 @@ void QuantizeRowQ8_0(const float* x, void* y, int64_t n) {
     blocks[b].d = Fp32ToFp16(amax / 127.0f);
     const float d = Fp16ToFp32(blocks[b].d);
     for (int i = 0; i < kQ8_0BlockSize; ++i) {
-      blocks[b].qs[i] = d > 0 ? static_cast<int8_t>(std::clamp(RoundToInt(x[i] / d), -127, 127)) : 0;
+      blocks[b].qs[i] =
+          d > 0 ? static_cast<int8_t>(std::clamp(RoundToInt(x[i] / d), -127, 127)) : 0;
     }
   }
 }

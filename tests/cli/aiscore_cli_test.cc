@@ -56,8 +56,8 @@ TEST_F(CliTest, ExportedGgufEvaluatesToTheSameLogitsAsTheSyntheticModel) {
     r = RunAiscore("eval --model " + gguf + " --tokens 1,2,3,500 --logits " + Path("a.f32"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("greedy:"), std::string::npos);
-    r = RunAiscore(std::string("eval --model tiny --format ") + format + " --tokens 1,2,3,500 --logits " +
-            Path("b.f32"));
+    r = RunAiscore(std::string("eval --model tiny --format ") + format +
+                   " --tokens 1,2,3,500 --logits " + Path("b.f32"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const std::vector<char> a = ReadFile(Path("a.f32")), b = ReadFile(Path("b.f32"));
     EXPECT_EQ(a.size(), 4u * 512 * sizeof(float)) << format;

@@ -2,6 +2,8 @@
 // FP64 product of the reference-dequantized weights and the exact
 // activations, on fresh random inputs; SIMD kernels also against the scalar
 // kernel of their format. The driver (threads, tiles, odd shapes) too.
+#include "agent/cpu/matmul.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "agent/cpu/matmul.h"
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/quant/format.h"
 
@@ -80,7 +81,8 @@ double Limit(Format f) {
 std::vector<float> RunKernel(const MatMulKernel& k, const Problem& p) {
   const size_t a_stride = k.activation_row_bytes(p.cols);
   std::vector<unsigned char> act(a_stride * p.n);
-  for (int64_t j = 0; j < p.n; ++j) k.convert_activations(&p.x[j * p.cols], p.cols, &act[j * a_stride]);
+  for (int64_t j = 0; j < p.n; ++j)
+    k.convert_activations(&p.x[j * p.cols], p.cols, &act[j * a_stride]);
   const size_t w_stride = RowBytes(k.format, p.cols);
   std::vector<float> y(p.n * p.rows, NAN);
   for (int64_t j0 = 0; j0 < p.n; j0 += k.tile_cols) {
@@ -120,14 +122,16 @@ TEST_P(KernelTest, MatchesFp64ReferenceOnRandomInputs) {
   // Odd row and token counts exercise partial tiles; 768 and 2304 columns are
   // odd multiples of the K-quant super-block; 4096 is the basket's width.
   // Each shape has 64 or more outputs, so that NMSE is not one noisy ratio.
-  const int64_t shapes[][3] = {{1, 256, 67}, {7, 768, 11}, {33, 2304, 5}, {64, 4096, 1}, {13, 512, 17}};
+  const int64_t shapes[][3] = {
+      {1, 256, 67}, {7, 768, 11}, {33, 2304, 5}, {64, 4096, 1}, {13, 512, 17}};
   for (const auto& s : shapes) {
     const Problem p = MakeProblem(c.format, s[0], s[1], s[2], seed + s[0]);
     const std::vector<float> got = RunKernel(k, p);
     for (float v : got) ASSERT_TRUE(std::isfinite(v));
     const double nmse = Nmse(p.expected, got);
-    EXPECT_LE(nmse, Limit(c.format)) << FormatName(c.format) << " " << IsaName(c.isa) << " rows="
-                                     << s[0] << " cols=" << s[1] << " n=" << s[2] << " seed=" << seed;
+    EXPECT_LE(nmse, Limit(c.format))
+        << FormatName(c.format) << " " << IsaName(c.isa) << " rows=" << s[0] << " cols=" << s[1]
+        << " n=" << s[2] << " seed=" << seed;
     if (c.isa != Isa::kScalar) {
       // Same activation layout, so the SIMD kernel agrees with the scalar one
       // up to float summation order.
@@ -139,7 +143,8 @@ TEST_P(KernelTest, MatchesFp64ReferenceOnRandomInputs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, KernelTest, ::testing::ValuesIn(AllKernels()), [](const auto& info) {
-  return std::string(Traits(info.param.format).gguf_name) + "_" + std::string(IsaName(info.param.isa));
+  return std::string(Traits(info.param.format).gguf_name) + "_" +
+         std::string(IsaName(info.param.isa));
 });
 
 TEST(KernelTableTest, EveryFormatHasAScalarKernel) {

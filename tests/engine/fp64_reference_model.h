@@ -77,7 +77,8 @@ inline std::vector<double> Fp64Forward(const ModelWeights& w, const std::vector<
         double mx = -INFINITY;
         for (int64_t j = 0; j <= i; ++j) {
           double dot = 0;
-          for (int64_t e = 0; e < hd; ++e) dot += q[(i * c.n_heads + hq) * hd + e] * k[j * kv + g * hd + e];
+          for (int64_t e = 0; e < hd; ++e)
+            dot += q[(i * c.n_heads + hq) * hd + e] * k[j * kv + g * hd + e];
           s[j] = dot / std::sqrt(static_cast<double>(hd));
           mx = std::max(mx, s[j]);
         }

@@ -131,7 +131,8 @@ TEST_P(SessionTest, RewritingFromAnEarlierPositionForgetsLaterTokens) {
   rolled->Truncate(5);
   EXPECT_EQ(rolled->cached_tokens(), 5);
   ASSERT_TRUE(rolled->Forward(std::span<const int32_t>(b).subspan(5), 5, Logits::kAll).ok());
-  const std::vector<float> tail(fresh->logits().begin() + 5 * config_.vocab_size, fresh->logits().end());
+  const std::vector<float> tail(fresh->logits().begin() + 5 * config_.vocab_size,
+                                fresh->logits().end());
   EXPECT_LE(Nmse(tail, rolled->logits()), 1e-9);
 }
 
@@ -165,7 +166,9 @@ TEST_P(SessionTest, BadRequestsAreErrorsNotCrashes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, SessionTest, ::testing::ValuesIn(kBasketFormats),
-                         [](const auto& info) { return std::string(Traits(info.param).gguf_name); });
+                         [](const auto& info) {
+                           return std::string(Traits(info.param).gguf_name);
+                         });
 
 TEST(SessionCreateTest, ContextBeyondTheModelIsRejected) {
   CpuBackend backend(1);

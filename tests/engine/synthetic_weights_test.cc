@@ -56,7 +56,9 @@ TEST_P(SyntheticTest, ValuesAreFiniteWithTheIntendedSpread) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, SyntheticTest, ::testing::ValuesIn(kAllFormats),
-                         [](const auto& info) { return std::string(Traits(info.param).gguf_name); });
+                         [](const auto& info) {
+                           return std::string(Traits(info.param).gguf_name);
+                         });
 
 TEST(SyntheticTest, KeysAreStable) {
   // Pinned values: a change here changes every synthetic model, so every score.
@@ -95,7 +97,9 @@ TEST_P(Target7bTest, ActivationsStayFiniteThroughEveryLayer) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Basket, Target7bTest, ::testing::ValuesIn(kBasketFormats),
-                         [](const auto& info) { return std::string(Traits(info.param).gguf_name); });
+                         [](const auto& info) {
+                           return std::string(Traits(info.param).gguf_name);
+                         });
 
 }  // namespace
 }  // namespace aiscore

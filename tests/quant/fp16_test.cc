@@ -15,7 +15,7 @@ uint16_t ReferenceFp32ToFp16(float f) {
   const uint16_t sign = std::signbit(x) ? 0x8000 : 0;
   double a = std::fabs(x);
   if (a >= 65520.0) return sign | 0x7c00;  // Half of the last ulp past 65504 rounds to inf.
-  if (a < std::ldexp(1.0, -14)) {           // Subnormal range: multiples of 2^-24.
+  if (a < std::ldexp(1.0, -14)) {          // Subnormal range: multiples of 2^-24.
     const double q = std::nearbyint(a * std::ldexp(1.0, 24));  // Ties to even (default mode).
     return sign | static_cast<uint16_t>(q);
   }

@@ -89,18 +89,18 @@ TEST(GoldenTest, Q4_KDequantizesHandBuiltBlock) {
   bytes[0] = 0x00, bytes[1] = 0x3c;  // d = 1.0
   bytes[2] = 0x00, bytes[3] = 0x38;  // dmin = 0.5
   unsigned char* scales = bytes + 4;
-  scales[0] = 3;              // sc0 = 3
-  scales[4] = 2;              // m0 = 2
+  scales[0] = 3;                 // sc0 = 3
+  scales[4] = 2;                 // m0 = 2
   scales[9] = 0x1 | (0x1 << 4);  // low nibbles of sc5 (1) and m5 (1)
-  scales[1] |= 0x1 << 6;      // sc5 high bits = 1 -> sc5 = 17
-  scales[5] |= 0x2 << 6;      // m5 high bits = 2 -> m5 = 33
+  scales[1] |= 0x1 << 6;         // sc5 high bits = 1 -> sc5 = 17
+  scales[5] |= 0x2 << 6;         // m5 high bits = 2 -> m5 = 33
   unsigned char* qs = bytes + 16;
-  qs[0] = 0x07;   // weight 0 (low nibble, sub-block 0) = 7; weight 32 (sub-block 1) = 0
+  qs[0] = 0x07;       // weight 0 (low nibble, sub-block 0) = 7; weight 32 (sub-block 1) = 0
   qs[64 + 1] = 0xa0;  // weight 2*64+32+1 = 161 (sub-block 5) = 10
   float y[256];
   DequantizeRowQ4_K(bytes, y, 256);
-  EXPECT_FLOAT_EQ(y[0], 1.0f * 3 * 7 - 0.5f * 2);  // 20
-  EXPECT_FLOAT_EQ(y[1], -1.0f);                     // q = 0
+  EXPECT_FLOAT_EQ(y[0], 1.0f * 3 * 7 - 0.5f * 2);       // 20
+  EXPECT_FLOAT_EQ(y[1], -1.0f);                         // q = 0
   EXPECT_FLOAT_EQ(y[161], 1.0f * 17 * 10 - 0.5f * 33);  // 153.5
   EXPECT_FLOAT_EQ(y[160], -16.5f);
   uint8_t sc, m;
@@ -117,8 +117,8 @@ TEST(GoldenTest, Q2_KDequantizesHandBuiltBlock) {
   unsigned char* qs = bytes + 16;
   scales[0] = 0x11;
   scales[5] = 0x23;
-  qs[0] = 0x03;         // weight 0 = 3
-  qs[16 + 2] = 0x2 << 4;  // weight 80 + 2 = 82 -> 2
+  qs[0] = 0x03;                        // weight 0 = 3
+  qs[16 + 2] = 0x2 << 4;               // weight 80 + 2 = 82 -> 2
   bytes[80] = 0x00, bytes[81] = 0x40;  // d = 2.0
   bytes[82] = 0x00, bytes[83] = 0x3c;  // dmin = 1.0
   float y[256];
@@ -191,10 +191,11 @@ TEST_P(RoundTripTest, ErrorWithinBound) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, RoundTripTest,
                          ::testing::Values(Bound{Format::kF32, 0.0}, Bound{Format::kF16, 1e-6},
-                                           Bound{Format::kQ8_0, 5e-5},
-                                           Bound{Format::kQ4_K, 1e-2},
+                                           Bound{Format::kQ8_0, 5e-5}, Bound{Format::kQ4_K, 1e-2},
                                            Bound{Format::kQ2_K, 1.5e-1}),
-                         [](const auto& info) { return std::string(Traits(info.param.format).gguf_name); });
+                         [](const auto& info) {
+                           return std::string(Traits(info.param.format).gguf_name);
+                         });
 
 TEST(ReferenceTest, ZeroAndConstantBlocksAreExact) {
   for (Format f : kAllFormats) {
