@@ -106,7 +106,8 @@ void AddEvalCommand(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--logits", o->logits_path, "Write float32 logits, row-major [n_tokens][vocab]");
   cmd->add_option("--generate", o->generate, "Greedy tokens to print after the input")
       ->check(CLI::Range(0, 1 << 16));
-  cmd->add_option("--format", o->format, "Format of a synthesized model: f16, q8_0, q4_k, q2_k");
+  cmd->add_option("--format", o->format,
+                  "Format of a synthesized model: f16, q8_0, q4_k, q2_k (basket), q6_k, q3_k");
   cmd->add_option("--seed", o->seed, "Seed of a synthesized model");
   cmd->add_option("--backend", o->backend, "Backend: auto, cpu");
   cmd->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 1024));

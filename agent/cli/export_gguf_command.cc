@@ -37,7 +37,9 @@ void AddExportGgufCommand(CLI::App& app, std::function<int()>& run) {
   auto o = std::make_shared<ExportOptions>();
   CLI::App* cmd = app.add_subcommand("export-gguf", "Write a synthesized model as a GGUF file");
   cmd->add_option("--model", o->model, "Model name: target-7b, draft-1b, tiny, small")->required();
-  cmd->add_option("--format", o->format, "Weight format: f16, q8_0, q4_k, q2_k")->required();
+  cmd->add_option("--format", o->format,
+                  "Weight format: f16, q8_0, q4_k, q2_k (basket), q6_k, q3_k")
+      ->required();
   cmd->add_option("--seed", o->seed, "Seed of the synthetic weights");
   cmd->add_option("out", o->out, "Output file (.gguf)")->required();
   cmd->callback([o, &run] { run = [o] { return RunExport(*o); }; });

@@ -6,9 +6,22 @@
 
 namespace aiscore {
 namespace {
-// Bytes of weights a task works on: small enough to stay in L2 while all
-// token tiles pass over it, large enough to amortize scheduling.
-constexpr size_t kChunkBytes = 96 * 1024;
+
+// Rows of weights one task covers, a multiple of the tile height.
+// - Several token tiles (prefill): about 96 KiB of weights, which stay in L2
+//   while every token tile passes over them.
+// - One token tile (decode, verification): nothing to reuse, so long
+//   contiguous streams (about 2 MiB) that the prefetchers follow.
+// Either way at least 4 tasks per thread, so that a core slowed by another
+// process does not hold up the rest.
+int64_t RowsPerTask(int64_t rows, size_t row_bytes, int64_t n, int tile_rows, int tile_cols,
+                    int threads) {
+  const size_t target = n <= tile_cols ? (size_t{2} << 20) : (size_t{96} << 10);
+  int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(target / row_bytes));
+  chunk = std::min(chunk, std::max<int64_t>(1, rows / (4 * threads)));
+  return std::max<int64_t>(tile_rows, chunk / tile_rows * tile_rows);
+}
+
 }  // namespace
 
 void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) {
@@ -23,11 +36,7 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
   });
 
   const size_t w_stride = w.row_bytes();
-  // Rows per task: a multiple of the tile height, about kChunkBytes of weights,
-  // and at least 4 tasks per thread so that uneven cores still balance.
-  int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(kChunkBytes / w_stride));
-  chunk = std::min(chunk, std::max<int64_t>(1, rows / (4 * pool_->size())));
-  chunk = std::max<int64_t>(k.tile_rows, chunk / k.tile_rows * k.tile_rows);
+  const int64_t chunk = RowsPerTask(rows, w_stride, n, k.tile_rows, k.tile_cols, pool_->size());
   const auto* wbase = static_cast<const unsigned char*>(w.data);
   pool_->ParallelFor(rows, chunk, [&](int64_t row_begin, int64_t row_end, int) {
     for (int64_t j0 = 0; j0 < n; j0 += k.tile_cols) {

@@ -4,7 +4,7 @@
 // A kernel computes a tile of dot products between weight rows (stored in
 // the weight format, GGUF layout) and activation rows (floats converted once
 // per matmul into the kernel's activation layout: f32 for F32/F16 weights,
-// Q8_0 blocks for Q8_0, Q8_K blocks for Q4_K and Q2_K). Kernels are pure
+// Q8_0 blocks for Q8_0, Q8_K blocks for the K-quants). Kernels are pure
 // functions, safe to call from any number of threads on disjoint outputs.
 #ifndef AISCORE_AGENT_CPU_MATMUL_KERNEL_H_
 #define AISCORE_AGENT_CPU_MATMUL_KERNEL_H_

@@ -99,6 +99,57 @@ float DotQ2_K(int64_t n, const void* w, const void* a) {
   return sum;
 }
 
+float DotQ6_K(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const auto& half = HalfTable();
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kSuperBlockSize; ++b) {
+    int32_t scaled = 0;
+    for (int j = 0; j < 16; ++j) {
+      // Group j covers weights 16j..16j+15: chunk c = j / 8, quarter p = (j % 8) / 2.
+      const int c = j / 8, p = (j % 8) / 2, l0 = 16 * (j % 2);
+      const uint8_t* ql = x[b].ql + 64 * c + 32 * (p % 2);
+      const uint8_t* qh = x[b].qh + 32 * c;
+      const int8_t* v = y[b].qs + 16 * j;
+      int32_t acc = 0;
+      for (int l = 0; l < 16; ++l) {
+        const int q =
+            (((ql[l0 + l] >> (4 * (p / 2))) & 0xf) | (((qh[l0 + l] >> (2 * p)) & 3) << 4)) - 32;
+        acc += q * v[l];
+      }
+      scaled += x[b].scales[j] * acc;
+    }
+    sum += y[b].d * (half[x[b].d] * static_cast<float>(scaled));
+  }
+  return sum;
+}
+
+float DotQ3_K(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ3_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const auto& half = HalfTable();
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kSuperBlockSize; ++b) {
+    int32_t scaled = 0;
+    for (int j = 0; j < 16; ++j) {
+      // Group j covers weights 16j..16j+15: chunk c = j / 8, bit pair p = (j % 8) / 2.
+      const int c = j / 8, p = (j % 8) / 2, l0 = 16 * (j % 2);
+      const uint8_t* qs = x[b].qs + 32 * c;
+      const int8_t* v = y[b].qs + 16 * j;
+      int32_t acc = 0;
+      for (int l = 0; l < 16; ++l) {
+        const int low = (qs[l0 + l] >> (2 * p)) & 3;
+        const int high = (x[b].hmask[l0 + l] >> (4 * c + p)) & 1;
+        acc += ((low | high << 2) - 4) * v[l];
+      }
+      scaled += (UnpackQ3KScale(j, x[b].scales) - 32) * acc;
+    }
+    sum += y[b].d * (half[x[b].d] * static_cast<float>(scaled));
+  }
+  return sum;
+}
+
 template <float (*Dot)(int64_t, const void*, const void*)>
 void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
           int nc, float* out, size_t out_stride) {
@@ -136,6 +187,21 @@ extern const MatMulKernel kQ2_KScalarKernel = {Format::kQ2_K,
                                                ConvertActivationsQ8_K,
                                                ActivationRowBytesQ8_K,
                                                Tile<DotQ2_K>,
+                                               4,
+                                               4};
+
+extern const MatMulKernel kQ6_KScalarKernel = {Format::kQ6_K,
+                                               Isa::kScalar,
+                                               ConvertActivationsQ8_K,
+                                               ActivationRowBytesQ8_K,
+                                               Tile<DotQ6_K>,
+                                               4,
+                                               4};
+extern const MatMulKernel kQ3_KScalarKernel = {Format::kQ3_K,
+                                               Isa::kScalar,
+                                               ConvertActivationsQ8_K,
+                                               ActivationRowBytesQ8_K,
+                                               Tile<DotQ3_K>,
                                                4,
                                                4};
 

@@ -54,8 +54,12 @@ constexpr uint32_t kFtypeAllF32 = 0;
 constexpr uint32_t kFtypeMostlyF16 = 1;
 constexpr uint32_t kFtypeMostlyQ8_0 = 7;
 constexpr uint32_t kFtypeMostlyQ2_K = 10;
+constexpr uint32_t kFtypeMostlyQ3_K_S = 11;
+constexpr uint32_t kFtypeMostlyQ3_K_M = 12;
+constexpr uint32_t kFtypeMostlyQ3_K_L = 13;
 constexpr uint32_t kFtypeMostlyQ4_K_S = 14;
 constexpr uint32_t kFtypeMostlyQ4_K_M = 15;
+constexpr uint32_t kFtypeMostlyQ6_K = 18;
 constexpr uint32_t kFtypeMostlyQ2_K_S = 21;
 
 absl::Status WithPrefix(const absl::Status& s, std::string_view prefix) {
@@ -82,6 +86,14 @@ bool FormatFromFileType(int64_t ftype, Format* out) {
     case kFtypeMostlyQ4_K_S:
     case kFtypeMostlyQ4_K_M:
       *out = Format::kQ4_K;
+      return true;
+    case kFtypeMostlyQ6_K:
+      *out = Format::kQ6_K;
+      return true;
+    case kFtypeMostlyQ3_K_S:
+    case kFtypeMostlyQ3_K_M:
+    case kFtypeMostlyQ3_K_L:
+      *out = Format::kQ3_K;
       return true;
     default:
       return false;
@@ -307,6 +319,10 @@ uint32_t GgufFileType(Format format) {
       return kFtypeMostlyQ4_K_M;
     case Format::kQ2_K:
       return kFtypeMostlyQ2_K;
+    case Format::kQ6_K:
+      return kFtypeMostlyQ6_K;
+    case Format::kQ3_K:
+      return kFtypeMostlyQ3_K_M;
   }
   return kFtypeAllF32;
 }
@@ -368,7 +384,7 @@ absl::StatusOr<ModelWeights> LoadGgufModel(const std::string& path) {
     if (!format.ok()) {
       return absl::UnimplementedError(absl::StrFormat(
           "%s: tensor '%s' has type %s, which aiscore does not compute with (supported: F32, "
-          "F16, Q8_0, Q4_K, Q2_K)",
+          "F16, Q8_0, Q4_K, Q2_K, Q6_K, Q3_K)",
           path, t->name, GgmlTypeName(info->ggml_type)));
     }
     if (is_norm && *format != Format::kF32) {

@@ -37,6 +37,15 @@ float Level(int index, float stddev) {
   return static_cast<float>(2 * index + 1 - kLevels) / kLevels * a;
 }
 
+// Fills `n` bytes (a multiple of 8) with the next n / 8 words of the
+// stream, each little-endian.
+void FillBytes(Stream* s, uint8_t* out, size_t n) {
+  for (size_t i = 0; i < n; i += 8) {
+    const uint64_t q = s->Next();
+    std::memcpy(out + i, &q, 8);
+  }
+}
+
 }  // namespace
 
 void SynthesizeValues(Format format, float stddev, uint64_t key, void* out, int64_t count) {
@@ -113,10 +122,7 @@ void SynthesizeBlock(Format format, float stddev, uint64_t key, void* block) {
           b->scales[j] |= (m >> 4) << 6;
         }
       }
-      for (int i = 0; i < 128; i += 8) {
-        const uint64_t q = s.Next();
-        std::memcpy(b->qs + i, &q, 8);
-      }
+      FillBytes(&s, b->qs, sizeof(b->qs));
       return;
     }
     case Format::kQ2_K: {
@@ -132,10 +138,37 @@ void SynthesizeBlock(Format format, float stddev, uint64_t key, void* block) {
         const uint8_t m = static_cast<uint8_t>((sc * 3 + 2) / 4);
         b->scales[j] = sc | (m << 4);
       }
-      for (int i = 0; i < 64; i += 8) {
-        const uint64_t q = s.Next();
-        std::memcpy(b->qs + i, &q, 8);
+      FillBytes(&s, b->qs, sizeof(b->qs));
+      return;
+    }
+    case Format::kQ6_K: {
+      // q uniform -32..31 (rms 18.48); scales +-(96..124 in steps of 4) with
+      // random signs (rms 110.38), so each tensor's mean is about zero.
+      auto* b = static_cast<BlockQ6_K*>(block);
+      b->d = Fp32ToFp16(stddev / (18.48f * 110.38f));
+      uint64_t r = s.Next();
+      for (int j = 0; j < 16; ++j, r >>= 4) {
+        const int magnitude = 96 + 4 * static_cast<int>(r & 7);
+        b->scales[j] = static_cast<int8_t>((r & 8) ? -magnitude : magnitude);
       }
+      FillBytes(&s, b->ql, sizeof(b->ql));
+      FillBytes(&s, b->qh, sizeof(b->qh));
+      return;
+    }
+    case Format::kQ3_K: {
+      // q uniform -4..3 (rms 2.345); scales +-(16..30 in steps of 2) with random
+      // signs (rms 23.45), stored as code = 32 + scale.
+      auto* b = static_cast<BlockQ3_K*>(block);
+      b->d = Fp32ToFp16(stddev / (2.345f * 23.45f));
+      uint64_t r = s.Next();
+      uint8_t codes[16];
+      for (int j = 0; j < 16; ++j, r >>= 4) {
+        const int magnitude = 16 + 2 * static_cast<int>(r & 7);
+        codes[j] = static_cast<uint8_t>(32 + ((r & 8) ? -magnitude : magnitude));
+      }
+      PackQ3KScales(codes, b->scales);
+      FillBytes(&s, b->hmask, sizeof(b->hmask));
+      FillBytes(&s, b->qs, sizeof(b->qs));
       return;
     }
   }

@@ -19,6 +19,10 @@ constexpr FormatTraits kFormatTable[] = {
      DequantizeRowQ4_K},
     {Format::kQ2_K, "q2_k", "Q2_K", 10, kSuperBlockSize, sizeof(BlockQ2_K), QuantizeRowQ2_K,
      DequantizeRowQ2_K},
+    {Format::kQ6_K, "q6_k", "Q6_K", 14, kSuperBlockSize, sizeof(BlockQ6_K), QuantizeRowQ6_K,
+     DequantizeRowQ6_K},
+    {Format::kQ3_K, "q3_k", "Q3_K", 11, kSuperBlockSize, sizeof(BlockQ3_K), QuantizeRowQ3_K,
+     DequantizeRowQ3_K},
 };
 static_assert(std::size(kFormatTable) == std::size(kAllFormats));
 
@@ -43,16 +47,18 @@ absl::StatusOr<Format> FormatFromName(std::string_view name) {
   for (const FormatTraits& t : kFormatTable) {
     if (t.name == lower) return t.format;
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown format '", std::string(name),
-                                                 "': expected one of f32, f16, q8_0, q4_k, q2_k"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown format '", std::string(name),
+                   "': expected one of f32, f16, q8_0, q4_k, q2_k, q6_k, q3_k"));
 }
 
 absl::StatusOr<Format> FormatFromGgmlType(uint32_t ggml_type) {
   for (const FormatTraits& t : kFormatTable) {
     if (t.ggml_type == ggml_type) return t.format;
   }
-  return absl::UnimplementedError(absl::StrCat(
-      "ggml tensor type ", ggml_type, " is not supported (supported: F32, F16, Q8_0, Q4_K, Q2_K)"));
+  return absl::UnimplementedError(
+      absl::StrCat("ggml tensor type ", ggml_type,
+                   " is not supported (supported: F32, F16, Q8_0, Q4_K, Q2_K, Q6_K, Q3_K)"));
 }
 
 }  // namespace aiscore

@@ -21,9 +21,11 @@ enum class Format : uint8_t {
   kQ8_0,
   kQ4_K,
   kQ2_K,
+  kQ6_K,  // in llama.cpp's mixes (Q4_K_M, Q2_K, ...); not in the basket
+  kQ3_K,  // in llama.cpp's mixes (Q2_K, Q3_K_*); not in the basket
 };
-inline constexpr Format kAllFormats[] = {Format::kF32, Format::kF16, Format::kQ8_0, Format::kQ4_K,
-                                         Format::kQ2_K};
+inline constexpr Format kAllFormats[] = {Format::kF32,  Format::kF16,  Format::kQ8_0, Format::kQ4_K,
+                                         Format::kQ2_K, Format::kQ6_K, Format::kQ3_K};
 // The formats of the benchmark basket.
 inline constexpr Format kBasketFormats[] = {Format::kF16, Format::kQ8_0, Format::kQ4_K,
                                             Format::kQ2_K};
@@ -54,7 +56,8 @@ inline size_t RowBytes(Format format, int64_t n) {
   const FormatTraits& t = Traits(format);
   return static_cast<size_t>(n / t.block_size) * static_cast<size_t>(t.block_bytes);
 }
-// Average bits per weight: 16 for F16, 8.5 for Q8_0, 4.5 for Q4_K, 2.625 for Q2_K.
+// Average bits per weight: 16 for F16, 8.5 for Q8_0, 4.5 for Q4_K, 2.625 for Q2_K,
+// 6.5625 for Q6_K, 3.4375 for Q3_K.
 inline double BitsPerWeight(Format format) {
   const FormatTraits& t = Traits(format);
   return 8.0 * t.block_bytes / t.block_size;

@@ -80,6 +80,63 @@ uint16_t QuantizeSubScales(const float* values, int count, int max_code, uint8_t
   return super_bits;
 }
 
+// Fits x ~= scale * L (L in -(max_level + 1)..max_level, scale of either
+// sign) to x[0..n). The value of largest magnitude, xm, sets the candidate
+// scales: 13 around xm / max_level (xm on the top level) and 13 around
+// -xm / (max_level + 1) (xm on the bottom level, which the asymmetric range
+// makes one step further out). For the levels each candidate implies, the
+// least-squares scale; returns the one with the smallest squared error.
+float FitSymmetric(const float* x, int n, int max_level) {
+  float xm = 0.0f;
+  double sum_x2 = 0;
+  for (int i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > std::fabs(xm)) xm = x[i];
+    sum_x2 += static_cast<double>(x[i]) * x[i];
+  }
+  if (xm == 0.0f) return 0.0f;
+  float best_scale = xm / max_level;
+  double best_err = INFINITY;
+  for (const int top : {max_level, -(max_level + 1)}) {
+    for (int step = -6; step <= 6; ++step) {
+      const float s0 = xm / (top + 0.1f * step);
+      double sum_xl = 0, sum_l2 = 0;
+      for (int i = 0; i < n; ++i) {
+        const int l = std::clamp(RoundToInt(x[i] / s0), -(max_level + 1), max_level);
+        sum_xl += static_cast<double>(x[i]) * l;
+        sum_l2 += static_cast<double>(l) * l;
+      }
+      if (sum_l2 == 0) continue;
+      // At the least-squares scale s = sum_xl / sum_l2 the squared error is
+      // sum_x2 - s * sum_xl.
+      const double err = sum_x2 - sum_xl * sum_xl / sum_l2;
+      if (err < best_err) {
+        best_err = err;
+        best_scale = static_cast<float>(sum_xl / sum_l2);
+      }
+    }
+  }
+  return best_scale;
+}
+
+// Quantizes signed per-sub-block scales to codes in -max_code..max_code
+// against one f16 super-scale; returns the super-scale's f16 bits.
+uint16_t QuantizeSignedSubScales(const float* values, int count, int max_code, int* codes) {
+  float max_value = 0.0f;
+  for (int j = 0; j < count; ++j) max_value = std::max(max_value, std::fabs(values[j]));
+  const uint16_t super_bits = Fp32ToFp16(max_value / max_code);
+  const float super = Fp16ToFp32(super_bits);
+  for (int j = 0; j < count; ++j) {
+    codes[j] = super > 0 ? std::clamp(RoundToInt(values[j] / super), -max_code, max_code) : 0;
+  }
+  return super_bits;
+}
+
+// Given the stored sub-block scale, the nearest signed level of x.
+int NearestSignedLevel(float x, float scale, int max_level) {
+  if (scale == 0.0f) return 0;
+  return std::clamp(RoundToInt(x / scale), -(max_level + 1), max_level);
+}
+
 // Given the stored per-sub-block scale and offset, the nearest level of x.
 uint8_t NearestLevel(float x, float scale, float offset, int max_level) {
   if (scale == 0.0f) return 0;
@@ -214,6 +271,103 @@ void DequantizeRowQ2_K(const void* x, float* y, int64_t n) {
           const uint8_t sc = blk.scales[8 * c + 2 * p + half];
           const float dl = d * (sc & 0xf), ml = dmin * (sc >> 4);
           for (int l = 0; l < 16; ++l) *y++ = dl * ((q[16 * half + l] >> (2 * p)) & 3) - ml;
+        }
+      }
+    }
+  }
+}
+
+void QuantizeRowQ6_K(const float* x, void* y, int64_t n) {
+  auto* blocks = static_cast<BlockQ6_K*>(y);
+  for (int64_t b = 0; b < n / kSuperBlockSize; ++b, x += kSuperBlockSize) {
+    BlockQ6_K& blk = blocks[b];
+    float scales[16];
+    for (int j = 0; j < 16; ++j) scales[j] = FitSymmetric(x + 16 * j, 16, 31);
+    int codes[16];
+    blk.d = QuantizeSignedSubScales(scales, 16, 127, codes);
+    const float d = Fp16ToFp32(blk.d);
+    uint8_t levels[kSuperBlockSize];  // q + 32, 0..63
+    for (int j = 0; j < 16; ++j) {
+      blk.scales[j] = static_cast<int8_t>(codes[j]);
+      for (int i = 0; i < 16; ++i) {
+        levels[16 * j + i] =
+            static_cast<uint8_t>(NearestSignedLevel(x[16 * j + i], d * codes[j], 31) + 32);
+      }
+    }
+    for (int c = 0; c < 2; ++c) {
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t* v = levels + 128 * c + l;  // v[32 * p]: weight 128c + 32p + l
+        blk.ql[64 * c + l] = (v[0] & 0xf) | ((v[64] & 0xf) << 4);
+        blk.ql[64 * c + 32 + l] = (v[32] & 0xf) | ((v[96] & 0xf) << 4);
+        blk.qh[32 * c + l] =
+            (v[0] >> 4) | ((v[32] >> 4) << 2) | ((v[64] >> 4) << 4) | ((v[96] >> 4) << 6);
+      }
+    }
+  }
+}
+
+void DequantizeRowQ6_K(const void* x, float* y, int64_t n) {
+  const auto* blocks = static_cast<const BlockQ6_K*>(x);
+  for (int64_t b = 0; b < n / kSuperBlockSize; ++b) {
+    const BlockQ6_K& blk = blocks[b];
+    const float d = Fp16ToFp32(blk.d);
+    for (int c = 0; c < 2; ++c) {
+      for (int p = 0; p < 4; ++p) {
+        const uint8_t* ql = blk.ql + 64 * c + 32 * (p % 2);
+        const uint8_t* qh = blk.qh + 32 * c;
+        for (int l = 0; l < 32; ++l) {
+          const int q = (((ql[l] >> (4 * (p / 2))) & 0xf) | (((qh[l] >> (2 * p)) & 3) << 4)) - 32;
+          *y++ = d * blk.scales[8 * c + 2 * p + l / 16] * q;
+        }
+      }
+    }
+  }
+}
+
+void QuantizeRowQ3_K(const float* x, void* y, int64_t n) {
+  auto* blocks = static_cast<BlockQ3_K*>(y);
+  for (int64_t b = 0; b < n / kSuperBlockSize; ++b, x += kSuperBlockSize) {
+    BlockQ3_K& blk = blocks[b];
+    float scales[16];
+    for (int j = 0; j < 16; ++j) scales[j] = FitSymmetric(x + 16 * j, 16, 3);
+    int codes[16];
+    blk.d = QuantizeSignedSubScales(scales, 16, 31, codes);
+    uint8_t stored[16];
+    for (int j = 0; j < 16; ++j) stored[j] = static_cast<uint8_t>(codes[j] + 32);
+    PackQ3KScales(stored, blk.scales);
+    const float d = Fp16ToFp32(blk.d);
+    uint8_t levels[kSuperBlockSize];  // q + 4, 0..7
+    for (int j = 0; j < 16; ++j) {
+      for (int i = 0; i < 16; ++i) {
+        levels[16 * j + i] =
+            static_cast<uint8_t>(NearestSignedLevel(x[16 * j + i], d * codes[j], 3) + 4);
+      }
+    }
+    std::memset(blk.hmask, 0, sizeof(blk.hmask));
+    for (int c = 0; c < 2; ++c) {
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t* v = levels + 128 * c + l;  // v[32 * p]: weight 128c + 32p + l
+        blk.qs[32 * c + l] =
+            (v[0] & 3) | ((v[32] & 3) << 2) | ((v[64] & 3) << 4) | ((v[96] & 3) << 6);
+        for (int p = 0; p < 4; ++p) blk.hmask[l] |= (v[32 * p] >> 2) << (4 * c + p);
+      }
+    }
+  }
+}
+
+void DequantizeRowQ3_K(const void* x, float* y, int64_t n) {
+  const auto* blocks = static_cast<const BlockQ3_K*>(x);
+  for (int64_t b = 0; b < n / kSuperBlockSize; ++b) {
+    const BlockQ3_K& blk = blocks[b];
+    const float d = Fp16ToFp32(blk.d);
+    for (int c = 0; c < 2; ++c) {
+      for (int p = 0; p < 4; ++p) {
+        for (int l = 0; l < 32; ++l) {
+          const int low = (blk.qs[32 * c + l] >> (2 * p)) & 3;
+          const int high = (blk.hmask[l] >> (4 * c + p)) & 1;
+          const int q = (low | high << 2) - 4;
+          const int scale = UnpackQ3KScale(8 * c + 2 * p + l / 16, blk.scales) - 32;
+          *y++ = d * scale * q;
         }
       }
     }

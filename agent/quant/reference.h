@@ -24,6 +24,10 @@ void QuantizeRowQ4_K(const float* x, void* y, int64_t n);
 void DequantizeRowQ4_K(const void* x, float* y, int64_t n);
 void QuantizeRowQ2_K(const float* x, void* y, int64_t n);
 void DequantizeRowQ2_K(const void* x, float* y, int64_t n);
+void QuantizeRowQ6_K(const float* x, void* y, int64_t n);
+void DequantizeRowQ6_K(const void* x, float* y, int64_t n);
+void QuantizeRowQ3_K(const float* x, void* y, int64_t n);
+void DequantizeRowQ3_K(const void* x, float* y, int64_t n);
 
 // Activation quantizer for K-quant dot products: per 256 values, scale so the
 // largest magnitude maps to 127 (sign preserved as ggml does), bsums filled.

@@ -49,7 +49,7 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, ExportedGgufEvaluatesToTheSameLogitsAsTheSyntheticModel) {
-  for (const char* format : {"f16", "q8_0", "q4_k", "q2_k"}) {
+  for (const char* format : {"f16", "q8_0", "q4_k", "q2_k", "q6_k", "q3_k"}) {
     const std::string gguf = Path(std::string("tiny-") + format + ".gguf");
     Result r = RunAiscore(std::string("export-gguf --model tiny --format ") + format + " " + gguf);
     ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -72,6 +72,8 @@ double Limit(Format f) {
       return 2e-4;
     case Format::kQ4_K:
     case Format::kQ2_K:
+    case Format::kQ6_K:
+    case Format::kQ3_K:
       return 5e-4;
   }
   return 0;
@@ -121,9 +123,10 @@ TEST_P(KernelTest, MatchesFp64ReferenceOnRandomInputs) {
   const uint32_t seed = std::random_device{}();
   // Odd row and token counts exercise partial tiles; 768 and 2304 columns are
   // odd multiples of the K-quant super-block; 4096 is the basket's width.
+  // One and two tokens take the kernels' decode paths.
   // Each shape has 64 or more outputs, so that NMSE is not one noisy ratio.
-  const int64_t shapes[][3] = {
-      {1, 256, 67}, {7, 768, 11}, {33, 2304, 5}, {64, 4096, 1}, {13, 512, 17}};
+  const int64_t shapes[][3] = {{1, 256, 67},  {7, 768, 11},  {33, 2304, 5},
+                               {64, 4096, 1}, {33, 1024, 2}, {13, 512, 17}};
   for (const auto& s : shapes) {
     const Problem p = MakeProblem(c.format, s[0], s[1], s[2], seed + s[0]);
     const std::vector<float> got = RunKernel(k, p);
@@ -147,6 +150,99 @@ INSTANTIATE_TEST_SUITE_P(All, KernelTest, ::testing::ValuesIn(AllKernels()), [](
          std::string(IsaName(info.param.isa));
 });
 
+// F32 and F16 rows need not be a multiple of any vector width: every column
+// count from 1 to 70 against the scalar kernel, all tile shapes.
+TEST(KernelEdgeTest, PlainFormatsTakeAnyColumnCount) {
+  for (Format f : {Format::kF32, Format::kF16}) {
+    for (Isa isa : kAllIsas) {
+      const MatMulKernel* k = FindMatMulKernel(f, isa);
+      if (k == nullptr || !IsaSupported(isa) || isa == Isa::kScalar) continue;
+      for (int64_t cols = 1; cols <= 70; ++cols) {
+        const Problem p = MakeProblem(f, 13, cols, 5, 100 + cols);
+        const std::vector<float> got = RunKernel(*k, p);
+        const std::vector<float> ref = RunKernel(*FindMatMulKernel(f, Isa::kScalar), p);
+        for (size_t i = 0; i < got.size(); ++i) {
+          ASSERT_NEAR(got[i], ref[i], 1e-5f * (1 + std::fabs(ref[i])))
+              << FormatName(f) << " " << IsaName(isa) << " cols=" << cols;
+        }
+      }
+    }
+  }
+}
+
+// Q8_0 blocks may hold -128 (llama.cpp never writes it, but the layout allows
+// it): SIMD kernels that take absolute values must still get it right.
+TEST(KernelEdgeTest, Q8_0WeightsOfMinus128) {
+  Problem p = MakeProblem(Format::kQ8_0, 9, 512, 6, 77);
+  const size_t row_bytes = RowBytes(Format::kQ8_0, 512);
+  for (int64_t r = 0; r < p.rows; ++r) {
+    for (int b = 0; b < 16; ++b) {
+      p.weights[r * row_bytes + b * 34 + 2 + (r + b) % 32] = 0x80;  // qs = -128
+    }
+  }
+  const std::vector<float> ref = RunKernel(*FindMatMulKernel(Format::kQ8_0, Isa::kScalar), p);
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    const MatMulKernel* k = FindMatMulKernel(Format::kQ8_0, isa);
+    if (k == nullptr || !IsaSupported(isa)) continue;
+    const std::vector<float> got = RunKernel(*k, p);
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i]))) << IsaName(isa) << " i=" << i;
+    }
+  }
+}
+
+// Every byte pattern is a valid K-quant block once its f16 scales are
+// finite, including the extremes the reference quantizers never write (Q6_K
+// scale -128, Q3_K scale code 0 = -32, all-ones quants). Blocks of random
+// bytes: every kernel against FP64, SIMD kernels against the scalar one.
+TEST(KernelEdgeTest, KQuantBlocksOfRandomBytes) {
+  struct Case {
+    Format format;
+    std::vector<int> f16_offsets;  // d (and dmin) within the block
+  };
+  const Case cases[] = {{Format::kQ4_K, {0, 2}},
+                        {Format::kQ2_K, {80, 82}},
+                        {Format::kQ6_K, {208}},
+                        {Format::kQ3_K, {108}}};
+  const uint32_t seed = std::random_device{}();
+  std::mt19937 rng(seed);
+  for (const Case& c : cases) {
+    Problem p = MakeProblem(c.format, 37, 1024, 5, seed);
+    const int block_bytes = Traits(c.format).block_bytes;
+    for (unsigned char& b : p.weights) b = static_cast<unsigned char>(rng());
+    for (size_t block = 0; block < p.weights.size(); block += block_bytes) {
+      for (int offset : c.f16_offsets) {  // |value| in [2^-14, 2^-9): finite, modest
+        p.weights[block + offset + 1] =
+            static_cast<unsigned char>((rng() & 0x80) | (0x04 + rng() % 0x10));
+      }
+    }
+    // The FP64 product with the reference dequantization of these bytes.
+    std::vector<float> deq(p.cols);
+    for (int64_t r = 0; r < p.rows; ++r) {
+      Traits(c.format).dequantize(&p.weights[r * RowBytes(c.format, p.cols)], deq.data(), p.cols);
+      for (int64_t j = 0; j < p.n; ++j) {
+        double sum = 0;
+        for (int64_t i = 0; i < p.cols; ++i) sum += double(deq[i]) * p.x[j * p.cols + i];
+        p.expected[j * p.rows + r] = sum;
+      }
+    }
+    for (int n : {1, 2, 5}) {
+      Problem q = p;
+      q.n = n;
+      q.expected.resize(n * p.rows);
+      const std::vector<float> ref = RunKernel(*FindMatMulKernel(c.format, Isa::kScalar), q);
+      EXPECT_LE(Nmse(q.expected, ref), Limit(c.format)) << FormatName(c.format) << " seed=" << seed;
+      const std::vector<double> ref64(ref.begin(), ref.end());
+      for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+        const MatMulKernel* k = FindMatMulKernel(c.format, isa);
+        if (k == nullptr || !IsaSupported(isa)) continue;
+        EXPECT_LE(Nmse(ref64, RunKernel(*k, q)), 1e-9)
+            << FormatName(c.format) << " " << IsaName(isa) << " n=" << n << " seed=" << seed;
+      }
+    }
+  }
+}
+
 TEST(KernelTableTest, EveryFormatHasAScalarKernel) {
   for (Format f : kAllFormats) {
     const MatMulKernel* k = FindMatMulKernel(f, Isa::kScalar);
@@ -163,7 +259,8 @@ TEST(CpuMatMulTest, DriverMatchesSingleKernelRun) {
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
     CpuMatMul mm(&pool, BestIsa());
-    for (Format f : {Format::kF16, Format::kQ8_0, Format::kQ4_K, Format::kQ2_K}) {
+    for (Format f : {Format::kF16, Format::kQ8_0, Format::kQ4_K, Format::kQ2_K, Format::kQ6_K,
+                     Format::kQ3_K}) {
       for (int64_t n : {1, 2, 9, 40}) {
         const Problem p = MakeProblem(f, 203, 1024, n, 1234 + n);
         WeightTensor w{"w", f, p.rows, p.cols, p.weights.data()};

@@ -319,7 +319,7 @@ TEST_P(GgufRoundTripTest, WriterMatchesIndependentBuilder) {
 
 INSTANTIATE_TEST_SUITE_P(Basket, GgufRoundTripTest,
                          ::testing::Values(Format::kF16, Format::kQ8_0, Format::kQ4_K,
-                                           Format::kQ2_K),
+                                           Format::kQ2_K, Format::kQ6_K, Format::kQ3_K),
                          [](const auto& info) { return std::string(FormatName(info.param)); });
 
 TEST_F(GgufTest, MixedFormatsKeepPerTensorFormats) {
@@ -333,6 +333,10 @@ TEST_F(GgufTest, MixedFormatsKeepPerTensorFormats) {
       formats.push_back(Format::kQ8_0);
     } else if (t->name == "output.weight" || t->name == "blk.1.ffn_down.weight") {
       formats.push_back(Format::kF16);
+    } else if (t->name == "blk.0.ffn_down.weight" || t->name == "blk.1.attn_v.weight") {
+      formats.push_back(Format::kQ6_K);  // as llama.cpp's Q4_K_M does
+    } else if (t->name == "blk.0.attn_q.weight") {
+      formats.push_back(Format::kQ3_K);
     } else {
       formats.push_back(Format::kQ4_K);
     }
@@ -344,6 +348,8 @@ TEST_F(GgufTest, MixedFormatsKeepPerTensorFormats) {
   EXPECT_EQ(read->format, Format::kQ4_K);
   EXPECT_EQ(read->token_embd.format, Format::kQ8_0);
   EXPECT_EQ(read->layers[1].w_down.format, Format::kF16);
+  EXPECT_EQ(read->layers[0].w_down.format, Format::kQ6_K);
+  EXPECT_EQ(read->layers[0].wq.format, Format::kQ3_K);
   ExpectSameTensors(*read, w);
 }
 
@@ -405,6 +411,8 @@ TEST_F(GgufTest, WrittenMetadataIsWhatLlamaCppReads) {
   EXPECT_EQ(GgufFileType(Format::kF16), 1u);
   EXPECT_EQ(GgufFileType(Format::kQ8_0), 7u);
   EXPECT_EQ(GgufFileType(Format::kQ2_K), 10u);
+  EXPECT_EQ(GgufFileType(Format::kQ6_K), 18u);
+  EXPECT_EQ(GgufFileType(Format::kQ3_K), 12u);  // MOSTLY_Q3_K_M
 }
 
 TEST_F(GgufTest, Version2IsRead) {
@@ -823,13 +831,14 @@ TEST_F(GgufTest, MissingTensor) {
 }
 
 TEST_F(GgufTest, UnsupportedTensorTypeIsUnimplemented) {
-  // As in a Q4_K_M file, where some matrices are Q6_K.
+  // As in a Q4_K_M file whose ffn_down matrices are Q5_K (llama.cpp's
+  // Q3_K_M and Q5_K_M mixes do that).
   GgufBuilder b = TinyBuilder();
   GgufBuilder::Tensor* t = b.FindTensor("blk.0.ffn_down.weight");
-  t->type = 14;  // Q6_K: 210 bytes per 256 weights
-  t->data.assign(256 * (512 / 256) * 210, '\0');
+  t->type = 13;  // Q5_K: 176 bytes per 256 weights
+  t->data.assign(256 * (512 / 256) * 176, '\0');
   EXPECT_TRUE(IsError(LoadBytes(b.Build()), absl::StatusCode::kUnimplemented,
-                      {"'blk.0.ffn_down.weight'", "Q6_K"}));
+                      {"'blk.0.ffn_down.weight'", "Q5_K"}));
   // A norm that is not F32.
   b = TinyBuilder();
   t = b.FindTensor("output_norm.weight");

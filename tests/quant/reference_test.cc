@@ -45,6 +45,12 @@ TEST(FormatTest, TraitsMatchBlockStructs) {
   EXPECT_EQ(Traits(Format::kQ8_0).ggml_type, 8u);
   EXPECT_EQ(Traits(Format::kQ4_K).ggml_type, 12u);
   EXPECT_EQ(Traits(Format::kQ2_K).ggml_type, 10u);
+  EXPECT_EQ(Traits(Format::kQ6_K).block_bytes, 210);
+  EXPECT_EQ(Traits(Format::kQ3_K).block_bytes, 110);
+  EXPECT_DOUBLE_EQ(BitsPerWeight(Format::kQ6_K), 6.5625);
+  EXPECT_DOUBLE_EQ(BitsPerWeight(Format::kQ3_K), 3.4375);
+  EXPECT_EQ(Traits(Format::kQ6_K).ggml_type, 14u);
+  EXPECT_EQ(Traits(Format::kQ3_K).ggml_type, 11u);
   for (Format f : kAllFormats) {
     EXPECT_EQ(Traits(f).format, f);
     EXPECT_EQ(*FormatFromName(Traits(f).name), f);
@@ -54,10 +60,10 @@ TEST(FormatTest, TraitsMatchBlockStructs) {
 }
 
 TEST(FormatTest, UnknownNamesAndTypesAreErrors) {
-  absl::StatusOr<Format> f = FormatFromName("q3_k");
+  absl::StatusOr<Format> f = FormatFromName("q5_k");
   ASSERT_FALSE(f.ok());
-  EXPECT_NE(f.status().message().find("q3_k"), absl::string_view::npos);
-  EXPECT_FALSE(FormatFromGgmlType(14).ok());  // Q6_K
+  EXPECT_NE(f.status().message().find("q5_k"), absl::string_view::npos);
+  EXPECT_FALSE(FormatFromGgmlType(13).ok());  // Q5_K
   EXPECT_FALSE(FormatFromGgmlType(9999).ok());
 }
 
@@ -129,6 +135,69 @@ TEST(GoldenTest, Q2_KDequantizesHandBuiltBlock) {
   EXPECT_FLOAT_EQ(y[81], -2.0f);
 }
 
+// Q6_K golden: a hand-built block, d = 0.5; group 0 scale 3, group 13
+// scale -7. Weight 0 (c 0, p 0, l 0): low nibble of ql[0], bits 0-1 of qh[0].
+// Weight 217 = 128 + 64 + 25 (c 1, p 2, l 25, group 13): high nibble of
+// ql[64 + 25], bits 4-5 of qh[32 + 25].
+TEST(GoldenTest, Q6_KDequantizesHandBuiltBlock) {
+  unsigned char bytes[210] = {};
+  unsigned char* ql = bytes;
+  unsigned char* qh = bytes + 128;
+  auto* scales = reinterpret_cast<int8_t*>(bytes + 192);
+  bytes[208] = 0x00, bytes[209] = 0x38;  // d = 0.5
+  scales[0] = 3;
+  scales[13] = -7;
+  ql[0] = 0x05;            // weight 0: low four bits 5 (weight 64: 0)
+  qh[0] = 0x2;             // weight 0: high bits 2 -> q + 32 = 37, q = 5
+  ql[64 + 25] = 0xc0;      // weight 217: low four bits 12
+  qh[32 + 25] = 0x3 << 4;  // weight 217: high bits 3 -> q + 32 = 60, q = 28
+  float y[256];
+  DequantizeRowQ6_K(bytes, y, 256);
+  EXPECT_FLOAT_EQ(y[0], 0.5f * 3 * 5);      // 7.5
+  EXPECT_FLOAT_EQ(y[1], 0.5f * 3 * -32);    // all bits 0: q = -32
+  EXPECT_FLOAT_EQ(y[64], 0.5f * 0 * -32);   // group 4 has scale 0
+  EXPECT_FLOAT_EQ(y[217], 0.5f * -7 * 28);  // -98
+  EXPECT_FLOAT_EQ(y[216], 0.5f * -7 * -32);
+}
+
+// Q3_K golden: d = 0.25; group 0 code 35 (scale 3), group 13 code 9 (scale
+// -23; low nibble 9 in the high nibble of scales[5], high bits 0 in bit pair
+// 3 of scales[9]), group 6 code 50 (scale 18; low nibble 2 in scales[6],
+// high bits 3 in bit pair 1 of scales[10]). Weight 217 (c 1, p 2, l 25): bit
+// pair 2 of qs[32 + 25] and bit 6 of hmask[25].
+TEST(GoldenTest, Q3_KDequantizesHandBuiltBlock) {
+  unsigned char bytes[110] = {};
+  unsigned char* hmask = bytes;
+  unsigned char* qs = bytes + 32;
+  unsigned char* scales = bytes + 96;
+  bytes[108] = 0x00, bytes[109] = 0x34;  // d = 0.25
+  // Every code not set below is 0 (scale -32).
+  scales[0] = 0x3;         // code 0 low nibble 3
+  scales[8] = 0x2;         // code 0 high bits 2 -> 35
+  scales[5] = 0x9 << 4;    // code 13 low nibble 9
+  scales[6] = 0x2;         // code 6 low nibble 2
+  scales[10] = 0x3 << 2;   // code 6 high bits 3 -> 50
+  qs[0] = 0x3;             // weight 0: low bits 3
+  hmask[0] = 0x1;          // weight 0: high bit 1 -> q + 4 = 7, q = 3
+  qs[32 + 25] = 0x1 << 4;  // weight 217: low bits 1, high bit 0 -> q = -3
+  qs[16 + 3] = 0x2 << 6;   // weight 96 + 19 = 115 (group 7, code 0): q = 2 - 4
+  float y[256];
+  DequantizeRowQ3_K(bytes, y, 256);
+  EXPECT_EQ(UnpackQ3KScale(0, scales), 35);
+  EXPECT_EQ(UnpackQ3KScale(13, scales), 9);
+  EXPECT_EQ(UnpackQ3KScale(6, scales), 50);
+  EXPECT_FLOAT_EQ(y[0], 0.25f * 3 * 3);   // 2.25
+  EXPECT_FLOAT_EQ(y[1], 0.25f * 3 * -4);  // all bits 0: q = -4
+  EXPECT_FLOAT_EQ(y[217], 0.25f * -23 * -3);
+  EXPECT_FLOAT_EQ(y[96], 0.25f * 18 * -4);  // weight 96: group 6, bit pair 3 of qs[0]
+  EXPECT_FLOAT_EQ(y[115], 0.25f * -32 * -2);
+  uint8_t packed[12];
+  uint8_t codes[16];
+  for (int j = 0; j < 16; ++j) codes[j] = UnpackQ3KScale(j, scales);
+  PackQ3KScales(codes, packed);
+  EXPECT_EQ(std::memcmp(packed, scales, 12), 0);
+}
+
 TEST(ReferenceTest, DequantizeMatchesFp64Definition) {
   // Recompute the dequantized values of random blocks from their fields in FP64.
   std::mt19937 rng(std::random_device{}());
@@ -157,6 +226,44 @@ TEST(ReferenceTest, DequantizeMatchesFp64Definition) {
       const double w2 = double(Fp16ToFp32(b2.d)) * (b2.scales[g] & 15) * q -
                         double(Fp16ToFp32(b2.dmin)) * (b2.scales[g] >> 4);
       EXPECT_NEAR(y2[256 * blk + i], w2, 1e-6 * (1 + std::fabs(w2)));
+    }
+  }
+}
+
+TEST(ReferenceTest, Q6_KAndQ3_KDequantizeMatchesFp64Definition) {
+  // The value formulas of docs/formats.md, weight by weight, in FP64.
+  std::mt19937 rng(std::random_device{}());
+  std::vector<unsigned char> q6(210 * 8), q3(110 * 8);
+  for (auto& b : q6) b = rng();
+  for (auto& b : q3) b = rng();
+  for (int blk = 0; blk < 8; ++blk) {  // Keep d finite: |d| in [2^-8, 2).
+    q6[210 * blk + 209] = (rng() & 0x80) | (0x1c + rng() % 0x20);
+    q3[110 * blk + 109] = (rng() & 0x80) | (0x1c + rng() % 0x20);
+  }
+  std::vector<float> y6(2048), y3(2048);
+  DequantizeRowQ6_K(q6.data(), y6.data(), 2048);
+  DequantizeRowQ3_K(q3.data(), y3.data(), 2048);
+  for (int blk = 0; blk < 8; ++blk) {
+    const unsigned char* b6 = &q6[210 * blk];
+    const unsigned char* b3 = &q3[110 * blk];
+    uint16_t d6, d3;
+    std::memcpy(&d6, b6 + 208, 2);
+    std::memcpy(&d3, b3 + 108, 2);
+    for (int i = 0; i < 256; ++i) {
+      const int c = i / 128, p = (i % 128) / 32, l = i % 32, j = i / 16;
+      // Q6_K: ql at 0, qh at 128, int8 scales at 192.
+      const int low4 = (b6[64 * c + 32 * (p % 2) + l] >> (4 * (p / 2))) & 15;
+      const int high2 = (b6[128 + 32 * c + l] >> (2 * p)) & 3;
+      const double w6 =
+          double(Fp16ToFp32(d6)) * static_cast<int8_t>(b6[192 + j]) * ((low4 | high2 << 4) - 32);
+      EXPECT_NEAR(y6[256 * blk + i], w6, 1e-6 * (1 + std::fabs(w6)));
+      // Q3_K: hmask at 0, qs at 32, 6-bit scales at 96.
+      const int low2 = (b3[32 + 32 * c + l] >> (2 * p)) & 3;
+      const int high1 = (b3[l] >> (4 * c + p)) & 1;
+      const int code = ((b3[96 + j % 8] >> (4 * (j / 8))) & 15) |
+                       (((b3[96 + 8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
+      const double w3 = double(Fp16ToFp32(d3)) * (code - 32) * ((low2 | high1 << 2) - 4);
+      EXPECT_NEAR(y3[256 * blk + i], w3, 1e-6 * (1 + std::fabs(w3)));
     }
   }
 }
@@ -192,7 +299,8 @@ TEST_P(RoundTripTest, ErrorWithinBound) {
 INSTANTIATE_TEST_SUITE_P(Formats, RoundTripTest,
                          ::testing::Values(Bound{Format::kF32, 0.0}, Bound{Format::kF16, 1e-6},
                                            Bound{Format::kQ8_0, 5e-5}, Bound{Format::kQ4_K, 1e-2},
-                                           Bound{Format::kQ2_K, 1.5e-1}),
+                                           Bound{Format::kQ2_K, 1.5e-1}, Bound{Format::kQ6_K, 1e-3},
+                                           Bound{Format::kQ3_K, 6e-2}),
                          [](const auto& info) {
                            return std::string(Traits(info.param.format).gguf_name);
                          });

@@ -1,0 +1,142 @@
+// F16 weights x f32 activations on AVX2 + FMA + F16C.
+//
+// Prefill: a micro-tile of kMicroRows weight rows x kMicroCols activation
+// rows keeps each of its 12 dot products in a ymm register over the whole
+// row, so a weight vector (8 halves widened by vcvtph2ps) feeds 3 FMAs and an
+// activation vector 4; a kernel tile is three micro-tiles stacked.
+// Decode (one activation row) is memory-bound: it reads the kTileRows rows of
+// a tile side by side, one accumulator each, so that the hardware prefetcher
+// runs 12 streams and many cache-line misses are in flight at once.
+// The last cols % 8 elements are added one by one.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "agent/cpu/activation_layout.h"
+#include "agent/cpu/matmul_kernel.h"
+
+namespace aiscore {
+namespace {
+
+constexpr int kMicroRows = 4;
+constexpr int kMicroCols = 3;
+constexpr int kTileRows = 3 * kMicroRows;
+constexpr int kTileCols = kMicroCols;
+
+inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline __m256 LoadHalves(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// sum + dot(w[k..cols), x[k..cols)), element by element.
+inline float AddTail(float sum, const uint16_t* w, const float* x, int64_t k, int64_t cols) {
+  for (; k < cols; ++k) sum += _cvtsh_ss(w[k]) * x[k];
+  return sum;
+}
+
+// out[c * out_stride + r] = dot(weight row r, activation row c) for r < RM, c < RN.
+// (The unroll pragmas keep GCC from leaving the accumulators in memory.)
+template <int RM, int RN>
+void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsigned char* a,
+               size_t a_stride, float* out, size_t out_stride) {
+  const uint16_t* wr[RM];
+  const float* ac[RN];
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const uint16_t*>(w + r * w_stride);
+#pragma GCC unroll 16
+  for (int c = 0; c < RN; ++c) ac[c] = reinterpret_cast<const float*>(a + c * a_stride);
+  __m256 acc[RM][RN];
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) {
+#pragma GCC unroll 16
+    for (int c = 0; c < RN; ++c) acc[r][c] = _mm256_setzero_ps();
+  }
+  int64_t k = 0;
+  for (; k + 8 <= cols; k += 8) {
+    __m256 av[RN];
+#pragma GCC unroll 16
+    for (int c = 0; c < RN; ++c) av[c] = _mm256_loadu_ps(ac[c] + k);
+#pragma GCC unroll 16
+    for (int r = 0; r < RM; ++r) {
+      const __m256 wv = LoadHalves(wr[r] + k);
+#pragma GCC unroll 16
+      for (int c = 0; c < RN; ++c) acc[r][c] = _mm256_fmadd_ps(wv, av[c], acc[r][c]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) {
+#pragma GCC unroll 16
+    for (int c = 0; c < RN; ++c) {
+      out[c * out_stride + r] = AddTail(HorizontalSum(acc[r][c]), wr[r], ac[c], k, cols);
+    }
+  }
+}
+
+// Decode: out[r] = dot(weight row r, the activation row x) for r < RM.
+template <int RM>
+void DecodeTile(int64_t cols, const unsigned char* w, size_t w_stride, const float* x, float* out) {
+  const uint16_t* wr[RM];
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const uint16_t*>(w + r * w_stride);
+  __m256 acc[RM];
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) acc[r] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= cols; k += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + k);
+#pragma GCC unroll 16
+    for (int r = 0; r < RM; ++r) acc[r] = _mm256_fmadd_ps(LoadHalves(wr[r] + k), xv, acc[r]);
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) out[r] = AddTail(HorizontalSum(acc[r]), wr[r], x, k, cols);
+}
+
+using MicroTileFn = void (*)(int64_t, const unsigned char*, size_t, const unsigned char*, size_t,
+                             float*, size_t);
+using DecodeTileFn = void (*)(int64_t, const unsigned char*, size_t, const float*, float*);
+
+// Entry (nr - 1) * kMicroCols + (nc - 1) handles an nr x nc micro-tile.
+template <size_t... I>
+constexpr std::array<MicroTileFn, sizeof...(I)> MakeMicroTiles(std::index_sequence<I...>) {
+  return {&MicroTile<I / kMicroCols + 1, I % kMicroCols + 1>...};
+}
+constexpr auto kMicroTiles = MakeMicroTiles(std::make_index_sequence<kMicroRows * kMicroCols>());
+
+// Entry nr - 1 handles nr rows of decode.
+template <size_t... I>
+constexpr std::array<DecodeTileFn, sizeof...(I)> MakeDecodeTiles(std::index_sequence<I...>) {
+  return {&DecodeTile<I + 1>...};
+}
+constexpr auto kDecodeTiles = MakeDecodeTiles(std::make_index_sequence<kTileRows>());
+
+void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+          int nc, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const unsigned char*>(w);
+  if (nc == 1) {
+    kDecodeTiles[nr - 1](cols, wb, w_stride, static_cast<const float*>(a), out);
+    return;
+  }
+  for (int r0 = 0; r0 < nr; r0 += kMicroRows) {
+    const int mr = std::min(kMicroRows, nr - r0);
+    kMicroTiles[(mr - 1) * kMicroCols + (nc - 1)](cols, wb + r0 * w_stride, w_stride,
+                                                  static_cast<const unsigned char*>(a), a_stride,
+                                                  out + r0, out_stride);
+  }
+}
+
+}  // namespace
+
+extern const MatMulKernel kF16Avx2Kernel = {
+    Format::kF16, Isa::kAvx2, ConvertActivationsF32, ActivationRowBytesF32, Tile,
+    kTileRows,    kTileCols};
+
+}  // namespace aiscore

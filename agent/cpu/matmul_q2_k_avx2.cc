@@ -1,0 +1,334 @@
+// Q2_K weights x Q8_K activations on AVX2 (+ FMA, F16C).
+//
+// Weight rows are the vector lanes: a tile covers 16 rows, two ymm vectors
+// of 8 rows with one row per 32-bit lane. Each super-block of the 16 rows is
+// unpacked once into a panel whose vector p holds quants 4p..4p+3 of 8 rows
+// as bytes (8 x 8 dword transposes of the packed 2-bit quants). vpmaddubsw
+// multiplies it by the four int8 activations at 4p of one token, broadcast
+// from the Q8_K block, into i16 pairs; the 4 positions of a group of 16 are
+// summed in i16 (at most 4 * 2 * 3 * 127 = 3048) and vpmaddwd with the
+// group's 4-bit scale widens them to int32. So the unpacking is paid once per
+// 16 rows and super-block and reused over up to kTileCols tokens, and each
+// lane ends up holding its row's dot product.
+//
+// The mins term is (mins x Q8_K bsums), in int32; f32 scales are applied once
+// per super-block. Decode (one token) skips the panel and feeds each
+// unpacked vector straight into the dot products, while the next tile's rows
+// are prefetched.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <iterator>
+
+#include "agent/cpu/activation_layout.h"
+#include "agent/cpu/matmul_kernel.h"
+#include "agent/quant/blocks.h"
+
+namespace aiscore {
+namespace {
+
+constexpr int kRows = 16;      // weight rows per tile: two vectors of 8 lanes
+constexpr int kHalfRows = 8;   // rows per vector
+constexpr int kTileCols = 64;  // tokens per tile
+constexpr int kBlockCols = 3;  // tokens whose accumulators live in registers at once
+constexpr int kPositions = kSuperBlockSize / 4;  // 4-quant positions per super-block
+
+constexpr size_t kQsOffset = offsetof(BlockQ2_K, qs);
+constexpr size_t kDOffset = offsetof(BlockQ2_K, d);
+constexpr size_t kActQsOffset = offsetof(BlockQ8_K, qs);
+constexpr size_t kActBsumsOffset = offsetof(BlockQ8_K, bsums);
+static_assert(offsetof(BlockQ2_K, scales) == 0 && offsetof(BlockQ2_K, dmin) == kDOffset + 2);
+
+// The scales of one super-block of 16 rows. Lane r of vector [h] is row 8h + r.
+struct Scales {
+  __m256i sc[16][2];     // [group g]: 4-bit scale as an i16 pair (sc, sc)
+  __m256i m[8][2];       // [pair i]: 4-bit mins of groups 2i, 2i+1, i16 x 2
+  __m256 d[2], dmin[2];  // super-block scales, f32
+};
+
+// One super-block of 16 rows, unpacked.
+struct Panel {
+  __m256i q[kPositions][2];  // [p]: quants 4p..4p+3 of each row, u8 0..3
+  Scales s;
+};
+
+inline int32_t Load32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+inline __m256i Broadcast32(const unsigned char* p) { return _mm256_set1_epi32(Load32(p)); }
+
+// Adds i16 (i32) lanes. The empty asm keeps the compiler from reassociating a
+// chain of these into "all terms first, then a tree of adds", which spills.
+// (vpaddsw would also block it, but issues on fewer ports than vpaddw.)
+inline __m256i AddI16(__m256i a, __m256i b) {
+  __m256i sum = _mm256_add_epi16(a, b);
+  asm("" : "+x"(sum));
+  return sum;
+}
+inline __m256i AddI32(__m256i a, __m256i b) {
+  __m256i sum = _mm256_add_epi32(a, b);
+  asm("" : "+x"(sum));
+  return sum;
+}
+
+inline __m128i Load128(const unsigned char* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+// Transposes 8 vectors of 8 dwords: afterwards v[k] holds element k of each
+// input, input i in lane i.
+inline void Transpose8x8(__m256i v[8]) {
+  __m256i t[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
+    t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    v[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+    v[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+    v[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+    v[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // Now v[4b + k], 128-bit lane L, holds element 4L + k of inputs 4b..4b+3.
+  for (int k = 0; k < 4; ++k) {
+    t[k] = _mm256_permute2x128_si256(v[k], v[4 + k], 0x20);
+    t[4 + k] = _mm256_permute2x128_si256(v[k], v[4 + k], 0x31);
+  }
+  for (int i = 0; i < 8; ++i) v[i] = t[i];
+}
+
+// Loads the 16 bytes at byte `offset` of rows[0..7] transposed: v[k] holds
+// dword k of them. z[g] holds rows g and 4 + g in its 128-bit lanes, so that
+// an in-lane 4 x 4 transpose leaves row r in lane r.
+inline void LoadTransposed4(const unsigned char* const rows[kHalfRows], size_t offset,
+                            __m256i v[4]) {
+  __m256i z[4];
+  for (int g = 0; g < 4; ++g) {
+    z[g] = _mm256_inserti128_si256(_mm256_castsi128_si256(Load128(rows[g] + offset)),
+                                   Load128(rows[4 + g] + offset), 1);
+  }
+  const __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]);
+  const __m256i t1 = _mm256_unpackhi_epi32(z[0], z[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]);
+  const __m256i t3 = _mm256_unpackhi_epi32(z[2], z[3]);
+  v[0] = _mm256_unpacklo_epi64(t0, t2);
+  v[1] = _mm256_unpackhi_epi64(t0, t2);
+  v[2] = _mm256_unpacklo_epi64(t1, t3);
+  v[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+// vpshufb pattern that puts, in each dword, byte b0 of that dword zero-extended
+// into the low i16 and byte b1 zero-extended into the high i16.
+inline __m256i BytePattern(int b0, int b1) {
+  const uint32_t pattern =
+      0x80008000u | static_cast<uint32_t>(b0) | static_cast<uint32_t>(b1) << 16;
+  // vpshufb indexes bytes within each 128-bit lane: dword d starts at byte 4d.
+  const __m256i dword_offsets = _mm256_setr_epi32(0, 0x00040004, 0x00080008, 0x000c000c, 0,
+                                                  0x00040004, 0x00080008, 0x000c000c);
+  return _mm256_add_epi8(_mm256_set1_epi32(static_cast<int32_t>(pattern)), dword_offsets);
+}
+
+// Converts the f16 in the low (shift 0) or high (shift 16) half of each dword.
+inline __m256 HalvesToFloat(__m256i v, int shift) {
+  const __m256i h = _mm256_and_si256(_mm256_srli_epi32(v, shift), _mm256_set1_epi32(0xffff));
+  // Pack the 8 halves into the low 128 bits (values fit, so no saturation).
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
+  return _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
+}
+
+// Unpacks the scales of the super-block at byte `block` of rows[0..7] into
+// half h: 16 bytes of 4-bit scale and min (dwords 0..3) and d, dmin (bytes
+// 80..83).
+void LoadScales(const unsigned char* const rows[kHalfRows], size_t block, int h, Scales* s) {
+  __m256i v[4];
+  // Bytes 68..83: the last dword holds d and dmin.
+  LoadTransposed4(rows, block + kDOffset + 4 - 16, v);
+  s->d[h] = HalvesToFloat(v[3], 0);
+  s->dmin[h] = HalvesToFloat(v[3], 16);
+  LoadTransposed4(rows, block, v);  // byte b of v[k]: scale and min of group 4k + b
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  for (int k = 0; k < 4; ++k) {
+    const __m256i sc = _mm256_and_si256(v[k], m4);
+    const __m256i mins = _mm256_and_si256(_mm256_srli_epi32(v[k], 4), m4);
+    for (int b = 0; b < 4; ++b) s->sc[4 * k + b][h] = _mm256_shuffle_epi8(sc, BytePattern(b, b));
+    s->m[2 * k][h] = _mm256_shuffle_epi8(mins, BytePattern(0, 1));
+    s->m[2 * k + 1][h] = _mm256_shuffle_epi8(mins, BytePattern(2, 3));
+  }
+}
+
+// Loads packed quant dwords 8c .. 8c + 7 of the super-block at byte `block`
+// of rows[0..7], transposed: v[l] holds qs dword 8c + l, whose bit pair p
+// holds position 32c + 8p + l, in group 8c + 2p + l / 4.
+inline void LoadQuants(const unsigned char* const rows[kHalfRows], size_t block, int c,
+                       __m256i v[8]) {
+  for (int r = 0; r < kHalfRows; ++r) {
+    v[r] =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r] + block + kQsOffset + 32 * c));
+  }
+  Transpose8x8(v);
+}
+
+inline __m256i BitPair(__m256i v, int p) {
+  return _mm256_and_si256(_mm256_srli_epi32(v, 2 * p), _mm256_set1_epi8(3));
+}
+
+void BuildPanel(const unsigned char* const rows[kRows], size_t block, Panel* p) {
+  for (int h = 0; h < 2; ++h) {
+    const unsigned char* const* half_rows = rows + kHalfRows * h;
+    LoadScales(half_rows, block, h, &p->s);
+    for (int c = 0; c < 2; ++c) {
+      __m256i v[8];
+      LoadQuants(half_rows, block, c, v);
+      for (int l = 0; l < 8; ++l) {
+        for (int pair = 0; pair < 4; ++pair) p->q[32 * c + 8 * pair + l][h] = BitPair(v[l], pair);
+      }
+    }
+  }
+}
+
+// Adds d_token * (d * sum - dmin * mins . bsums) of one token to acc[row],
+// rows 8h..8h+7.
+inline void Finish(const Scales& s, int h, __m256i sum, const unsigned char* act, float* acc) {
+  __m256i mins = _mm256_madd_epi16(s.m[0][h], Broadcast32(act + kActBsumsOffset));
+  for (int i = 1; i < 8; ++i) {
+    mins = _mm256_add_epi32(
+        mins, _mm256_madd_epi16(s.m[i][h], Broadcast32(act + kActBsumsOffset + 4 * i)));
+  }
+  const __m256 f = _mm256_fmsub_ps(_mm256_cvtepi32_ps(sum), s.d[h],
+                                   _mm256_mul_ps(_mm256_cvtepi32_ps(mins), s.dmin[h]));
+  float d;
+  std::memcpy(&d, act + offsetof(BlockQ8_K, d), sizeof(d));
+  float* out = acc + kHalfRows * h;
+  _mm256_store_ps(out, _mm256_fmadd_ps(f, _mm256_set1_ps(d), _mm256_load_ps(out)));
+}
+
+// Adds one super-block of K tokens to acc[token][row], from a panel. act
+// points at the super-block's Q8_K block of the first token.
+template <int K>
+void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, float* acc) {
+  const unsigned char* a[K];
+  for (int c = 0; c < K; ++c) a[c] = act + c * a_stride;
+  __m256i sum[K][2];
+#pragma GCC unroll 16
+  for (int g = 0; g < 16; ++g) {
+    __m256i part[K][2];  // i16 pairs
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      const __m256i w0 = p.q[4 * g + i][0];
+      const __m256i w1 = p.q[4 * g + i][1];
+#pragma GCC unroll 4
+      for (int c = 0; c < K; ++c) {
+        const __m256i x = Broadcast32(a[c] + kActQsOffset + 16 * g + 4 * i);
+        const __m256i p0 = _mm256_maddubs_epi16(w0, x);
+        const __m256i p1 = _mm256_maddubs_epi16(w1, x);
+        part[c][0] = i == 0 ? p0 : AddI16(part[c][0], p0);
+        part[c][1] = i == 0 ? p1 : AddI16(part[c][1], p1);
+      }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < K; ++c) {
+      for (int h = 0; h < 2; ++h) {
+        const __m256i scaled = _mm256_madd_epi16(part[c][h], p.s.sc[g][h]);
+        sum[c][h] = g == 0 ? scaled : AddI32(sum[c][h], scaled);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < K; ++c) {
+    for (int h = 0; h < 2; ++h) Finish(p.s, h, sum[c][h], a[c], acc + kRows * c);
+  }
+}
+
+// The same for one token without a panel (decode): each unpacked vector goes
+// straight into the dot products.
+void DirectBlock(const unsigned char* const rows[kRows], size_t block, const unsigned char* act,
+                 float* acc) {
+  const unsigned char* a = act + kActQsOffset;
+  Scales s;
+  for (int h = 0; h < 2; ++h) {
+    const unsigned char* const* half_rows = rows + kHalfRows * h;
+    LoadScales(half_rows, block, h, &s);
+    __m256i sum = _mm256_setzero_si256();
+    for (int c = 0; c < 2; ++c) {
+      __m256i v[8];
+      LoadQuants(half_rows, block, c, v);
+#pragma GCC unroll 2
+      for (int l0 = 0; l0 < 8; l0 += 4) {
+#pragma GCC unroll 4
+        for (int pair = 0; pair < 4; ++pair) {
+          const int g = 8 * c + 2 * pair + l0 / 4;
+          __m256i part = _mm256_maddubs_epi16(BitPair(v[l0], pair), Broadcast32(a + 16 * g));
+#pragma GCC unroll 3
+          for (int i = 1; i < 4; ++i) {
+            part = AddI16(part, _mm256_maddubs_epi16(BitPair(v[l0 + i], pair),
+                                                     Broadcast32(a + 16 * g + 4 * i)));
+          }
+          sum = AddI32(sum, _mm256_madd_epi16(part, s.sc[g][h]));
+        }
+      }
+    }
+    Finish(s, h, sum, act, acc);
+  }
+}
+
+// Prefetches into L2 the share of super-block b (of `blocks`) of the `bytes`
+// at address `next`: called once per super-block, it pulls in the next
+// tile's rows (usually this thread's next call) while this one computes.
+// The hardware prefetchers do poorly on 16 rows read side by side, and
+// decode would otherwise wait on memory. `next` may lie past the weights
+// (the last tile): prefetches do not fault.
+inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t blocks) {
+  const size_t share = (bytes + blocks - 1) / blocks;
+  for (size_t i = b * share; i < (b + 1) * share; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(next + i), _MM_HINT_T1);
+  }
+}
+
+using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, float*);
+constexpr PanelBlockFn kPanelBlocks[] = {nullptr, PanelBlock<1>, PanelBlock<2>, PanelBlock<3>,
+                                         PanelBlock<4>};
+static_assert(kBlockCols < static_cast<int>(std::size(kPanelBlocks)));
+
+void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+          int nc, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const unsigned char*>(w);
+  const auto* ab = static_cast<const unsigned char*>(a);
+  // Rows past nr repeat the last row; their lanes are computed and dropped.
+  const unsigned char* rows[kRows];
+  for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
+  alignas(32) float acc[kTileCols * kRows] = {};  // [token][row]
+  Panel panel;
+  const int64_t blocks = cols / kSuperBlockSize;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const size_t block = b * sizeof(BlockQ2_K);
+    const unsigned char* act = ab + b * sizeof(BlockQ8_K);
+    PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
+    if (nc == 1) {
+      DirectBlock(rows, block, act, acc);
+      continue;
+    }
+    BuildPanel(rows, block, &panel);
+    int c = 0;
+    for (; c + kBlockCols <= nc; c += kBlockCols) {
+      PanelBlock<kBlockCols>(panel, act + c * a_stride, a_stride, acc + kRows * c);
+    }
+    if (c < nc) kPanelBlocks[nc - c](panel, act + c * a_stride, a_stride, acc + kRows * c);
+  }
+  for (int c = 0; c < nc; ++c)
+    std::memcpy(out + c * out_stride, acc + kRows * c, nr * sizeof(float));
+}
+
+}  // namespace
+
+
+extern const MatMulKernel kQ2_KAvx2Kernel = {
+    Format::kQ2_K, Isa::kAvx2, ConvertActivationsQ8_KAvx2, ActivationRowBytesQ8_K, Tile,
+    kRows,         kTileCols};
+
+}  // namespace aiscore

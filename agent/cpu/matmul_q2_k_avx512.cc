@@ -1,0 +1,328 @@
+// Q2_K weights x Q8_K activations on AVX-512 (F/BW/VL/DQ + VNNI).
+//
+// Weight rows are the vector lanes: a tile covers 16 rows, one per 32-bit
+// lane. Each super-block of the 16 rows is unpacked once into a panel whose
+// vector p holds weights 4p..4p+3 of every row as bytes (a 16 x 16 dword
+// transpose of the packed 2-bit quants), already multiplied by the 4-bit
+// scale of their group of 16 (q * scale <= 45 fits a byte, and vpmullw on
+// the byte pairs cannot carry). vpdpbusd then multiplies it by the four int8
+// activations at 4p of one token, broadcast straight from the Q8_K block, for
+// every token of the tile (kBlockCols tokens at a time in registers): one
+// instruction per 64 multiply-adds and nothing else per group. So the
+// unpacking is paid once per 16 rows and super-block and reused over up to
+// kTileCols tokens, and each lane ends up holding its row's dot product.
+//
+// The mins term is (mins x Q8_K bsums), in int32; f32 scales are applied once
+// per super-block. Decode (one token) skips the panel and feeds each unpacked
+// vector straight into the dot products, while the next tile's rows are
+// prefetched.
+//
+// GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
+// intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "agent/cpu/activation_layout.h"
+#include "agent/cpu/matmul_kernel.h"
+#include "agent/quant/blocks.h"
+
+namespace aiscore {
+namespace {
+
+constexpr int kRows = 16;      // weight rows per tile, one per 32-bit lane
+constexpr int kTileCols = 64;  // tokens per tile
+constexpr int kBlockCols = 8;  // tokens whose accumulators live in registers at once
+constexpr int kPositions = kSuperBlockSize / 4;  // 4-weight positions per super-block
+
+constexpr size_t kQsOffset = offsetof(BlockQ2_K, qs);
+constexpr size_t kDOffset = offsetof(BlockQ2_K, d);
+constexpr size_t kActQsOffset = offsetof(BlockQ8_K, qs);
+constexpr size_t kActBsumsOffset = offsetof(BlockQ8_K, bsums);
+static_assert(offsetof(BlockQ2_K, scales) == 0 && offsetof(BlockQ2_K, dmin) == kDOffset + 2);
+
+// The scales of one super-block of 16 rows. Lane r of each vector is row r.
+struct Scales {
+  __m512i sc[16];  // [group g]: 4-bit scale, i32
+  __m512i m[8];    // [pair i]: 4-bit mins of groups 2i, 2i+1, i16 x 2
+  __m512 d, dmin;  // super-block scales, f32
+};
+
+// One super-block of 16 rows, unpacked.
+struct Panel {
+  __m512i q[kPositions];  // [p]: scaled weights 4p..4p+3 of each row, u8 0..45
+  Scales s;
+};
+
+inline int32_t Load32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// vpdpbusd of w and the 4 bytes at p broadcast, accumulated into acc, with
+// the broadcast embedded in the instruction ({1to16}). GCC 12 does not fold
+// _mm512_set1_epi32 of a load into vpdpbusd, and the separate vpbroadcastd
+// it emits instead cost Q2_K decode about 10% on Zen 4.
+inline __m512i DotBroadcast(__m512i acc, __m512i w, const unsigned char* p) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0"
+      : "+v"(acc)
+      : "v"(w), "m"(*reinterpret_cast<const int32_t*>(p)));
+  return acc;
+}
+
+inline __m512i Broadcast32(const unsigned char* p) { return _mm512_set1_epi32(Load32(p)); }
+
+inline __m128i Load128(const unsigned char* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+// Transposes 16 vectors of 16 dwords: afterwards v[k] holds element k of each
+// input, input i in lane i.
+inline void Transpose16x16(__m512i v[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // Now v[4b + k], 128-bit lane L, holds element 4L + k of inputs 4b..4b+3.
+  for (int k = 0; k < 4; ++k) {
+    const __m512i x0 = _mm512_shuffle_i32x4(v[k], v[4 + k], 0x44);
+    const __m512i x1 = _mm512_shuffle_i32x4(v[k], v[4 + k], 0xee);
+    const __m512i y0 = _mm512_shuffle_i32x4(v[8 + k], v[12 + k], 0x44);
+    const __m512i y1 = _mm512_shuffle_i32x4(v[8 + k], v[12 + k], 0xee);
+    t[k] = _mm512_shuffle_i32x4(x0, y0, 0x88);
+    t[4 + k] = _mm512_shuffle_i32x4(x0, y0, 0xdd);
+    t[8 + k] = _mm512_shuffle_i32x4(x1, y1, 0x88);
+    t[12 + k] = _mm512_shuffle_i32x4(x1, y1, 0xdd);
+  }
+  for (int i = 0; i < 16; ++i) v[i] = t[i];
+}
+
+// Loads the 16 bytes at byte `offset` of each row transposed: v[k] holds
+// dword k of them. z[g] holds rows g, 4 + g, 8 + g and 12 + g in its 128-bit
+// lanes, so that an in-lane 4 x 4 transpose leaves row r in lane r.
+inline void LoadTransposed4(const unsigned char* const rows[kRows], size_t offset, __m512i v[4]) {
+  __m512i z[4];
+  for (int g = 0; g < 4; ++g) {
+    z[g] = _mm512_castsi128_si512(Load128(rows[g] + offset));
+    for (int l = 1; l < 4; ++l) {
+      z[g] = _mm512_inserti32x4(z[g], Load128(rows[4 * l + g] + offset), l);
+    }
+  }
+  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]);
+  const __m512i t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]);
+  const __m512i t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  v[0] = _mm512_unpacklo_epi64(t0, t2);
+  v[1] = _mm512_unpackhi_epi64(t0, t2);
+  v[2] = _mm512_unpacklo_epi64(t1, t3);
+  v[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// vpshufb pattern that puts, in each dword, byte b0 of that dword zero-extended
+// into the low i16 and byte b1 (or zero, for b1 = 0x80) into the high i16.
+inline __m512i BytePattern(int b0, int b1) {
+  const uint32_t hi = b1 == 0x80 ? 0x8080u : (0x8000u | static_cast<uint32_t>(b1));
+  const uint32_t pattern = 0x8000u | static_cast<uint32_t>(b0) | hi << 16;
+  // vpshufb indexes bytes within each 128-bit lane: dword d starts at byte 4d.
+  // Zeroing bytes (0x80) stay >= 0x80 after adding at most 12.
+  const __m512i dword_offsets = _mm512_set_epi32(
+      0x000c000c, 0x00080008, 0x00040004, 0, 0x000c000c, 0x00080008, 0x00040004, 0, 0x000c000c,
+      0x00080008, 0x00040004, 0, 0x000c000c, 0x00080008, 0x00040004, 0);
+  return _mm512_add_epi8(_mm512_set1_epi32(static_cast<int32_t>(pattern)), dword_offsets);
+}
+
+// Unpacks the scales of the super-block at byte `block` of each row: 16 bytes
+// of 4-bit scale and min (dwords 0..3) and d, dmin (bytes 80..83).
+void LoadScales(const unsigned char* const rows[kRows], size_t block, Scales* s) {
+  __m512i v[4];
+  // Bytes 68..83: the last dword holds d and dmin.
+  LoadTransposed4(rows, block + kDOffset + 4 - 16, v);
+  s->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v[3]));
+  s->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v[3], 16)));
+  LoadTransposed4(rows, block, v);  // byte b of v[k]: scale and min of group 4k + b
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  for (int k = 0; k < 4; ++k) {
+    const __m512i sc = _mm512_and_si512(v[k], m4);
+    const __m512i mins = _mm512_and_si512(_mm512_srli_epi32(v[k], 4), m4);
+    for (int b = 0; b < 4; ++b) s->sc[4 * k + b] = _mm512_shuffle_epi8(sc, BytePattern(b, 0x80));
+    s->m[2 * k] = _mm512_shuffle_epi8(mins, BytePattern(0, 1));
+    s->m[2 * k + 1] = _mm512_shuffle_epi8(mins, BytePattern(2, 3));
+  }
+}
+
+// Loads the 64 bytes of packed quants of the super-block at byte `block` of
+// each row, transposed: v[q] holds qs dword q = 8c + l, whose bit pair p holds
+// position 32c + 8p + l, in group 8c + 2p + l / 4.
+inline void LoadQuants(const unsigned char* const rows[kRows], size_t block, __m512i v[16]) {
+  for (int r = 0; r < kRows; ++r) v[r] = _mm512_loadu_si512(rows[r] + block + kQsOffset);
+  Transpose16x16(v);
+}
+
+void BuildPanel(const unsigned char* const rows[kRows], size_t block, Panel* p) {
+  LoadScales(rows, block, &p->s);
+  __m512i v[16];
+  LoadQuants(rows, block, v);
+  for (int g = 0; g < 16; ++g) {
+    // The scale in both i16 halves: vpmullw then scales all four bytes.
+    const __m512i scale = _mm512_or_si512(p->s.sc[g], _mm512_slli_epi32(p->s.sc[g], 16));
+    const int c = g / 8, pair = (g / 2) % 4, l0 = 4 * (g % 2);
+    for (int l = l0; l < l0 + 4; ++l) {
+      const __m512i q =
+          _mm512_and_si512(_mm512_srli_epi32(v[8 * c + l], 2 * pair), _mm512_set1_epi8(3));
+      p->q[32 * c + 8 * pair + l] = _mm512_mullo_epi16(q, scale);
+    }
+  }
+}
+
+// Adds d_token * (d * sum - dmin * mins . bsums) of one token to acc[row].
+inline void Finish(const Scales& s, __m512i sum, const unsigned char* act, float* acc) {
+  __m512i mins = _mm512_setzero_si512();
+  for (int i = 0; i < 8; ++i) {
+    mins = _mm512_dpwssd_epi32(mins, s.m[i], Broadcast32(act + kActBsumsOffset + 4 * i));
+  }
+  const __m512 f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(sum), s.d,
+                                   _mm512_mul_ps(_mm512_cvtepi32_ps(mins), s.dmin));
+  float d;
+  std::memcpy(&d, act + offsetof(BlockQ8_K, d), sizeof(d));
+  _mm512_store_ps(acc, _mm512_fmadd_ps(f, _mm512_set1_ps(d), _mm512_load_ps(acc)));
+}
+
+// Adds one super-block of K tokens to acc[token][row], from a panel. act
+// points at the super-block's Q8_K block of the first token. Fewer than 4
+// tokens take two accumulators each, to hide the vpdpbusd latency.
+template <int K>
+void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, float* acc) {
+  constexpr int kAccs = K < 4 ? 2 : 1;
+  const unsigned char* a[K];
+  for (int c = 0; c < K; ++c) a[c] = act + c * a_stride;
+  __m512i sum[K][kAccs];
+  for (int c = 0; c < K; ++c) {
+    for (int i = 0; i < kAccs; ++i) sum[c][i] = _mm512_setzero_si512();
+  }
+#pragma GCC unroll 64
+  for (int pos = 0; pos < kPositions; ++pos) {
+    const __m512i w = p.q[pos];
+#pragma GCC unroll 8
+    for (int c = 0; c < K; ++c) {
+      __m512i& s = sum[c][pos % kAccs];
+      s = DotBroadcast(s, w, a[c] + kActQsOffset + 4 * pos);
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < K; ++c) {
+    __m512i total = sum[c][0];
+    for (int i = 1; i < kAccs; ++i) total = _mm512_add_epi32(total, sum[c][i]);
+    Finish(p.s, total, a[c], acc + kRows * c);
+  }
+}
+
+// The same for one token without a panel (decode): each unpacked vector goes
+// straight into the dot products. Bit pair p is masked in place (q * 4^p <=
+// 192 still fits a byte) rather than shifted down, and the sums of each pair,
+// multiples of 4^p, are shifted down once at the end.
+void DirectBlock(const unsigned char* const rows[kRows], size_t block, const unsigned char* act,
+                 float* acc) {
+  Scales s;
+  LoadScales(rows, block, &s);
+  __m512i v[16];
+  LoadQuants(rows, block, v);
+  const unsigned char* a = act + kActQsOffset;
+  __m512i by_pair[4];
+  for (int pair = 0; pair < 4; ++pair) by_pair[pair] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+  for (int quarter = 0; quarter < 4; ++quarter) {  // qs dwords 4 * quarter .. + 3
+    const int c = quarter / 2, l0 = 4 * (quarter % 2);
+    __m512i group[4];  // [pair]: groups 8c + 2 * pair + quarter % 2
+    for (int pair = 0; pair < 4; ++pair) group[pair] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int l = l0; l < l0 + 4; ++l) {
+#pragma GCC unroll 4
+      for (int pair = 0; pair < 4; ++pair) {
+        const __m512i w = _mm512_and_si512(v[8 * c + l], _mm512_set1_epi8(3 << (2 * pair)));
+        group[pair] = DotBroadcast(group[pair], w, a + 4 * (32 * c + 8 * pair + l));
+      }
+    }
+#pragma GCC unroll 4
+    for (int pair = 0; pair < 4; ++pair) {
+      const int g = 8 * c + 2 * pair + quarter % 2;
+      by_pair[pair] = _mm512_add_epi32(by_pair[pair], _mm512_mullo_epi32(group[pair], s.sc[g]));
+    }
+  }
+  const __m512i sum = _mm512_add_epi32(
+      _mm512_add_epi32(by_pair[0], _mm512_srai_epi32(by_pair[1], 2)),
+      _mm512_add_epi32(_mm512_srai_epi32(by_pair[2], 4), _mm512_srai_epi32(by_pair[3], 6)));
+  Finish(s, sum, act, acc);
+}
+
+// Prefetches into L2 the share of super-block b (of `blocks`) of the `bytes`
+// at address `next`: called once per super-block, it pulls in the next
+// tile's rows (usually this thread's next call) while this one computes.
+// The hardware prefetchers do poorly on 16 rows read side by side, and
+// decode would otherwise wait on memory. `next` may lie past the weights
+// (the last tile): prefetches do not fault.
+inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t blocks) {
+  const size_t share = (bytes + blocks - 1) / blocks;
+  for (size_t i = b * share; i < (b + 1) * share; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(next + i), _MM_HINT_T1);
+  }
+}
+
+using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, float*);
+constexpr PanelBlockFn kPanelBlocks[kBlockCols + 1] = {nullptr,       PanelBlock<1>, PanelBlock<2>,
+                                                       PanelBlock<3>, PanelBlock<4>, PanelBlock<5>,
+                                                       PanelBlock<6>, PanelBlock<7>, PanelBlock<8>};
+
+void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+          int nc, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const unsigned char*>(w);
+  const auto* ab = static_cast<const unsigned char*>(a);
+  // Rows past nr repeat the last row; their lanes are computed and dropped.
+  const unsigned char* rows[kRows];
+  for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
+  alignas(64) float acc[kTileCols * kRows] = {};  // [token][row]
+  Panel panel;
+  const int64_t blocks = cols / kSuperBlockSize;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const size_t block = b * sizeof(BlockQ2_K);
+    const unsigned char* act = ab + b * sizeof(BlockQ8_K);
+    PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
+    if (nc == 1) {
+      DirectBlock(rows, block, act, acc);
+      continue;
+    }
+    BuildPanel(rows, block, &panel);
+    int c = 0;
+    for (; c + kBlockCols <= nc; c += kBlockCols) {
+      PanelBlock<kBlockCols>(panel, act + c * a_stride, a_stride, acc + kRows * c);
+    }
+    if (c < nc) kPanelBlocks[nc - c](panel, act + c * a_stride, a_stride, acc + kRows * c);
+  }
+  const __mmask16 mask = static_cast<__mmask16>((1u << nr) - 1);
+  for (int c = 0; c < nc; ++c) {
+    _mm512_mask_storeu_ps(out + c * out_stride, mask, _mm512_load_ps(acc + kRows * c));
+  }
+}
+
+}  // namespace
+
+
+extern const MatMulKernel kQ2_KAvx512Kernel = {
+    Format::kQ2_K, Isa::kAvx512, ConvertActivationsQ8_KAvx2, ActivationRowBytesQ8_K, Tile,
+    kRows,         kTileCols};
+
+}  // namespace aiscore

@@ -1,0 +1,355 @@
+// Q4_K weights x Q8_K activations on AVX-512 (F/BW/VL/DQ + VNNI).
+//
+// Weight rows are the vector lanes: a tile covers 16 rows, one per 32-bit
+// lane. Each super-block of the 16 rows is unpacked once into a panel whose
+// vector p holds quants 4p..4p+3 of every row as bytes (a 16 x 32 dword
+// transpose of the packed nibbles); vpdpbusd then multiplies it by the four
+// int8 activations at 4p of one token, broadcast straight from the Q8_K
+// block, for every token of the tile (kBlockCols tokens at a time in
+// registers). So the unpacking (nibbles, 6-bit scales and mins, f16
+// super-block scales) is paid once per 16 rows and super-block and reused
+// over up to kTileCols tokens, and no horizontal sums are needed: each lane
+// ends up holding its row's dot product.
+//
+// Per sub-block of 32 the int32 sums are multiplied by its 6-bit scale; the
+// mins term is (mins x pair sums of the Q8_K bsums), in int32 too; f32
+// scales are applied once per super-block. Up to kDirectCols tokens (decode,
+// speculative verification) skip the panel: each transposed vector goes
+// straight into the dot products, while the next tile's rows are prefetched.
+//
+// GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
+// intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "agent/cpu/activation_layout.h"
+#include "agent/cpu/matmul_kernel.h"
+#include "agent/quant/blocks.h"
+
+namespace aiscore {
+namespace {
+
+constexpr int kRows = 16;       // weight rows per tile, one per 32-bit lane
+constexpr int kTileCols = 64;   // tokens per tile
+constexpr int kBlockCols = 8;   // tokens whose accumulators live in registers at once
+constexpr int kDirectCols = 5;  // up to this many tokens, skip the panel (decode, verify)
+constexpr int kPositions = kSuperBlockSize / 4;  // 4-quant positions per super-block
+
+constexpr size_t kQsOffset = offsetof(BlockQ4_K, qs);
+constexpr size_t kActQsOffset = offsetof(BlockQ8_K, qs);
+
+// The scales of one super-block of 16 rows. Lane r of each vector is row r.
+struct Scales {
+  __m512i sc[8];   // [sub-block j]: 6-bit scale, i32
+  __m512i m[4];    // [pair i]: 6-bit mins of sub-blocks 2i, 2i+1, i16 x 2
+  __m512 d, dmin;  // super-block scales, f32
+};
+
+// One super-block of 16 rows, unpacked.
+struct Panel {
+  __m512i q[kPositions];  // [p]: quants 4p..4p+3 of each row, u8 0..15
+  Scales s;
+};
+
+// Adds i32 lanes. The empty asm keeps the compiler from reassociating a chain
+// of these into "all terms first, then a tree of adds", which spills.
+inline __m512i AddI32(__m512i a, __m512i b) {
+  __m512i sum = _mm512_add_epi32(a, b);
+  asm("" : "+v"(sum));
+  return sum;
+}
+
+// vpdpbusd of w and the 4 bytes at p broadcast, accumulated into acc, with
+// the broadcast embedded in the instruction ({1to16}). GCC 12 does not fold
+// _mm512_set1_epi32 of a load into vpdpbusd, and the separate vpbroadcastd
+// it emits instead cost Q2_K decode about 10% on Zen 4.
+inline __m512i DotBroadcast(__m512i acc, __m512i w, const unsigned char* p) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0"
+      : "+v"(acc)
+      : "v"(w), "m"(*reinterpret_cast<const int32_t*>(p)));
+  return acc;
+}
+
+// Transposes 16 vectors of 16 dwords: afterwards v[k] holds element k of each
+// input, input i in lane i.
+inline void Transpose16x16(__m512i v[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // Now v[4b + k], 128-bit lane L, holds element 4L + k of inputs 4b..4b+3.
+  for (int k = 0; k < 4; ++k) {
+    const __m512i x0 = _mm512_shuffle_i32x4(v[k], v[4 + k], 0x44);
+    const __m512i x1 = _mm512_shuffle_i32x4(v[k], v[4 + k], 0xee);
+    const __m512i y0 = _mm512_shuffle_i32x4(v[8 + k], v[12 + k], 0x44);
+    const __m512i y1 = _mm512_shuffle_i32x4(v[8 + k], v[12 + k], 0xee);
+    t[k] = _mm512_shuffle_i32x4(x0, y0, 0x88);
+    t[4 + k] = _mm512_shuffle_i32x4(x0, y0, 0xdd);
+    t[8 + k] = _mm512_shuffle_i32x4(x1, y1, 0x88);
+    t[12 + k] = _mm512_shuffle_i32x4(x1, y1, 0xdd);
+  }
+  for (int i = 0; i < 16; ++i) v[i] = t[i];
+}
+
+// Loads packed quant dwords 16 * half .. 16 * half + 15 of the super-block at
+// byte `block` of each row, transposed: v[k] holds qs dword 16 * half + k.
+// qs dword 8c + l holds positions 16c + l (low nibbles) and 16c + 8 + l (high).
+inline void LoadQuants(const unsigned char* const rows[kRows], size_t block, int half,
+                       __m512i v[16]) {
+  for (int r = 0; r < kRows; ++r) {
+    v[r] = _mm512_loadu_si512(rows[r] + block + kQsOffset + 64 * half);
+  }
+  Transpose16x16(v);
+}
+
+// vpshufb pattern that puts, in each dword, byte b0 of that dword zero-extended
+// into the low i16 and byte b1 (or zero, for b1 = 0x80) into the high i16.
+inline __m512i BytePattern(int b0, int b1) {
+  const uint32_t hi = b1 == 0x80 ? 0x8080u : (0x8000u | static_cast<uint32_t>(b1));
+  const uint32_t lo = 0x8000u | static_cast<uint32_t>(b0);
+  const __m512i base = _mm512_set1_epi32(static_cast<int32_t>(lo | hi << 16));
+  // vpshufb indexes bytes within each 128-bit lane: dword d starts at byte 4d.
+  // Zeroing bytes (0x80) stay >= 0x80 after adding at most 12.
+  const __m512i dword_offsets = _mm512_set_epi32(
+      0x000c000c, 0x00080008, 0x00040004, 0, 0x000c000c, 0x00080008, 0x00040004, 0, 0x000c000c,
+      0x00080008, 0x00040004, 0, 0x000c000c, 0x00080008, 0x00040004, 0);
+  return _mm512_add_epi8(base, dword_offsets);
+}
+
+// Unpacks the header of the super-block at byte `block` of each row: d and
+// dmin (dword 0) and 12 bytes of 6-bit scales and mins (dwords 1..3).
+void LoadScales(const unsigned char* const rows[kRows], size_t block, Scales* s) {
+  // z[g] holds the 16 header bytes of rows g, 4 + g, 8 + g and 12 + g in its
+  // 128-bit lanes, so that an in-lane 4 x 4 transpose leaves row r in lane r.
+  __m512i z[4];
+  for (int g = 0; g < 4; ++g) {
+    z[g] =
+        _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[g] + block)));
+    for (int l = 1; l < 4; ++l) {
+      z[g] = _mm512_inserti32x4(
+          z[g], _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[4 * l + g] + block)), l);
+    }
+  }
+  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]);
+  const __m512i t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]);
+  const __m512i t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  const __m512i h = _mm512_unpacklo_epi64(t0, t2);
+  const __m512i s0 = _mm512_unpackhi_epi64(t0, t2);
+  const __m512i s1 = _mm512_unpacklo_epi64(t1, t3);
+  const __m512i s2 = _mm512_unpackhi_epi64(t1, t3);
+  s->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
+  s->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16)));
+  // Byte k of these holds the scale (min) of sub-block k (lo) and 4 + k (hi).
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m6 = _mm512_set1_epi8(0x3f);
+  const __m512i top2 = _mm512_set1_epi8(0x30);
+  const __m512i sc_lo = _mm512_and_si512(s0, m6);
+  const __m512i min_lo = _mm512_and_si512(s1, m6);
+  const __m512i sc_hi =
+      _mm512_or_si512(_mm512_and_si512(s2, m4), _mm512_and_si512(_mm512_srli_epi32(s0, 2), top2));
+  const __m512i min_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(s2, 4), m4),
+                                         _mm512_and_si512(_mm512_srli_epi32(s1, 2), top2));
+  for (int j = 0; j < 4; ++j) {
+    s->sc[j] = _mm512_shuffle_epi8(sc_lo, BytePattern(j, 0x80));
+    s->sc[j + 4] = _mm512_shuffle_epi8(sc_hi, BytePattern(j, 0x80));
+  }
+  s->m[0] = _mm512_shuffle_epi8(min_lo, BytePattern(0, 1));
+  s->m[1] = _mm512_shuffle_epi8(min_lo, BytePattern(2, 3));
+  s->m[2] = _mm512_shuffle_epi8(min_hi, BytePattern(0, 1));
+  s->m[3] = _mm512_shuffle_epi8(min_hi, BytePattern(2, 3));
+}
+
+void BuildPanel(const unsigned char* const rows[kRows], size_t block, Panel* p) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  for (int half = 0; half < 2; ++half) {
+    __m512i v[16];
+    LoadQuants(rows, block, half, v);
+    for (int k = 0; k < 16; ++k) {
+      const int dword = 16 * half + k;
+      const int pos = 16 * (dword / 8) + dword % 8;
+      p->q[pos] = _mm512_and_si512(v[k], m4);
+      p->q[pos + 8] = _mm512_and_si512(_mm512_srli_epi32(v[k], 4), m4);
+    }
+  }
+  LoadScales(rows, block, &p->s);
+}
+
+// Adds d_token * (d * sum - dmin * mins . bs8) of one token to acc[row].
+inline void Finish(const Scales& s, __m512i sum, const int32_t* bs8, const unsigned char* act,
+                   float* acc) {
+  __m512i mins = _mm512_setzero_si512();
+  for (int i = 0; i < 4; ++i) mins = _mm512_dpwssd_epi32(mins, s.m[i], _mm512_set1_epi32(bs8[i]));
+  const __m512 f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(sum), s.d,
+                                   _mm512_mul_ps(_mm512_cvtepi32_ps(mins), s.dmin));
+  float d;
+  std::memcpy(&d, act + offsetof(BlockQ8_K, d), sizeof(d));
+  _mm512_store_ps(acc, _mm512_fmadd_ps(f, _mm512_set1_ps(d), _mm512_load_ps(acc)));
+}
+
+// Adds one super-block of K tokens to acc[token][row], from a panel. act
+// points at the super-block's Q8_K block of the first token; bs8 holds each
+// token's sub-block sums of activations as i16 pairs.
+template <int K>
+void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, const int32_t* bs8,
+                float* acc) {
+  const unsigned char* a[K];
+  for (int c = 0; c < K; ++c) a[c] = act + c * a_stride + kActQsOffset;
+  __m512i sum[K];
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) {
+    __m512i sub[K];
+#pragma GCC unroll 8
+    for (int c = 0; c < K; ++c) sub[c] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      const __m512i w = p.q[8 * j + i];
+#pragma GCC unroll 8
+      for (int c = 0; c < K; ++c) {
+        sub[c] = DotBroadcast(sub[c], w, a[c] + 32 * j + 4 * i);
+      }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < K; ++c) {
+      const __m512i scaled = _mm512_mullo_epi32(sub[c], p.s.sc[j]);
+      sum[c] = j == 0 ? scaled : AddI32(sum[c], scaled);
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < K; ++c) {
+    Finish(p.s, sum[c], bs8 + 4 * c, a[c] - kActQsOffset, acc + kRows * c);
+  }
+}
+
+// The same for K <= kDirectCols tokens without a panel: each transposed quant
+// vector goes straight into the dot products (decode, and the few tokens of a
+// speculative verification, where the panel would not pay off).
+template <int K>
+void DirectBlock(const unsigned char* const rows[kRows], size_t block, const unsigned char* act,
+                 size_t a_stride, const int32_t* bs8, float* acc) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const unsigned char* a[K];
+  for (int c = 0; c < K; ++c) a[c] = act + c * a_stride + kActQsOffset;
+  Scales s;
+  LoadScales(rows, block, &s);
+  __m512i sum[K];
+  for (int half = 0; half < 2; ++half) {
+    __m512i v[16];
+    LoadQuants(rows, block, half, v);
+    __m512i sub[K][4];  // sub-blocks 4 * half .. 4 * half + 3
+#pragma GCC unroll 4
+    for (int c = 0; c < K; ++c) {
+      for (int j = 0; j < 4; ++j) sub[c][j] = _mm512_setzero_si512();
+    }
+#pragma GCC unroll 16
+    for (int k = 0; k < 16; ++k) {
+      const int j = 2 * (k / 8);  // sub-block of the low nibbles, within this half
+      const int pos = 32 * half + 16 * (k / 8) + k % 8;
+      const __m512i lo = _mm512_and_si512(v[k], m4);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(v[k], 4), m4);
+#pragma GCC unroll 4
+      for (int c = 0; c < K; ++c) {
+        sub[c][j] = DotBroadcast(sub[c][j], lo, a[c] + 4 * pos);
+        sub[c][j + 1] = DotBroadcast(sub[c][j + 1], hi, a[c] + 4 * pos + 32);
+      }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < K; ++c) {
+      for (int j = 0; j < 4; ++j) {
+        const __m512i scaled = _mm512_mullo_epi32(sub[c][j], s.sc[4 * half + j]);
+        sum[c] = half == 0 && j == 0 ? scaled : AddI32(sum[c], scaled);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < K; ++c) {
+    Finish(s, sum[c], bs8 + 4 * c, a[c] - kActQsOffset, acc + kRows * c);
+  }
+}
+
+// Prefetches into L2 the share of super-block b (of `blocks`) of the `bytes`
+// at address `next`: called once per super-block, it pulls in the next
+// tile's rows (usually this thread's next call) while this one computes.
+// The hardware prefetchers do poorly on 16 rows read side by side, and
+// decode would otherwise wait on memory. `next` may lie past the weights
+// (the last tile): prefetches do not fault.
+inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t blocks) {
+  const size_t share = (bytes + blocks - 1) / blocks;
+  for (size_t i = b * share; i < (b + 1) * share; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(next + i), _MM_HINT_T1);
+  }
+}
+
+using DirectBlockFn = void (*)(const unsigned char* const*, size_t, const unsigned char*, size_t,
+                               const int32_t*, float*);
+constexpr DirectBlockFn kDirectBlocks[kDirectCols + 1] = {
+    nullptr, DirectBlock<1>, DirectBlock<2>, DirectBlock<3>, DirectBlock<4>, DirectBlock<5>};
+
+using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, const int32_t*, float*);
+constexpr PanelBlockFn kPanelBlocks[kBlockCols + 1] = {nullptr,       PanelBlock<1>, PanelBlock<2>,
+                                                       PanelBlock<3>, PanelBlock<4>, PanelBlock<5>,
+                                                       PanelBlock<6>, PanelBlock<7>, PanelBlock<8>};
+
+void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+          int nc, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const unsigned char*>(w);
+  const auto* ab = static_cast<const unsigned char*>(a);
+  // Rows past nr repeat the last row; their lanes are computed and dropped.
+  const unsigned char* rows[kRows];
+  for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
+  alignas(64) float acc[kTileCols * kRows] = {};  // [token][row]
+  alignas(64) int32_t bs8[kTileCols * 4];         // [token][pair]: i16 sums of 32 activations
+  Panel panel;
+  const int64_t blocks = cols / kSuperBlockSize;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const size_t block = b * sizeof(BlockQ4_K);
+    const unsigned char* act = ab + b * sizeof(BlockQ8_K);
+    PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
+    for (int c = 0; c < nc; ++c) {
+      const auto* bsums = act + c * a_stride + offsetof(BlockQ8_K, bsums);
+      const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
+      const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 16));
+      _mm_store_si128(reinterpret_cast<__m128i*>(bs8 + 4 * c), _mm_hadd_epi16(lo, hi));
+    }
+    if (nc <= kDirectCols) {
+      kDirectBlocks[nc](rows, block, act, a_stride, bs8, acc);
+      continue;
+    }
+    BuildPanel(rows, block, &panel);
+    int c = 0;
+    for (; c + kBlockCols <= nc; c += kBlockCols) {
+      PanelBlock<kBlockCols>(panel, act + c * a_stride, a_stride, bs8 + 4 * c, acc + kRows * c);
+    }
+    if (c < nc) {
+      kPanelBlocks[nc - c](panel, act + c * a_stride, a_stride, bs8 + 4 * c, acc + kRows * c);
+    }
+  }
+  const __mmask16 mask = static_cast<__mmask16>((1u << nr) - 1);
+  for (int c = 0; c < nc; ++c) {
+    _mm512_mask_storeu_ps(out + c * out_stride, mask, _mm512_load_ps(acc + kRows * c));
+  }
+}
+
+}  // namespace
+
+
+extern const MatMulKernel kQ4_KAvx512Kernel = {
+    Format::kQ4_K, Isa::kAvx512, ConvertActivationsQ8_KAvx2, ActivationRowBytesQ8_K, Tile,
+    kRows,         kTileCols};
+
+}  // namespace aiscore

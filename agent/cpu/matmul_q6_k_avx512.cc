@@ -1,0 +1,366 @@
+// Q6_K weights x Q8_K activations on AVX-512 (F/BW/VL/DQ + VNNI).
+//
+// Weight rows are the vector lanes: a tile covers 16 rows, one per 32-bit
+// lane. Each super-block of the 16 rows is unpacked once into a panel whose
+// vector p holds quants 4p..4p+3 of every row as bytes, q + 32 in 0..63 (16 x
+// 16 dword transposes of ql and qh, then the low nibble and the high bit pair
+// are or-ed together). vpdpbusd multiplies it by the four int8 activations at
+// 4p of one token, broadcast straight from the Q8_K block, for every token of
+// the tile (kBlockCols tokens at a time in registers); the four positions of
+// a group of 16 accumulate in int32 and are multiplied by the group's signed
+// 8-bit scale once (vpmulld). So the unpacking is paid once per 16 rows and
+// super-block and reused over up to kTileCols tokens, and each lane ends up
+// holding its row's dot product.
+//
+// The quants enter offset by 32, so the dot product of group j is
+// sum (q + 32) a - 32 * bsums[j]; the correction, sum_j 32 sc[j] bsums[j], is
+// one vpdpwssd per pair of groups with the Q8_K bsums, in int32. The f32
+// scale is applied once per super-block. Decode (one token) skips the panel
+// and feeds each unpacked vector straight into the dot products, while the
+// next tile's rows are prefetched.
+//
+// GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
+// intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "agent/cpu/activation_layout.h"
+#include "agent/cpu/matmul_kernel.h"
+#include "agent/quant/blocks.h"
+
+namespace aiscore {
+namespace {
+
+constexpr int kRows = 16;      // weight rows per tile, one per 32-bit lane
+constexpr int kTileCols = 64;  // tokens per tile
+constexpr int kBlockCols = 8;  // tokens whose accumulators live in registers at once
+constexpr int kPositions = kSuperBlockSize / 4;  // 4-quant positions per super-block
+
+constexpr size_t kQlOffset = offsetof(BlockQ6_K, ql);
+constexpr size_t kQhOffset = offsetof(BlockQ6_K, qh);
+constexpr size_t kScalesOffset = offsetof(BlockQ6_K, scales);
+constexpr size_t kDOffset = offsetof(BlockQ6_K, d);
+constexpr size_t kActQsOffset = offsetof(BlockQ8_K, qs);
+constexpr size_t kActBsumsOffset = offsetof(BlockQ8_K, bsums);
+
+// The scales of one super-block of 16 rows. Lane r of each vector is row r.
+struct Scales {
+  __m512i sc[16];  // [group g]: signed 8-bit scale, i32
+  __m512i m[8];    // [pair i]: 32 * scales of groups 2i and 2i + 1, i16 x 2
+  __m512 d;        // super-block scale, f32
+};
+
+// One super-block of 16 rows, unpacked.
+struct Panel {
+  __m512i q[kPositions];  // [p]: q + 32 of quants 4p..4p+3 of each row, u8 0..63
+  Scales s;
+};
+
+inline int32_t Load32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// vpdpbusd of w and the 4 bytes at p broadcast, accumulated into acc, with
+// the broadcast embedded in the instruction ({1to16}). GCC 12 does not fold
+// _mm512_set1_epi32 of a load into vpdpbusd, and the separate vpbroadcastd
+// it emits instead costs about 10% on Zen 4.
+inline __m512i DotBroadcast(__m512i acc, __m512i w, const unsigned char* p) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0"
+      : "+v"(acc)
+      : "v"(w), "m"(*reinterpret_cast<const int32_t*>(p)));
+  return acc;
+}
+
+inline __m512i Broadcast32(const unsigned char* p) { return _mm512_set1_epi32(Load32(p)); }
+
+inline __m128i Load128(const unsigned char* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+// Transposes 16 vectors of 16 dwords: afterwards v[k] holds element k of each
+// input, input i in lane i.
+inline void Transpose16x16(__m512i v[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // Now v[4b + k], 128-bit lane L, holds element 4L + k of inputs 4b..4b+3.
+  for (int k = 0; k < 4; ++k) {
+    const __m512i x0 = _mm512_shuffle_i32x4(v[k], v[4 + k], 0x44);
+    const __m512i x1 = _mm512_shuffle_i32x4(v[k], v[4 + k], 0xee);
+    const __m512i y0 = _mm512_shuffle_i32x4(v[8 + k], v[12 + k], 0x44);
+    const __m512i y1 = _mm512_shuffle_i32x4(v[8 + k], v[12 + k], 0xee);
+    t[k] = _mm512_shuffle_i32x4(x0, y0, 0x88);
+    t[4 + k] = _mm512_shuffle_i32x4(x0, y0, 0xdd);
+    t[8 + k] = _mm512_shuffle_i32x4(x1, y1, 0x88);
+    t[12 + k] = _mm512_shuffle_i32x4(x1, y1, 0xdd);
+  }
+  for (int i = 0; i < 16; ++i) v[i] = t[i];
+}
+
+// Loads the 64 bytes at byte `offset` of each row transposed: v[k] holds
+// dword k of each row.
+inline void Load16x16(const unsigned char* const rows[kRows], size_t offset, __m512i v[16]) {
+  for (int r = 0; r < kRows; ++r) v[r] = _mm512_loadu_si512(rows[r] + offset);
+  Transpose16x16(v);
+}
+
+// Loads the 16 bytes at byte `offset` of each row transposed: v[k] holds
+// dword k of them. z[g] holds rows g, 4 + g, 8 + g and 12 + g in its 128-bit
+// lanes, so that an in-lane 4 x 4 transpose leaves row r in lane r.
+inline void LoadTransposed4(const unsigned char* const rows[kRows], size_t offset, __m512i v[4]) {
+  __m512i z[4];
+  for (int g = 0; g < 4; ++g) {
+    z[g] = _mm512_castsi128_si512(Load128(rows[g] + offset));
+    for (int l = 1; l < 4; ++l) {
+      z[g] = _mm512_inserti32x4(z[g], Load128(rows[4 * l + g] + offset), l);
+    }
+  }
+  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]);
+  const __m512i t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]);
+  const __m512i t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  v[0] = _mm512_unpacklo_epi64(t0, t2);
+  v[1] = _mm512_unpackhi_epi64(t0, t2);
+  v[2] = _mm512_unpacklo_epi64(t1, t3);
+  v[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// vpshufb pattern that applies the byte selection `pattern` (byte i of the
+// pattern: the source byte of the dword for byte i, or 0x80 for zero) to
+// every dword. vpshufb indexes bytes within each 128-bit lane, so dword d's
+// indices are offset by 4d; zeroing bytes stay >= 0x80 after adding <= 12.
+inline __m512i DwordPattern(uint32_t pattern) {
+  const __m512i dword_offsets = _mm512_set_epi32(
+      0x0c0c0c0c, 0x08080808, 0x04040404, 0, 0x0c0c0c0c, 0x08080808, 0x04040404, 0, 0x0c0c0c0c,
+      0x08080808, 0x04040404, 0, 0x0c0c0c0c, 0x08080808, 0x04040404, 0);
+  return _mm512_add_epi8(_mm512_set1_epi32(static_cast<int32_t>(pattern)), dword_offsets);
+}
+
+// Byte b of each dword in the top byte, zeros below: an arithmetic shift
+// right by 24 then sign-extends it to i32.
+inline __m512i TopBytePattern(int b) {
+  return DwordPattern(0x00808080u | static_cast<uint32_t>(b) << 24);
+}
+
+// Bytes b0 and b1 of each dword in the high bytes of the two i16 halves: an
+// arithmetic shift right by 8 then sign-extends them to i16.
+inline __m512i HighBytePattern(int b0, int b1) {
+  return DwordPattern(0x00800080u | static_cast<uint32_t>(b0) << 8 |
+                      static_cast<uint32_t>(b1) << 24);
+}
+
+// Unpacks the scales of the super-block at byte `block` of each row: 16
+// signed bytes and the f16 d.
+void LoadScales(const unsigned char* const rows[kRows], size_t block, Scales* s) {
+  __m512i v[4];
+  // Bytes 194..209: the last dword holds scales 14, 15 and d.
+  LoadTransposed4(rows, block + kDOffset + 2 - 16, v);
+  s->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v[3], 16)));
+  LoadTransposed4(rows, block + kScalesOffset, v);  // byte b of v[k]: scale of group 4k + b
+  for (int k = 0; k < 4; ++k) {
+    for (int b = 0; b < 4; ++b) {
+      s->sc[4 * k + b] = _mm512_srai_epi32(_mm512_shuffle_epi8(v[k], TopBytePattern(b)), 24);
+    }
+    // (sc << 8) >> 3 = 32 sc.
+    s->m[2 * k] = _mm512_srai_epi16(_mm512_shuffle_epi8(v[k], HighBytePattern(0, 1)), 3);
+    s->m[2 * k + 1] = _mm512_srai_epi16(_mm512_shuffle_epi8(v[k], HighBytePattern(2, 3)), 3);
+  }
+}
+
+// Quants q + 32 of quarter p (0..3) of a chunk of 128, from the transposed
+// ql dword (ql[64c + 32 (p % 2) + 4l..]) and qh dword (qh[32c + 4l..]) of
+// position l: the nibble p / 2 of ql and bit pair p of qh shifted to bits 4-5.
+inline __m512i Quants(__m512i ql, __m512i qh, int p) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i low = p < 2 ? ql : _mm512_srli_epi16(ql, 4);
+  // Bits 2p, 2p + 1 of each byte to bits 4, 5 (shifts by at most 4 stay in the byte).
+  __m512i high;
+  switch (p) {
+    case 0:
+      high = _mm512_slli_epi16(qh, 4);
+      break;
+    case 1:
+      high = _mm512_slli_epi16(qh, 2);
+      break;
+    case 2:
+      high = qh;
+      break;
+    default:
+      high = _mm512_srli_epi16(qh, 2);
+      break;
+  }
+  // m4 ? low : high (0xca selects bitwise), then & 0x3f.
+  return _mm512_and_si512(_mm512_ternarylogic_epi32(m4, low, high, 0xca), _mm512_set1_epi8(0x3f));
+}
+
+void BuildPanel(const unsigned char* const rows[kRows], size_t block, Panel* p) {
+  LoadScales(rows, block, &p->s);
+  __m512i qh[16];  // [8c + l]: qh dword 8c + l
+  Load16x16(rows, block + kQhOffset, qh);
+  for (int c = 0; c < 2; ++c) {
+    __m512i ql[16];  // [8 (p % 2) + l]: ql dword 16c + 8 (p % 2) + l
+    Load16x16(rows, block + kQlOffset + 64 * c, ql);
+    for (int quarter = 0; quarter < 4; ++quarter) {
+      for (int l = 0; l < 8; ++l) {
+        p->q[32 * c + 8 * quarter + l] = Quants(ql[8 * (quarter % 2) + l], qh[8 * c + l], quarter);
+      }
+    }
+  }
+}
+
+// Adds d_token * d * (sum - sum_j 32 sc[j] bsums[j]) of one token to acc[row].
+inline void Finish(const Scales& s, __m512i sum, const unsigned char* act, float* acc) {
+  __m512i offsets = _mm512_setzero_si512();
+  for (int i = 0; i < 8; ++i) {
+    offsets = _mm512_dpwssd_epi32(offsets, s.m[i], Broadcast32(act + kActBsumsOffset + 4 * i));
+  }
+  const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sum, offsets)), s.d);
+  float d;
+  std::memcpy(&d, act + offsetof(BlockQ8_K, d), sizeof(d));
+  _mm512_store_ps(acc, _mm512_fmadd_ps(f, _mm512_set1_ps(d), _mm512_load_ps(acc)));
+}
+
+// Adds one super-block of K tokens to acc[token][row], from a panel. act
+// points at the super-block's Q8_K block of the first token.
+template <int K>
+void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, float* acc) {
+  const unsigned char* a[K];
+  for (int c = 0; c < K; ++c) a[c] = act + c * a_stride + kActQsOffset;
+  __m512i sum[K];
+  for (int c = 0; c < K; ++c) sum[c] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+  for (int g = 0; g < 16; ++g) {
+    __m512i group[K];
+    for (int c = 0; c < K; ++c) group[c] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      const int pos = 4 * g + i;
+      const __m512i w = p.q[pos];
+#pragma GCC unroll 8
+      for (int c = 0; c < K; ++c) group[c] = DotBroadcast(group[c], w, a[c] + 4 * pos);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < K; ++c) {
+      sum[c] = _mm512_add_epi32(sum[c], _mm512_mullo_epi32(group[c], p.s.sc[g]));
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < K; ++c) Finish(p.s, sum[c], a[c] - kActQsOffset, acc + kRows * c);
+}
+
+// The same for one token without a panel (decode): each unpacked vector goes
+// straight into the dot products.
+void DirectBlock(const unsigned char* const rows[kRows], size_t block, const unsigned char* act,
+                 float* acc) {
+  Scales s;
+  LoadScales(rows, block, &s);
+  const unsigned char* a = act + kActQsOffset;
+  __m512i qh[16];
+  Load16x16(rows, block + kQhOffset, qh);
+  __m512i sum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+  for (int c = 0; c < 2; ++c) {
+    __m512i ql[16];
+    Load16x16(rows, block + kQlOffset + 64 * c, ql);
+#pragma GCC unroll 4
+    for (int quarter = 0; quarter < 4; ++quarter) {
+#pragma GCC unroll 2
+      for (int l0 = 0; l0 < 8; l0 += 4) {
+        const int g = 8 * c + 2 * quarter + l0 / 4;
+        __m512i group[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+#pragma GCC unroll 4
+        for (int l = l0; l < l0 + 4; ++l) {
+          const __m512i w = Quants(ql[8 * (quarter % 2) + l], qh[8 * c + l], quarter);
+          group[l % 2] = DotBroadcast(group[l % 2], w, a + 4 * (32 * c + 8 * quarter + l));
+        }
+        sum[g % 2] = _mm512_add_epi32(
+            sum[g % 2], _mm512_mullo_epi32(_mm512_add_epi32(group[0], group[1]), s.sc[g]));
+      }
+    }
+  }
+  Finish(s, _mm512_add_epi32(sum[0], sum[1]), act, acc);
+}
+
+// Prefetches into L2 the share of super-block b (of `blocks`) of the `bytes`
+// at address `next`: called once per super-block, it pulls in a later tile's
+// rows while this one computes. The hardware prefetchers do poorly on 16
+// rows read side by side, and decode would otherwise wait on memory. `next`
+// may lie past the weights (the last tiles): prefetches do not fault.
+//
+// Which tile: Q6_K rows of 4096 or more weights are long enough that the
+// driver (matmul.cc) hands out one tile per task, so with two threads taking
+// turns the next tile is usually the other thread's and the one after it
+// this thread's next. Prefetching that one measured 29 GB/s for decode of
+// 14336 x 4096 with two threads on the 2-core Zen 4 development machine (its
+// memory bandwidth) against 19 GB/s for the next tile; one thread runs the
+// same either way.
+constexpr int kPrefetchTiles = 2;
+inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t blocks) {
+  const size_t share = (bytes + blocks - 1) / blocks;
+  for (size_t i = b * share; i < (b + 1) * share; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(next + i), _MM_HINT_T1);
+  }
+}
+
+using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, float*);
+constexpr PanelBlockFn kPanelBlocks[kBlockCols + 1] = {nullptr,       PanelBlock<1>, PanelBlock<2>,
+                                                       PanelBlock<3>, PanelBlock<4>, PanelBlock<5>,
+                                                       PanelBlock<6>, PanelBlock<7>, PanelBlock<8>};
+
+void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+          int nc, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const unsigned char*>(w);
+  const auto* ab = static_cast<const unsigned char*>(a);
+  // Rows past nr repeat the last row; their lanes are computed and dropped.
+  const unsigned char* rows[kRows];
+  for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
+  alignas(64) float acc[kTileCols * kRows] = {};  // [token][row]
+  Panel panel;
+  const int64_t blocks = cols / kSuperBlockSize;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const size_t block = b * sizeof(BlockQ6_K);
+    const unsigned char* act = ab + b * sizeof(BlockQ8_K);
+    PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kPrefetchTiles * kRows * w_stride,
+                  kRows * w_stride, b, blocks);
+    if (nc == 1) {
+      DirectBlock(rows, block, act, acc);
+      continue;
+    }
+    BuildPanel(rows, block, &panel);
+    int c = 0;
+    for (; c + kBlockCols <= nc; c += kBlockCols) {
+      PanelBlock<kBlockCols>(panel, act + c * a_stride, a_stride, acc + kRows * c);
+    }
+    if (c < nc) kPanelBlocks[nc - c](panel, act + c * a_stride, a_stride, acc + kRows * c);
+  }
+  const __mmask16 mask = static_cast<__mmask16>((1u << nr) - 1);
+  for (int c = 0; c < nc; ++c) {
+    _mm512_mask_storeu_ps(out + c * out_stride, mask, _mm512_load_ps(acc + kRows * c));
+  }
+}
+
+}  // namespace
+
+
+extern const MatMulKernel kQ6_KAvx512Kernel = {
+    Format::kQ6_K, Isa::kAvx512, ConvertActivationsQ8_KAvx2, ActivationRowBytesQ8_K, Tile,
+    kRows,         kTileCols};
+
+}  // namespace aiscore

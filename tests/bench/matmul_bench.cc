@@ -1,0 +1,224 @@
+// CPU matmul throughput per weight format and ISA, through CpuMatMul and a
+// ThreadPool of --threads threads (default 2):
+//
+//   BM_Decode/<format>/<isa>/<rows>x<cols>/threads:T   y = W x, n = 1 token.
+//     Memory-bound; each iteration takes the next of several matrices that
+//     together hold >= 512 MiB, so weights come from DRAM, not cache.
+//     bytes_per_second = weight bytes read per second.
+//   BM_Prefill/<format>/<isa>/4096x4096x512/threads:T   Y = X W^T, n = 512.
+//     Compute-bound; flop_per_second counts 2 * rows * cols * n per run,
+//     bytes_per_second the weight bytes.
+//
+// A (format, ISA) pair with no kernel of its own is reported as skipped with
+// the reason, rather than silently measuring a fallback kernel.
+//
+//   aiscore_matmul_bench [--threads=N] [benchmark flags]
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/cpu/cpu_features.h"
+#include "agent/cpu/matmul.h"
+#include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/thread_pool.h"
+#include "agent/engine/host_memory.h"
+#include "agent/engine/weight_tensor.h"
+#include "agent/quant/format.h"
+
+namespace aiscore {
+namespace {
+
+constexpr size_t kDecodeWorkingSetBytes = size_t{512} << 20;
+constexpr int64_t kPrefillTokens = 512;
+// Distinct random rows quantized per matrix set; the rest are copies.
+constexpr int64_t kSeedRows = 16;
+
+int g_threads = 2;
+
+// `count` matrices of rows x cols in `format`, back to back in one
+// allocation, filled with reference-quantized random rows.
+struct MatrixSet {
+  std::shared_ptr<void> memory;  // [count][rows][row_bytes]
+  size_t matrix_bytes = 0;
+  int count = 0;
+};
+
+// Google Benchmark calls a benchmark function several times (to find the
+// iteration count); the last set made is kept so that it is filled once.
+absl::StatusOr<MatrixSet> MakeMatrixSet(Format format, int64_t rows, int64_t cols, int count) {
+  static struct {
+    Format format;
+    int64_t rows, cols;
+    MatrixSet set;
+  } last{};
+  if (last.set.memory != nullptr && last.format == format && last.rows == rows &&
+      last.cols == cols && last.set.count == count) {
+    return last.set;
+  }
+  last.set = MatrixSet{};  // free the previous set first
+  const size_t row_bytes = RowBytes(format, cols);
+  MatrixSet set;
+  set.matrix_bytes = row_bytes * rows;
+  set.count = count;
+  absl::StatusOr<std::shared_ptr<void>> memory = AllocateHostMemory(set.matrix_bytes * count);
+  if (!memory.ok()) return memory.status();
+  set.memory = *std::move(memory);
+  // Quantizing every row with the reference quantizer would take minutes
+  // for the K-quants: quantize kSeedRows rows and repeat them.
+  std::mt19937 rng(42);
+  std::normal_distribution<float> dist(0.0f, 0.05f);
+  std::vector<float> row(cols);
+  std::vector<unsigned char> seed(row_bytes * kSeedRows);
+  for (int64_t r = 0; r < kSeedRows; ++r) {
+    for (float& v : row) v = dist(rng);
+    Traits(format).quantize(row.data(), seed.data() + r * row_bytes, cols);
+  }
+  auto* out = static_cast<unsigned char*>(set.memory.get());
+  for (int64_t r = 0; r < rows * count; r += kSeedRows) {
+    const int64_t n = std::min(kSeedRows, rows * count - r);
+    std::memcpy(out + r * row_bytes, seed.data(), n * row_bytes);
+  }
+  last = {format, rows, cols, set};
+  return set;
+}
+
+std::vector<float> RandomActivations(int64_t n) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(n);
+  for (float& v : x) v = dist(rng);
+  return x;
+}
+
+// Skips (with the reason) unless this CPU runs `isa` and `format` has a
+// kernel of exactly that ISA.
+bool CheckKernel(benchmark::State& state, Format format, Isa isa) {
+  if (!IsaSupported(isa)) {
+    state.SkipWithError(("this CPU lacks " + std::string(IsaName(isa))).c_str());
+    return false;
+  }
+  const MatMulKernel* k = FindMatMulKernel(format, isa);
+  if (k == nullptr) {
+    state.SkipWithError(
+        ("no " + std::string(FormatName(format)) + " kernel for " + std::string(IsaName(isa)))
+            .c_str());
+    return false;
+  }
+  state.SetLabel("tile " + std::to_string(k->tile_rows) + "x" + std::to_string(k->tile_cols));
+  return true;
+}
+
+void BM_Decode(benchmark::State& state, Format format, Isa isa, int64_t rows, int64_t cols) {
+  if (!CheckKernel(state, format, isa)) return;
+  const size_t matrix_bytes = RowBytes(format, cols) * rows;
+  const int count = static_cast<int>(
+      std::max<size_t>(2, (kDecodeWorkingSetBytes + matrix_bytes - 1) / matrix_bytes));
+  absl::StatusOr<MatrixSet> set = MakeMatrixSet(format, rows, cols, count);
+  if (!set.ok()) {
+    state.SkipWithError(set.status().ToString().c_str());
+    return;
+  }
+  const std::vector<float> x = RandomActivations(cols);
+  std::vector<float> y(rows);
+  ThreadPool pool(g_threads);
+  CpuMatMul mm(&pool, isa);
+  const auto* base = static_cast<const unsigned char*>(set->memory.get());
+  int i = 0;
+  for (auto _ : state) {
+    const WeightTensor w{"w", format, rows, cols, base + static_cast<size_t>(i) * matrix_bytes};
+    mm.Run(w, x.data(), 1, y.data());
+    benchmark::DoNotOptimize(y.data());
+    i = i + 1 == count ? 0 : i + 1;
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * matrix_bytes));
+}
+
+void BM_Prefill(benchmark::State& state, Format format, Isa isa, int64_t rows, int64_t cols,
+                int64_t n) {
+  if (!CheckKernel(state, format, isa)) return;
+  absl::StatusOr<MatrixSet> set = MakeMatrixSet(format, rows, cols, 1);
+  if (!set.ok()) {
+    state.SkipWithError(set.status().ToString().c_str());
+    return;
+  }
+  const std::vector<float> x = RandomActivations(n * cols);
+  std::vector<float> y(n * rows);
+  ThreadPool pool(g_threads);
+  CpuMatMul mm(&pool, isa);
+  const WeightTensor w{"w", format, rows, cols, set->memory.get()};
+  for (auto _ : state) {
+    mm.Run(w, x.data(), n, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * set->matrix_bytes));
+  state.counters["flop_per_second"] = benchmark::Counter(
+      2.0 * rows * cols * n * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void PrintHelp() {
+  std::printf(
+      "aiscore_matmul_bench: CPU matmul decode (GB/s of weights) and prefill (FLOP/s)\n"
+      "per weight format and ISA.\n"
+      "  --threads=N   threads of the matmul's pool, the caller included (default 2)\n\n");
+  benchmark::PrintDefaultHelp();
+}
+
+void RegisterAll() {
+  const std::string threads = "/threads:" + std::to_string(g_threads);
+  for (Format format : kBasketFormats) {
+    const std::string f(FormatName(format));
+    for (Isa isa : SupportedIsas()) {
+      const std::string i(IsaName(isa));
+      for (const auto& shape : {std::pair<int64_t, int64_t>{14336, 4096}, {4096, 14336}}) {
+        const std::string name = "BM_Decode/" + f + "/" + i + "/" + std::to_string(shape.first) +
+                                 "x" + std::to_string(shape.second) + threads;
+        benchmark::RegisterBenchmark(name.c_str(), BM_Decode, format, isa, shape.first,
+                                     shape.second)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+      }
+      const std::string name =
+          "BM_Prefill/" + f + "/" + i + "/4096x4096x" + std::to_string(kPrefillTokens) + threads;
+      benchmark::RegisterBenchmark(name.c_str(), BM_Prefill, format, isa, 4096, 4096,
+                                   kPrefillTokens)
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace aiscore
+
+int main(int argc, char** argv) {
+  using namespace aiscore;
+  benchmark::Initialize(&argc, argv, PrintHelp);
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with("--threads=")) {
+      g_threads = static_cast<int>(std::strtol(argv[i] + std::strlen("--threads="), nullptr, 10));
+      if (g_threads < 1) {
+        std::fprintf(stderr, "aiscore_matmul_bench: --threads wants a positive number\n");
+        return 2;
+      }
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  RegisterAll();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
