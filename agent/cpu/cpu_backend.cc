@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "agent/cpu/read_bandwidth.h"
 #include "agent/engine/host_memory.h"
 #include "agent/quant/format.h"
 
@@ -54,6 +55,10 @@ std::string CpuBackend::device_name() const {
 }
 
 size_t CpuBackend::AvailableMemory() const { return AvailableHostMemory(); }
+
+absl::StatusOr<double> CpuBackend::MeasureMemoryBandwidth() {
+  return MeasureReadBandwidth(pool_, isa_);
+}
 
 absl::StatusOr<std::unique_ptr<DeviceBuffer>> CpuBackend::Allocate(size_t bytes) {
   absl::StatusOr<std::shared_ptr<void>> memory = AllocateHostMemory(bytes);

@@ -28,6 +28,7 @@ class CpuBackend : public Backend {
   std::string name() const override { return "cpu"; }
   std::string device_name() const override;
   size_t AvailableMemory() const override;
+  absl::StatusOr<double> MeasureMemoryBandwidth() override;
   int threads() const { return pool_.size(); }
   Isa isa() const { return isa_; }
 

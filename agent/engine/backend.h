@@ -46,6 +46,10 @@ class Backend {
   virtual std::string device_name() const = 0;  // CPU model or GPU name
   // Bytes a new allocation can take on the device now.
   virtual size_t AvailableMemory() const = 0;
+  // The rate, in bytes per second, at which the device streams its own memory
+  // now: the ceiling of decode. Measured (median of a few passes over a buffer
+  // far larger than the caches), so it takes a moment.
+  virtual absl::StatusOr<double> MeasureMemoryBandwidth() = 0;
 
   virtual absl::StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) = 0;
   virtual absl::Status CopyToDevice(void* device_dst, const void* host_src, size_t bytes) = 0;
