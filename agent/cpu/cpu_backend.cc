@@ -165,13 +165,8 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
       const int64_t t = task / s.n_kv_heads, g = task % s.n_kv_heads;
       const int64_t len = pos + t + 1;  // causal: cache positions 0 .. pos+t
       const float* qg = q + t * q_dim + g * group * hd;
-      for (int64_t p = 0; p < len; ++p) {
-        const uint16_t* krow = k_cache + p * kv_dim + g * hd;
-        for (int64_t h = 0; h < group; ++h) {
-          scores[h * len + p] = vec_.dot_f32_f16(qg + h * hd, krow, hd) * scale;
-        }
-      }
-      for (int64_t h = 0; h < group; ++h) {
+      vec_.attention_scores(qg, group, hd, k_cache + g * hd, kv_dim, len, scale, scores);
+      for (int64_t h = 0; h < group; ++h) {  // Softmax of each head's scores, in place.
         float* sc = scores + h * len;
         const float mx = *std::max_element(sc, sc + len);
         double sum = 0;
@@ -180,11 +175,10 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
           sum += sc[p];
         }
         const float inv = static_cast<float>(1.0 / sum);
-        float* o = out + t * q_dim + (g * group + h) * hd;
-        std::fill(o, o + hd, 0.0f);
-        for (int64_t p = 0; p < len; ++p)
-          vec_.axpy_f16(sc[p] * inv, v_cache + p * kv_dim + g * hd, o, hd);
+        for (int64_t p = 0; p < len; ++p) sc[p] *= inv;
       }
+      vec_.attention_values(scores, group, len, v_cache + g * hd, kv_dim, hd,
+                            out + t * q_dim + g * group * hd);
     }
   });
 }

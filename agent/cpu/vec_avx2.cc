@@ -1,6 +1,8 @@
 // AVX2 + F16C vector primitives (compiled with -mavx2 -mfma -mf16c).
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "agent/cpu/vec_kernels.h"
 #include "agent/quant/fp16.h"
 
@@ -14,28 +16,70 @@ float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-float DotF32F16(const float* a, const uint16_t* b, int64_t n) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256 b0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i)));
-    const __m256 b1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + 8)));
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), b0, acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), b1, acc1);
+// Up to four query heads per pass: each key row is converted once and
+// multiplied into every head's accumulator.
+void AttentionScores(const float* q, int64_t heads, int64_t hd, const uint16_t* k, int64_t k_stride,
+                     int64_t len, float scale, float* scores) {
+  const int64_t body = hd / 8 * 8;
+  for (int64_t h0 = 0; h0 < heads; h0 += 4) {
+    const int64_t nh = std::min<int64_t>(4, heads - h0);
+    const float* qh = q + h0 * hd;
+    for (int64_t p = 0; p < len; ++p) {
+      const uint16_t* kp = k + p * k_stride;
+      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                       _mm256_setzero_ps()};
+      for (int64_t e = 0; e < body; e += 8) {
+        const __m256 kv =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kp + e)));
+        for (int64_t h = 0; h < nh; ++h) {
+          acc[h] = _mm256_fmadd_ps(_mm256_loadu_ps(qh + h * hd + e), kv, acc[h]);
+        }
+      }
+      for (int64_t h = 0; h < nh; ++h) {
+        float sum = HorizontalSum(acc[h]);
+        for (int64_t e = body; e < hd; ++e) sum += qh[h * hd + e] * Fp16ToFp32(kp[e]);
+        scores[(h0 + h) * len + p] = sum * scale;
+      }
+    }
   }
-  float sum = HorizontalSum(_mm256_add_ps(acc0, acc1));
-  for (; i < n; ++i) sum += a[i] * Fp16ToFp32(b[i]);
-  return sum;
 }
 
-void AxpyF16(float alpha, const uint16_t* x, float* y, int64_t n) {
-  const __m256 va = _mm256_set1_ps(alpha);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 vx = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, vx, _mm256_loadu_ps(y + i)));
+// 16 output columns of up to four heads in registers while every value row
+// passes; each row chunk is converted once for all heads.
+void AttentionValues(const float* probs, int64_t heads, int64_t len, const uint16_t* v,
+                     int64_t v_stride, int64_t hd, float* out) {
+  const int64_t body = hd / 16 * 16;
+  for (int64_t h0 = 0; h0 < heads; h0 += 4) {
+    const int64_t nh = std::min<int64_t>(4, heads - h0);
+    const float* ph = probs + h0 * len;
+    float* oh = out + h0 * hd;
+    for (int64_t e = 0; e < body; e += 16) {
+      __m256 acc[4][2];
+      for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+      for (int64_t p = 0; p < len; ++p) {
+        const uint16_t* vp = v + p * v_stride + e;
+        const __m256 v0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vp)));
+        const __m256 v1 =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vp + 8)));
+        for (int64_t h = 0; h < nh; ++h) {
+          const __m256 w = _mm256_broadcast_ss(ph + h * len + p);
+          acc[h][0] = _mm256_fmadd_ps(w, v0, acc[h][0]);
+          acc[h][1] = _mm256_fmadd_ps(w, v1, acc[h][1]);
+        }
+      }
+      for (int64_t h = 0; h < nh; ++h) {
+        _mm256_storeu_ps(oh + h * hd + e, acc[h][0]);
+        _mm256_storeu_ps(oh + h * hd + e + 8, acc[h][1]);
+      }
+    }
+    for (int64_t e = body; e < hd; ++e) {  // Columns past the last 16.
+      for (int64_t h = 0; h < nh; ++h) {
+        float sum = 0.0f;
+        for (int64_t p = 0; p < len; ++p) sum += ph[h * len + p] * Fp16ToFp32(v[p * v_stride + e]);
+        oh[h * hd + e] = sum;
+      }
+    }
   }
-  for (; i < n; ++i) y[i] += alpha * Fp16ToFp32(x[i]);
 }
 
 void F32ToF16(const float* x, uint16_t* y, int64_t n) {
@@ -49,6 +93,6 @@ void F32ToF16(const float* x, uint16_t* y, int64_t n) {
 
 }  // namespace
 
-extern const VecKernels kAvx2VecKernels = {Isa::kAvx2, DotF32F16, AxpyF16, F32ToF16};
+extern const VecKernels kAvx2VecKernels = {Isa::kAvx2, AttentionScores, AttentionValues, F32ToF16};
 
 }  // namespace aiscore

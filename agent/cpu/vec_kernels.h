@@ -1,5 +1,6 @@
-// Small vector primitives over F16 data that attention and the KV cache use,
-// one table per ISA, picked like the matmul kernels.
+// The loops of attention over the F16 KV cache, and F16 conversion, one
+// table per ISA, picked like the matmul kernels. Each call covers a whole
+// (query heads x cache positions) block, so no call is made per position.
 //
 // All functions are pure and thread-safe. F16 values are IEEE binary16
 // bits; conversions to F16 round to nearest even, exactly as Fp32ToFp16.
@@ -14,10 +15,15 @@ namespace aiscore {
 
 struct VecKernels {
   Isa isa;
-  // Returns sum_i a[i] * b[i].
-  float (*dot_f32_f16)(const float* a, const uint16_t* b, int64_t n);
-  // y[i] += alpha * x[i].
-  void (*axpy_f16)(float alpha, const uint16_t* x, float* y, int64_t n);
+  // scores[h * len + p] = scale * sum_e q[h * hd + e] * k[p * k_stride + e]
+  // for h < heads, p < len: the scores of `heads` query heads that share one
+  // KV head against `len` cached keys.
+  void (*attention_scores)(const float* q, int64_t heads, int64_t hd, const uint16_t* k,
+                           int64_t k_stride, int64_t len, float scale, float* scores);
+  // out[h * hd + e] = sum_p probs[h * len + p] * v[p * v_stride + e] for
+  // h < heads, e < hd (out is overwritten).
+  void (*attention_values)(const float* probs, int64_t heads, int64_t len, const uint16_t* v,
+                           int64_t v_stride, int64_t hd, float* out);
   // y[i] = f16(x[i]).
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
 };

@@ -1,18 +1,34 @@
 // Portable vector primitives, and the per-ISA choice among the tables.
+#include <algorithm>
+
 #include "agent/cpu/vec_kernels.h"
 #include "agent/quant/fp16.h"
 
 namespace aiscore {
 namespace {
 
-float DotF32F16(const float* a, const uint16_t* b, int64_t n) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sum += a[i] * Fp16ToFp32(b[i]);
-  return sum;
+void AttentionScores(const float* q, int64_t heads, int64_t hd, const uint16_t* k, int64_t k_stride,
+                     int64_t len, float scale, float* scores) {
+  for (int64_t p = 0; p < len; ++p) {
+    const uint16_t* kp = k + p * k_stride;
+    for (int64_t h = 0; h < heads; ++h) {
+      float sum = 0.0f;
+      for (int64_t e = 0; e < hd; ++e) sum += q[h * hd + e] * Fp16ToFp32(kp[e]);
+      scores[h * len + p] = sum * scale;
+    }
+  }
 }
 
-void AxpyF16(float alpha, const uint16_t* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * Fp16ToFp32(x[i]);
+void AttentionValues(const float* probs, int64_t heads, int64_t len, const uint16_t* v,
+                     int64_t v_stride, int64_t hd, float* out) {
+  std::fill(out, out + heads * hd, 0.0f);
+  for (int64_t p = 0; p < len; ++p) {
+    const uint16_t* vp = v + p * v_stride;
+    for (int64_t h = 0; h < heads; ++h) {
+      const float w = probs[h * len + p];
+      for (int64_t e = 0; e < hd; ++e) out[h * hd + e] += w * Fp16ToFp32(vp[e]);
+    }
+  }
 }
 
 void F32ToF16(const float* x, uint16_t* y, int64_t n) {
@@ -21,7 +37,8 @@ void F32ToF16(const float* x, uint16_t* y, int64_t n) {
 
 }  // namespace
 
-extern const VecKernels kScalarVecKernels = {Isa::kScalar, DotF32F16, AxpyF16, F32ToF16};
+extern const VecKernels kScalarVecKernels = {Isa::kScalar, AttentionScores, AttentionValues,
+                                             F32ToF16};
 
 const VecKernels& BestVecKernels(Isa isa) {
 #ifdef AISCORE_HAVE_X86_KERNELS
