@@ -169,12 +169,7 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
       for (int64_t h = 0; h < group; ++h) {  // Softmax of each head's scores, in place.
         float* sc = scores + h * len;
         const float mx = *std::max_element(sc, sc + len);
-        double sum = 0;
-        for (int64_t p = 0; p < len; ++p) {
-          sc[p] = std::exp(sc[p] - mx);
-          sum += sc[p];
-        }
-        const float inv = static_cast<float>(1.0 / sum);
+        const float inv = 1.0f / vec_.exp_sum(sc, len, mx);
         for (int64_t p = 0; p < len; ++p) sc[p] *= inv;
       }
       vec_.attention_values(scores, group, len, v_cache + g * hd, kv_dim, hd,
@@ -185,7 +180,7 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
 
 void CpuBackend::SwiGlu(const float* gate, const float* up, int64_t count, float* out) {
   pool_.ParallelFor(count, kElementGrain, [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    vec_.silu_mul(gate + b, up + b, out + b, e - b);
   });
 }
 

@@ -26,6 +26,12 @@ struct VecKernels {
                            int64_t v_stride, int64_t hd, float* out);
   // y[i] = f16(x[i]).
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
+  // x[i] = exp(x[i] - shift); returns the sum of the new x[i]. Within 4e-7
+  // relative of the exact exponential; arguments below -87.3 give about 1e-38
+  // instead of less.
+  float (*exp_sum)(float* x, int64_t n, float shift);
+  // out[i] = gate[i] / (1 + exp(-gate[i])) * up[i] (SwiGLU).
+  void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
 };
 
 // The table of the highest supported ISA at or below `isa`.

@@ -1,5 +1,6 @@
 // Portable vector primitives, and the per-ISA choice among the tables.
 #include <algorithm>
+#include <cmath>
 
 #include "agent/cpu/vec_kernels.h"
 #include "agent/quant/fp16.h"
@@ -35,10 +36,20 @@ void F32ToF16(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = Fp32ToFp16(x[i]);
 }
 
+float ExpSum(float* x, int64_t n, float shift) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - shift));
+  return static_cast<float>(sum);
+}
+
+void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
 }  // namespace
 
 extern const VecKernels kScalarVecKernels = {Isa::kScalar, AttentionScores, AttentionValues,
-                                             F32ToF16};
+                                             F32ToF16,     ExpSum,          SiluMul};
 
 const VecKernels& BestVecKernels(Isa isa) {
 #ifdef AISCORE_HAVE_X86_KERNELS

@@ -72,5 +72,34 @@ TEST(VecKernelsTest, F32ToF16MatchesFp32ToFp16) {
   }
 }
 
+TEST(VecKernelsTest, ExpSumAndSiluMatchFp64) {
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_real_distribution<float> wide(-80.0f, 80.0f);
+  std::normal_distribution<float> normal;
+  for (const VecKernels* vk : Tables()) {
+    std::vector<float> x(1003);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = i % 2 ? wide(rng) : normal(rng);
+    x[0] = 0.0f, x[1] = -87.0f, x[2] = 88.0f;
+    std::vector<float> y = x;
+    const float sum = vk->exp_sum(y.data(), static_cast<int64_t>(y.size()), 1.5f);
+    double want_sum = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double want = std::exp(double(x[i] - 1.5f));  // the difference is taken in float
+      want_sum += want;
+      ASSERT_NEAR(y[i], want, 4e-7 * want + 1e-37) << IsaName(vk->isa) << " x=" << x[i];
+    }
+    EXPECT_NEAR(sum, want_sum, 1e-6 * want_sum) << IsaName(vk->isa);
+
+    std::vector<float> up(x.size()), out(x.size());
+    for (float& u : up) u = normal(rng);
+    vk->silu_mul(x.data(), up.data(), out.data(), static_cast<int64_t>(x.size()));
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double want = double(x[i]) / (1.0 + std::exp(-double(x[i]))) * up[i];
+      ASSERT_NEAR(out[i], want, 1e-6 * std::fabs(want) + 1e-30)
+          << IsaName(vk->isa) << " g=" << x[i];
+    }
+  }
+}
+
 }  // namespace
 }  // namespace aiscore
