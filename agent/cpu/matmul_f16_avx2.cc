@@ -1,4 +1,5 @@
-// F16 weights x f32 activations on AVX2 + FMA + F16C.
+// F16 and F32 weights x f32 activations on AVX2 + FMA + F16C: one kernel,
+// templated on the weight type (F16 is widened by vcvtph2ps as it is loaded).
 //
 // Prefill: a micro-tile of kMicroRows weight rows x kMicroCols activation
 // rows keeps each of its 12 dot products in a ymm register over the whole
@@ -33,25 +34,30 @@ inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-inline __m256 LoadHalves(const uint16_t* p) {
+// Eight weights as floats, and one.
+inline __m256 LoadWeights(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+inline __m256 LoadWeights(const float* p) { return _mm256_loadu_ps(p); }
+inline float WeightValue(uint16_t w) { return _cvtsh_ss(w); }
+inline float WeightValue(float w) { return w; }
 
 // sum + dot(w[k..cols), x[k..cols)), element by element.
-inline float AddTail(float sum, const uint16_t* w, const float* x, int64_t k, int64_t cols) {
-  for (; k < cols; ++k) sum += _cvtsh_ss(w[k]) * x[k];
+template <typename W>
+inline float AddTail(float sum, const W* w, const float* x, int64_t k, int64_t cols) {
+  for (; k < cols; ++k) sum += WeightValue(w[k]) * x[k];
   return sum;
 }
 
 // out[c * out_stride + r] = dot(weight row r, activation row c) for r < RM, c < RN.
 // (The unroll pragmas keep GCC from leaving the accumulators in memory.)
-template <int RM, int RN>
+template <typename W, int RM, int RN>
 void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsigned char* a,
                size_t a_stride, float* out, size_t out_stride) {
-  const uint16_t* wr[RM];
+  const W* wr[RM];
   const float* ac[RN];
 #pragma GCC unroll 16
-  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const uint16_t*>(w + r * w_stride);
+  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const W*>(w + r * w_stride);
 #pragma GCC unroll 16
   for (int c = 0; c < RN; ++c) ac[c] = reinterpret_cast<const float*>(a + c * a_stride);
   __m256 acc[RM][RN];
@@ -67,7 +73,7 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsi
     for (int c = 0; c < RN; ++c) av[c] = _mm256_loadu_ps(ac[c] + k);
 #pragma GCC unroll 16
     for (int r = 0; r < RM; ++r) {
-      const __m256 wv = LoadHalves(wr[r] + k);
+      const __m256 wv = LoadWeights(wr[r] + k);
 #pragma GCC unroll 16
       for (int c = 0; c < RN; ++c) acc[r][c] = _mm256_fmadd_ps(wv, av[c], acc[r][c]);
     }
@@ -82,11 +88,11 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsi
 }
 
 // Decode: out[r] = dot(weight row r, the activation row x) for r < RM.
-template <int RM>
+template <typename W, int RM>
 void DecodeTile(int64_t cols, const unsigned char* w, size_t w_stride, const float* x, float* out) {
-  const uint16_t* wr[RM];
+  const W* wr[RM];
 #pragma GCC unroll 16
-  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const uint16_t*>(w + r * w_stride);
+  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const W*>(w + r * w_stride);
   __m256 acc[RM];
 #pragma GCC unroll 16
   for (int r = 0; r < RM; ++r) acc[r] = _mm256_setzero_ps();
@@ -94,7 +100,7 @@ void DecodeTile(int64_t cols, const unsigned char* w, size_t w_stride, const flo
   for (; k + 8 <= cols; k += 8) {
     const __m256 xv = _mm256_loadu_ps(x + k);
 #pragma GCC unroll 16
-    for (int r = 0; r < RM; ++r) acc[r] = _mm256_fmadd_ps(LoadHalves(wr[r] + k), xv, acc[r]);
+    for (int r = 0; r < RM; ++r) acc[r] = _mm256_fmadd_ps(LoadWeights(wr[r] + k), xv, acc[r]);
   }
 #pragma GCC unroll 16
   for (int r = 0; r < RM; ++r) out[r] = AddTail(HorizontalSum(acc[r]), wr[r], x, k, cols);
@@ -105,38 +111,44 @@ using MicroTileFn = void (*)(int64_t, const unsigned char*, size_t, const unsign
 using DecodeTileFn = void (*)(int64_t, const unsigned char*, size_t, const float*, float*);
 
 // Entry (nr - 1) * kMicroCols + (nc - 1) handles an nr x nc micro-tile.
-template <size_t... I>
+template <typename W, size_t... I>
 constexpr std::array<MicroTileFn, sizeof...(I)> MakeMicroTiles(std::index_sequence<I...>) {
-  return {&MicroTile<I / kMicroCols + 1, I % kMicroCols + 1>...};
+  return {&MicroTile<W, I / kMicroCols + 1, I % kMicroCols + 1>...};
 }
-constexpr auto kMicroTiles = MakeMicroTiles(std::make_index_sequence<kMicroRows * kMicroCols>());
+template <typename W>
+constexpr auto kMicroTiles = MakeMicroTiles<W>(std::make_index_sequence<kMicroRows * kMicroCols>());
 
 // Entry nr - 1 handles nr rows of decode.
-template <size_t... I>
+template <typename W, size_t... I>
 constexpr std::array<DecodeTileFn, sizeof...(I)> MakeDecodeTiles(std::index_sequence<I...>) {
-  return {&DecodeTile<I + 1>...};
+  return {&DecodeTile<W, I + 1>...};
 }
-constexpr auto kDecodeTiles = MakeDecodeTiles(std::make_index_sequence<kTileRows>());
+template <typename W>
+constexpr auto kDecodeTiles = MakeDecodeTiles<W>(std::make_index_sequence<kTileRows>());
 
+template <typename W>
 void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
           int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
   if (nc == 1) {
-    kDecodeTiles[nr - 1](cols, wb, w_stride, static_cast<const float*>(a), out);
+    kDecodeTiles<W>[nr - 1](cols, wb, w_stride, static_cast<const float*>(a), out);
     return;
   }
   for (int r0 = 0; r0 < nr; r0 += kMicroRows) {
     const int mr = std::min(kMicroRows, nr - r0);
-    kMicroTiles[(mr - 1) * kMicroCols + (nc - 1)](cols, wb + r0 * w_stride, w_stride,
-                                                  static_cast<const unsigned char*>(a), a_stride,
-                                                  out + r0, out_stride);
+    kMicroTiles<W>[(mr - 1) * kMicroCols + (nc - 1)](cols, wb + r0 * w_stride, w_stride,
+                                                     static_cast<const unsigned char*>(a), a_stride,
+                                                     out + r0, out_stride);
   }
 }
 
 }  // namespace
 
 extern const MatMulKernel kF16Avx2Kernel = {
-    Format::kF16, Isa::kAvx2, ConvertActivationsF32, ActivationRowBytesF32, Tile,
+    Format::kF16, Isa::kAvx2, ConvertActivationsF32, ActivationRowBytesF32, Tile<uint16_t>,
+    kTileRows,    kTileCols};
+extern const MatMulKernel kF32Avx2Kernel = {
+    Format::kF32, Isa::kAvx2, ConvertActivationsF32, ActivationRowBytesF32, Tile<float>,
     kTileRows,    kTileCols};
 
 }  // namespace aiscore

@@ -347,7 +347,6 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
 
 }  // namespace
 
-
 extern const MatMulKernel kQ4_KAvx512Kernel = {
     Format::kQ4_K, Isa::kAvx512, ConvertActivationsQ8_KAvx2, ActivationRowBytesQ8_K, Tile,
     kRows,         kTileCols};

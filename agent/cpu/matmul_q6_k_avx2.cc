@@ -28,6 +28,7 @@
 
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/simd_helpers_x86.h"
 #include "agent/quant/blocks.h"
 
 namespace aiscore {
@@ -60,52 +61,7 @@ struct Panel {
   Scales s;
 };
 
-inline int32_t Load32(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
 inline __m256i Broadcast32(const unsigned char* p) { return _mm256_set1_epi32(Load32(p)); }
-
-// Adds i16 (i32) lanes. The empty asm keeps the compiler from reassociating a
-// chain of these into "all terms first, then a tree of adds", which spills.
-inline __m256i AddI16(__m256i a, __m256i b) {
-  __m256i sum = _mm256_add_epi16(a, b);
-  asm("" : "+x"(sum));
-  return sum;
-}
-inline __m256i AddI32(__m256i a, __m256i b) {
-  __m256i sum = _mm256_add_epi32(a, b);
-  asm("" : "+x"(sum));
-  return sum;
-}
-
-inline __m128i Load128(const unsigned char* p) {
-  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-}
-
-// Transposes 8 vectors of 8 dwords: afterwards v[k] holds element k of each
-// input, input i in lane i.
-inline void Transpose8x8(__m256i v[8]) {
-  __m256i t[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
-    t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    v[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
-    v[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
-    v[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
-    v[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  // Now v[4b + k], 128-bit lane L, holds element 4L + k of inputs 4b..4b+3.
-  for (int k = 0; k < 4; ++k) {
-    t[k] = _mm256_permute2x128_si256(v[k], v[4 + k], 0x20);
-    t[4 + k] = _mm256_permute2x128_si256(v[k], v[4 + k], 0x31);
-  }
-  for (int i = 0; i < 8; ++i) v[i] = t[i];
-}
 
 // Loads the 32 bytes at byte `offset` of rows[0..7] transposed: v[k] holds
 // dword k of each row.
@@ -365,7 +321,6 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
 }
 
 }  // namespace
-
 
 extern const MatMulKernel kQ6_KAvx2Kernel = {
     Format::kQ6_K, Isa::kAvx2, ConvertActivationsQ8_KAvx2, ActivationRowBytesQ8_K, Tile,

@@ -34,6 +34,7 @@
 
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/simd_helpers_x86.h"
 #include "agent/quant/blocks.h"
 
 namespace aiscore {
@@ -64,12 +65,6 @@ struct Panel {
   Scales s;
 };
 
-inline int32_t Load32(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
 // vpdpbusd of w and the 4 bytes at p broadcast, accumulated into acc, with
 // the broadcast embedded in the instruction ({1to16}). GCC 12 does not fold
 // _mm512_set1_epi32 of a load into vpdpbusd, and the separate vpbroadcastd
@@ -82,10 +77,6 @@ inline __m512i DotBroadcast(__m512i acc, __m512i w, const unsigned char* p) {
 }
 
 inline __m512i Broadcast32(const unsigned char* p) { return _mm512_set1_epi32(Load32(p)); }
-
-inline __m128i Load128(const unsigned char* p) {
-  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-}
 
 // Transposes 16 vectors of 16 dwords: afterwards v[k] holds element k of each
 // input, input i in lane i.
@@ -357,7 +348,6 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
 }
 
 }  // namespace
-
 
 extern const MatMulKernel kQ6_KAvx512Kernel = {
     Format::kQ6_K, Isa::kAvx512, ConvertActivationsQ8_KAvx2, ActivationRowBytesQ8_K, Tile,

@@ -1,0 +1,68 @@
+// Small helpers that the AVX2 and AVX-512 kernel files share. Include only
+// from files compiled with AVX2 flags or more (*_avx2.cc, *_avx512.cc).
+//
+// Everything here has internal linkage (an unnamed namespace, on purpose in a
+// header): each kernel file gets its own copy compiled with its own ISA
+// flags, so the linker can never give an AVX2 path a copy that was built with
+// AVX-512 instructions, as it could with ordinary inline functions.
+#ifndef AISCORE_AGENT_CPU_SIMD_HELPERS_X86_H_
+#define AISCORE_AGENT_CPU_SIMD_HELPERS_X86_H_
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace aiscore {
+namespace {  // NOLINT(build/namespaces): see above.
+
+inline int32_t Load32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+inline __m128i Load128(const unsigned char* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+// Adds i16 (i32) lanes. The empty asm keeps the compiler from reassociating a
+// chain of these into "all terms first, then a tree of adds", which spills.
+// (vpaddsw would also block it, but issues on fewer ports than vpaddw.)
+inline __m256i AddI16(__m256i a, __m256i b) {
+  __m256i sum = _mm256_add_epi16(a, b);
+  asm("" : "+x"(sum));
+  return sum;
+}
+inline __m256i AddI32(__m256i a, __m256i b) {
+  __m256i sum = _mm256_add_epi32(a, b);
+  asm("" : "+x"(sum));
+  return sum;
+}
+
+// Transposes 8 vectors of 8 dwords: afterwards v[k] holds element k of each
+// input, input i in lane i.
+inline void Transpose8x8(__m256i v[8]) {
+  __m256i t[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
+    t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    v[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+    v[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+    v[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+    v[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // Now v[4b + k], 128-bit lane L, holds element 4L + k of inputs 4b..4b+3.
+  for (int k = 0; k < 4; ++k) {
+    t[k] = _mm256_permute2x128_si256(v[k], v[4 + k], 0x20);
+    t[4 + k] = _mm256_permute2x128_si256(v[k], v[4 + k], 0x31);
+  }
+  for (int i = 0; i < 8; ++i) v[i] = t[i];
+}
+
+}  // namespace
+}  // namespace aiscore
+
+#endif  // AISCORE_AGENT_CPU_SIMD_HELPERS_X86_H_
