@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/str_format.h"
 #include "agent/cpu/read_bandwidth.h"
 #include "agent/engine/host_memory.h"
 #include "agent/quant/format.h"
@@ -76,7 +77,18 @@ absl::Status CpuBackend::CopyToHost(void* host_dst, const void* device_src, size
   return absl::OkStatus();
 }
 
-absl::StatusOr<ModelWeights> CpuBackend::PrepareWeights(const ModelWeights& host) { return host; }
+absl::StatusOr<ModelWeights> CpuBackend::PrepareWeights(const ModelWeights& host) {
+  // Weights are used where they lie. A mapped file larger than all of memory
+  // would still "load", then page from disk on every token: say it does not fit.
+  const size_t total = TotalHostMemory();
+  if (total != 0 && host.TotalBytes() > total) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "model '%s' needs %.2f GiB for its weights, more than this machine's %.2f GiB of memory: "
+        "it does not fit",
+        host.config.name, host.TotalBytes() / 1073741824.0, total / 1073741824.0));
+  }
+  return host;
+}
 
 void CpuBackend::Embed(const WeightTensor& table, const int32_t* ids, int64_t n, float* out) {
   const FormatTraits& t = Traits(table.format);

@@ -23,14 +23,22 @@ absl::StatusOr<std::shared_ptr<void>> AllocateHostMemory(size_t bytes) {
   return std::shared_ptr<void>(p, [size](void* q) { munmap(q, size); });
 }
 
-size_t AvailableHostMemory() {
+namespace {
+
+// A field of /proc/meminfo ("MemTotal:"), in bytes; 0 if absent.
+size_t MemInfo(const std::string& field) {
   std::ifstream meminfo("/proc/meminfo");
   std::string key, unit;
   size_t kib = 0;
   while (meminfo >> key >> kib >> unit) {
-    if (key == "MemAvailable:") return kib * 1024;
+    if (key == field) return kib * 1024;
   }
   return 0;
 }
+
+}  // namespace
+
+size_t AvailableHostMemory() { return MemInfo("MemAvailable:"); }
+size_t TotalHostMemory() { return MemInfo("MemTotal:"); }
 
 }  // namespace aiscore

@@ -19,6 +19,8 @@ absl::StatusOr<std::shared_ptr<void>> AllocateHostMemory(size_t bytes);
 
 // Host memory available to a new allocation (MemAvailable), in bytes; 0 if unknown.
 size_t AvailableHostMemory();
+// All of the host's memory (MemTotal), in bytes; 0 if unknown.
+size_t TotalHostMemory();
 
 }  // namespace aiscore
 

@@ -178,5 +178,19 @@ TEST(SessionCreateTest, ContextBeyondTheModelIsRejected) {
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A model larger than all of memory (e.g. a mapped GGUF) is reported as not
+// fitting instead of paging from disk on every token.
+TEST(SessionCreateTest, WeightsLargerThanMemoryDoNotFit) {
+  CpuBackend backend(1);
+  ModelConfig huge = *ModelPreset("target-7b");
+  huge.n_layers = 1000;  // about 220 GB at F16
+  ModelWeights w = *DescribeWeights(huge, Format::kF16);
+  static const unsigned char byte = 0;
+  for (WeightTensor* t : w.MutableTensors()) t->data = &byte;  // never read
+  absl::StatusOr<std::unique_ptr<Session>> s = Session::Create(&backend, w, {.max_context = 16});
+  ASSERT_EQ(s.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(s.status().message().find("does not fit"), absl::string_view::npos);
+}
+
 }  // namespace
 }  // namespace aiscore
