@@ -18,6 +18,7 @@
 
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/simd_helpers_x86.h"
 
 namespace aiscore {
 namespace {
@@ -26,13 +27,6 @@ constexpr int kMicroRows = 4;
 constexpr int kMicroCols = 3;
 constexpr int kTileRows = 3 * kMicroRows;
 constexpr int kTileCols = kMicroCols;
-
-inline float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 // Eight weights as floats, and one.
 inline __m256 LoadWeights(const uint16_t* p) {

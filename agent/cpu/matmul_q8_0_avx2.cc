@@ -23,6 +23,7 @@
 
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/simd_helpers_x86.h"
 #include "agent/quant/blocks.h"
 
 namespace aiscore {
@@ -32,13 +33,6 @@ constexpr int kMicroRows = 4;
 constexpr int kMicroCols = 2;
 constexpr int kTileRows = 3 * kMicroRows;
 constexpr int kTileCols = kMicroCols;
-
-inline float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 inline __m256i LoadQuants(const BlockQ8_0& block) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs));

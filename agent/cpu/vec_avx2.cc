@@ -4,18 +4,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "agent/cpu/simd_helpers_x86.h"
 #include "agent/cpu/vec_kernels.h"
 #include "agent/quant/fp16.h"
 
 namespace aiscore {
 namespace {
-
-float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 // Up to four query heads per pass: each key row is converted once and
 // multiplied into every head's accumulator.
