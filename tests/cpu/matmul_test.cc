@@ -13,6 +13,7 @@
 
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/quant/format.h"
+#include "tests/nmse.h"
 
 namespace aiscore {
 namespace {
@@ -50,15 +51,6 @@ Problem MakeProblem(Format format, int64_t rows, int64_t cols, int64_t n, uint32
     }
   }
   return p;
-}
-
-double Nmse(const std::vector<double>& ref, const std::vector<float>& got) {
-  double err = 0, norm = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    err += (ref[i] - got[i]) * (ref[i] - got[i]);
-    norm += ref[i] * ref[i];
-  }
-  return err / norm;
 }
 
 // NMSE limits against FP64. F32/F16 weights see f32 accumulation only;

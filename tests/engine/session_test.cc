@@ -11,22 +11,10 @@
 #include "agent/cpu/cpu_backend.h"
 #include "agent/engine/synthetic_weights.h"
 #include "tests/engine/fp64_reference_model.h"
+#include "tests/nmse.h"
 
 namespace aiscore {
 namespace {
-
-double Nmse(const std::vector<double>& ref, const std::vector<float>& got) {
-  double err = 0, norm = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    err += (ref[i] - got[i]) * (ref[i] - got[i]);
-    norm += ref[i] * ref[i];
-  }
-  return err / norm;
-}
-
-double Nmse(const std::vector<float>& ref, const std::vector<float>& got) {
-  return Nmse(std::vector<double>(ref.begin(), ref.end()), got);
-}
 
 std::vector<int32_t> RandomTokens(int n, int64_t vocab, uint32_t seed) {
   std::mt19937 rng(seed);

@@ -10,6 +10,7 @@
 #include "agent/quant/blocks.h"
 #include "agent/quant/format.h"
 #include "agent/quant/fp16.h"
+#include "tests/nmse.h"
 
 namespace aiscore {
 namespace {
@@ -20,16 +21,6 @@ std::vector<float> RandomNormal(size_t n, uint32_t seed) {
   std::vector<float> v(n);
   for (float& x : v) x = dist(rng);
   return v;
-}
-
-// Normalized mean squared error, in FP64.
-double Nmse(const std::vector<float>& ref, const std::vector<float>& got) {
-  double err = 0, norm = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    err += (double(ref[i]) - got[i]) * (double(ref[i]) - got[i]);
-    norm += double(ref[i]) * ref[i];
-  }
-  return err / norm;
 }
 
 TEST(FormatTest, TraitsMatchBlockStructs) {
