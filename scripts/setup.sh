@@ -3,7 +3,8 @@
 # Needs root (CI and these machines run as root); skips what is present.
 set -euo pipefail
 packages=(cmake ninja-build g++ git libabsl-dev libcli11-dev nlohmann-json3-dev libgtest-dev
-          libgmock-dev libbenchmark-dev)
+          libgmock-dev libbenchmark-dev libprotobuf-dev protobuf-compiler libgrpc++-dev
+          protobuf-compiler-grpc libsodium-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -59,17 +59,6 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Deterministic prompt token ids in [0, vocab).
-std::vector<int32_t> PromptTokens(int64_t n, int64_t vocab, uint64_t seed) {
-  std::vector<int32_t> t(n);
-  uint64_t x = seed;
-  for (int64_t i = 0; i < n; ++i) {
-    x = x * 6364136223846793005ull + 1442695040888963407ull;
-    t[i] = static_cast<int32_t>((x >> 33) % static_cast<uint64_t>(vocab));
-  }
-  return t;
-}
-
 double PeakRssGiB() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -112,7 +101,7 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
   };
 
   if (o.prompt > 0) {
-    const std::vector<int32_t> prompt = PromptTokens(o.prompt, c.vocab_size, o.seed);
+    const std::vector<int32_t> prompt = SyntheticTokens(o.prompt, c.vocab_size, o.seed);
     std::vector<double> rates;
     for (int rep = -1; rep < o.repetitions; ++rep) {  // rep -1 is the warm-up
       s.Reset();
@@ -125,7 +114,7 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
   }
   if (o.generate > 0) {
     const std::vector<int32_t> context =
-        PromptTokens(std::max(o.depth, 1), c.vocab_size, o.seed + 1);
+        SyntheticTokens(std::max(o.depth, 1), c.vocab_size, o.seed + 1);
     std::vector<double> rates;
     s.Reset();
     if (o.depth > 0) {  // Fill the cache once; each repetition rolls back to it.

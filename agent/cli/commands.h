@@ -20,6 +20,12 @@ inline constexpr int kExitUsage = 2;    // the command line was wrong
 void AddEvalCommand(CLI::App& app, std::function<int()>& run);
 void AddExportGgufCommand(CLI::App& app, std::function<int()>& run);
 void AddBenchCommand(CLI::App& app, std::function<int()>& run);
+void AddRunCommand(CLI::App& app, std::function<int()>& run);          // run_command.cc
+void AddInfoCommand(CLI::App& app, std::function<int()>& run);         // info_command.cc
+void AddKeyCommand(CLI::App& app, std::function<int()>& run);          // key_command.cc
+void AddSubmitCommand(CLI::App& app, std::function<int()>& run);       // submit_command.cc
+void AddLeaderboardCommand(CLI::App& app, std::function<int()>& run);  // leaderboard_command.cc
+void AddPredictCommand(CLI::App& app, std::function<int()>& run);      // predict_command.cc
 
 // Prints "aiscore: <message>" to stderr and returns the exit code for it.
 int ReportError(const absl::Status& status);

@@ -21,6 +21,12 @@ int main(int argc, char** argv) {
   aiscore::AddEvalCommand(app, run);
   aiscore::AddExportGgufCommand(app, run);
   aiscore::AddBenchCommand(app, run);
+  aiscore::AddRunCommand(app, run);
+  aiscore::AddKeyCommand(app, run);
+  aiscore::AddSubmitCommand(app, run);
+  aiscore::AddLeaderboardCommand(app, run);
+  aiscore::AddPredictCommand(app, run);
+  aiscore::AddInfoCommand(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

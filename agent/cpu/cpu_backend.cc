@@ -1,6 +1,7 @@
 #include "agent/cpu/cpu_backend.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -59,6 +60,25 @@ size_t CpuBackend::AvailableMemory() const { return AvailableHostMemory(); }
 
 absl::StatusOr<double> CpuBackend::MeasureMemoryBandwidth() {
   return MeasureReadBandwidth(pool_, isa_);
+}
+
+int64_t CpuBackend::PeakMemoryBytes() const { return PeakResidentBytes(); }
+
+void CpuBackend::ResetPeakMemory() { ResetPeakResidentBytes(); }
+
+std::unique_ptr<DeviceTimer> CpuBackend::CreateTimer() {
+  // Ops are synchronous, so the host clock times them.
+  class SteadyTimer : public DeviceTimer {
+   public:
+    void Start() override { start_ = std::chrono::steady_clock::now(); }
+    absl::StatusOr<double> Stop() override {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    }
+
+   private:
+    std::chrono::steady_clock::time_point start_;
+  };
+  return std::make_unique<SteadyTimer>();
 }
 
 absl::StatusOr<std::unique_ptr<DeviceBuffer>> CpuBackend::Allocate(size_t bytes) {

@@ -27,8 +27,14 @@ class CpuBackend : public Backend {
 
   std::string name() const override { return "cpu"; }
   std::string device_name() const override;
+  BackendDetails details() const override {
+    return {std::string(IsaName(isa_)), pool_.size(), /*host_memory=*/true};
+  }
   size_t AvailableMemory() const override;
   absl::StatusOr<double> MeasureMemoryBandwidth() override;
+  int64_t PeakMemoryBytes() const override;
+  void ResetPeakMemory() override;
+  std::unique_ptr<DeviceTimer> CreateTimer() override;
   int threads() const { return pool_.size(); }
   Isa isa() const { return isa_; }
 

@@ -38,18 +38,42 @@ struct AttentionShape {
   int64_t max_context = 0;  // rows of each layer's cache
 };
 
+// Measures the device time of the ops issued between Start() and Stop(): on
+// a GPU with events in the op stream, on the CPU with a steady clock (ops
+// there are synchronous). Stop() waits for the ops to finish.
+class DeviceTimer {
+ public:
+  virtual ~DeviceTimer() = default;
+  virtual void Start() = 0;
+  virtual absl::StatusOr<double> Stop() = 0;  // seconds since Start()
+};
+
+// How a backend runs, for results: empty/0 where it does not apply.
+struct BackendDetails {
+  std::string kernels;  // CPU kernel path: "scalar", "avx2", "avx512"
+  int threads = 0;      // CPU threads
+  bool host_memory = false;  // device memory is the host's: loaded weights count against both
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
 
   virtual std::string name() const = 0;         // "cpu", "cuda"
   virtual std::string device_name() const = 0;  // CPU model or GPU name
+  virtual BackendDetails details() const = 0;
   // Bytes a new allocation can take on the device now.
   virtual size_t AvailableMemory() const = 0;
   // The rate, in bytes per second, at which the device streams its own memory
   // now: the ceiling of decode. Measured (median of a few passes over a buffer
   // far larger than the caches), so it takes a moment.
   virtual absl::StatusOr<double> MeasureMemoryBandwidth() = 0;
+
+  // Peak bytes of memory in use on the device since the last ResetPeakMemory
+  // (on the CPU: the process's peak resident set). 0 when unknown.
+  virtual int64_t PeakMemoryBytes() const = 0;
+  virtual void ResetPeakMemory() = 0;
+  virtual std::unique_ptr<DeviceTimer> CreateTimer() = 0;
 
   virtual absl::StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) = 0;
   virtual absl::Status CopyToDevice(void* device_dst, const void* host_src, size_t bytes) = 0;

@@ -41,4 +41,19 @@ size_t MemInfo(const std::string& field) {
 size_t AvailableHostMemory() { return MemInfo("MemAvailable:"); }
 size_t TotalHostMemory() { return MemInfo("MemTotal:"); }
 
+int64_t PeakResidentBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+void ResetPeakResidentBytes() {
+  // Writing 5 resets VmHWM to the current resident set (Linux 4.0 and later).
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+}
+
 }  // namespace aiscore

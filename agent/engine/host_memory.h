@@ -8,6 +8,7 @@
 #define AISCORE_AGENT_ENGINE_HOST_MEMORY_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -21,6 +22,12 @@ absl::StatusOr<std::shared_ptr<void>> AllocateHostMemory(size_t bytes);
 size_t AvailableHostMemory();
 // All of the host's memory (MemTotal), in bytes; 0 if unknown.
 size_t TotalHostMemory();
+
+// The process's peak resident set (VmHWM) since it started or since the
+// last ResetPeakResidentBytes(), in bytes; 0 if unknown.
+int64_t PeakResidentBytes();
+// Sets the peak to the current resident set (Linux: /proc/self/clear_refs).
+void ResetPeakResidentBytes();
 
 }  // namespace aiscore
 

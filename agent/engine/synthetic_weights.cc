@@ -235,4 +235,14 @@ absl::StatusOr<ModelWeights> SynthesizeWeights(const ModelConfig& config, Format
   return w;
 }
 
+std::vector<int32_t> SyntheticTokens(int64_t n, int64_t vocab, uint64_t seed) {
+  std::vector<int32_t> tokens(n);
+  uint64_t x = seed;
+  for (int32_t& t : tokens) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    t = static_cast<int32_t>((x >> 33) % static_cast<uint64_t>(vocab));
+  }
+  return tokens;
+}
+
 }  // namespace aiscore

@@ -11,6 +11,7 @@
 #define AISCORE_AGENT_ENGINE_SYNTHETIC_WEIGHTS_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "agent/engine/model_config.h"
@@ -36,6 +37,10 @@ void SynthesizeBlock(Format format, float stddev, uint64_t key, void* block);
 // the place of the block index.
 void SynthesizeValues(Format format, float stddev, uint64_t key, void* out, int64_t count);
 inline constexpr int64_t kSyntheticRun = 1 << 19;
+
+// `n` token ids in [0, vocab) from `seed` (a 64-bit LCG, high bits): the
+// prompts of benchmarks, the same on every machine.
+std::vector<int32_t> SyntheticTokens(int64_t n, int64_t vocab, uint64_t seed);
 
 }  // namespace aiscore
 

@@ -1,0 +1,223 @@
+#include "agent/bench/report.h"
+
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/util/json_util.h"
+#include "suites/suite_loader.h"
+
+namespace aiscore {
+namespace {
+
+// One line of a report: a measurement of a case, or a case that has none.
+struct Row {
+  const v1::RunResult& run;
+  const v1::CaseResult& c;
+  const v1::Measurement* m;  // null for a case without measurements
+};
+
+struct Column {
+  std::string_view name;
+  std::function<std::string(const Row&)> csv;    // exact value
+  std::function<std::string(const Row&)> table;  // for people; null: not in the table
+};
+
+std::string Exact(double x) { return absl::StrFormat("%.17g", x); }
+
+std::string UnitName(v1::Unit unit) {
+  switch (unit) {
+    case v1::UNIT_TOKENS_PER_SECOND:
+      return "t/s";
+    case v1::UNIT_SECONDS:
+      return "s";
+    case v1::UNIT_FRACTION:
+      return "fraction";
+    default:
+      return "";
+  }
+}
+
+std::string StatusName(v1::CaseStatus s) {
+  switch (s) {
+    case v1::CASE_STATUS_OK:
+      return "ok";
+    case v1::CASE_STATUS_DOES_NOT_FIT:
+      return "does not fit";
+    case v1::CASE_STATUS_SELF_CHECK_FAILED:
+      return "self-check failed";
+    case v1::CASE_STATUS_NOT_RUN:
+      return "not run";
+    case v1::CASE_STATUS_FAILED:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
+
+// The model a case ran: the custom file, or the suite's workload model.
+std::string ModelName(const Row& r) {
+  if (r.run.model().custom()) return r.run.model().file_name();
+  return r.c.workload();
+}
+
+std::string Result(const Row& r) {
+  if (r.m == nullptr) {
+    return r.c.reason().empty() ? StatusName(r.c.status())
+                                : absl::StrCat(StatusName(r.c.status()), ": ", r.c.reason());
+  }
+  const std::string unit = UnitName(r.m->unit());
+  if (r.m->unit() == v1::UNIT_SECONDS) {
+    return absl::StrFormat("%.4g ± %.2g %s", r.m->median(), r.m->stddev(), unit);
+  }
+  return absl::StrFormat("%.2f ± %.2f %s", r.m->median(), r.m->stddev(), unit);
+}
+
+const std::vector<Column>& Columns() {
+  static const std::vector<Column> kColumns = {
+      {"suite", [](const Row& r) { return r.run.suite().name(); }, nullptr},
+      {"case", [](const Row& r) { return r.c.name(); }, nullptr},
+      {"model", [](const Row& r) { return ModelName(r); }, [](const Row& r) { return ModelName(r); }},
+      {"format", [](const Row& r) { return r.c.format(); }, [](const Row& r) { return r.c.format(); }},
+      {"weights_bytes", [](const Row& r) { return absl::StrCat(r.c.weights_bytes()); },
+       [](const Row& r) {
+         const double b = static_cast<double>(r.c.weights_bytes());
+         return b >= 1073741824.0 ? absl::StrFormat("%.2f GiB", b / 1073741824.0)
+                                  : absl::StrFormat("%.1f MiB", b / 1048576.0);
+       }},
+      {"backend", [](const Row& r) { return r.run.backend().name(); },
+       [](const Row& r) { return r.run.backend().name(); }},
+      {"threads", [](const Row& r) { return absl::StrCat(r.run.backend().threads()); },
+       [](const Row& r) { return absl::StrCat(r.run.backend().threads()); }},
+      {"status", [](const Row& r) { return v1::CaseStatus_Name(r.c.status()); }, nullptr},
+      {"reason", [](const Row& r) { return r.c.reason(); }, nullptr},
+      {"test", [](const Row& r) { return r.m ? r.m->name() : std::string(); },
+       [](const Row& r) { return r.m ? r.m->name() : std::string("-"); }},
+      {"unit", [](const Row& r) { return r.m ? UnitName(r.m->unit()) : std::string(); }, nullptr},
+      {"median", [](const Row& r) { return r.m ? Exact(r.m->median()) : std::string(); },
+       [](const Row& r) { return Result(r); }},
+      {"min", [](const Row& r) { return r.m ? Exact(r.m->min()) : std::string(); }, nullptr},
+      {"max", [](const Row& r) { return r.m ? Exact(r.m->max()) : std::string(); }, nullptr},
+      {"stddev", [](const Row& r) { return r.m ? Exact(r.m->stddev()) : std::string(); }, nullptr},
+      {"n", [](const Row& r) { return r.m ? absl::StrCat(r.m->samples_size()) : std::string(); },
+       nullptr},
+      {"samples",
+       [](const Row& r) {
+         if (r.m == nullptr) return std::string();
+         std::vector<std::string> v;
+         for (double x : r.m->samples()) v.push_back(Exact(x));
+         return absl::StrJoin(v, ";");
+       },
+       nullptr},
+  };
+  return kColumns;
+}
+
+std::vector<Row> Rows(const v1::RunResult& run) {
+  std::vector<Row> rows;
+  for (const v1::CaseResult& c : run.cases()) {
+    if (c.measurements().empty()) rows.push_back({run, c, nullptr});
+    for (const v1::Measurement& m : c.measurements()) rows.push_back({run, c, &m});
+  }
+  return rows;
+}
+
+// RFC 4180: quote a field holding a comma, quote or line break.
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char ch : s) {
+    if (ch == '"') q += '"';
+    q += ch;
+  }
+  return q + "\"";
+}
+
+std::string MarkdownCell(std::string s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '|') out += '\\';
+    out += ch == '\n' ? ' ' : ch;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string FormatTable(const v1::RunResult& run) {
+  std::vector<const Column*> cols;
+  for (const Column& c : Columns()) {
+    if (c.table) cols.push_back(&c);
+  }
+  std::vector<std::vector<std::string>> cells;
+  std::vector<size_t> width(cols.size());
+  std::vector<std::string> header;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    header.emplace_back(cols[i]->name == "median" ? "result" : std::string(cols[i]->name));
+    width[i] = header[i].size();
+  }
+  for (const Row& r : Rows(run)) {
+    std::vector<std::string> line;
+    for (size_t i = 0; i < cols.size(); ++i) {
+      line.push_back(MarkdownCell(cols[i]->table(r)));
+      // Width in code points: "±" is two bytes.
+      size_t n = 0;
+      for (unsigned char ch : line.back()) n += (ch & 0xC0) != 0x80;
+      width[i] = std::max(width[i], n);
+    }
+    cells.push_back(std::move(line));
+  }
+  auto print = [&](const std::vector<std::string>& line) {
+    std::string out = "|";
+    for (size_t i = 0; i < line.size(); ++i) {
+      size_t n = 0;
+      for (unsigned char ch : line[i]) n += (ch & 0xC0) != 0x80;
+      out += " " + line[i] + std::string(width[i] - n, ' ') + " |";
+    }
+    return out + "\n";
+  };
+  std::string out = print(header);
+  out += "|";
+  for (size_t w : width) out += " " + std::string(w, '-') + " |";
+  out += "\n";
+  for (const auto& line : cells) out += print(line);
+  return out;
+}
+
+std::vector<std::string> CsvColumns() {
+  std::vector<std::string> names;
+  for (const Column& c : Columns()) names.emplace_back(c.name);
+  return names;
+}
+
+std::string FormatCsv(const v1::RunResult& run) {
+  std::string out = absl::StrJoin(CsvColumns(), ",") + "\n";
+  for (const Row& r : Rows(run)) {
+    std::vector<std::string> fields;
+    for (const Column& c : Columns()) fields.push_back(CsvField(c.csv(r)));
+    out += absl::StrJoin(fields, ",") + "\n";
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> FormatJson(const v1::RunResult& run) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  const auto status = google::protobuf::util::MessageToJsonString(run, &json, options);
+  if (!status.ok()) return absl::InternalError(std::string(status.message()));
+  return json;
+}
+
+absl::StatusOr<v1::RunResult> ParseJson(std::string_view json) {
+  v1::RunResult run;
+  const auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &run);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("not a RunResult in JSON: ", std::string(status.message())));
+  }
+  return run;
+}
+
+}  // namespace aiscore

@@ -1,0 +1,138 @@
+// `aiscore predict`: asks a collector whether a model at a weight format fits
+// on a GPU and how fast it would run, with the error the collector measured
+// on its own predictions. The GPU is a name from the collector's table
+// (--gpu) or its figures (--memory-gib, --bandwidth-gbs, --tflops).
+#include <google/protobuf/util/json_util.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "agent/cli/commands.h"
+#include "agent/upload/collector_client.h"
+
+namespace aiscore {
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+struct PredictOptions {
+  std::string gpu;
+  double memory_gib = 0;     // GiB; 0: not given
+  double bandwidth_gbs = 0;  // GB/s (1e9 bytes/s); 0: not given
+  double tflops = 0;         // dense FP16 TFLOP/s; 0: not given
+  std::string family;
+  std::string model;
+  std::string format;
+  int64_t context = 0;  // tokens; 0: the collector's default (4096)
+  std::string collector;  // empty: DefaultCollectorTarget()
+  bool tls = false;
+  std::string ca_file;
+  double timeout_s = 30;
+  bool json = false;
+};
+
+absl::StatusOr<aiscore::v1::PredictRequest> MakeRequest(const PredictOptions& o) {
+  aiscore::v1::PredictRequest request;
+  const bool any_figure = o.memory_gib > 0 || o.bandwidth_gbs > 0 || o.tflops > 0;
+  if (!o.gpu.empty() && any_figure) {
+    return absl::InvalidArgumentError(
+        "give either --gpu NAME or the GPU's figures (--memory-gib, --bandwidth-gbs, --tflops), "
+        "not both");
+  }
+  if (!o.gpu.empty()) {
+    request.mutable_gpu()->set_name(o.gpu);
+  } else if (o.memory_gib > 0 && o.bandwidth_gbs > 0 && o.tflops > 0) {
+    aiscore::v1::GpuFigures* f = request.mutable_gpu()->mutable_figures();
+    f->set_memory_bytes(static_cast<int64_t>(std::llround(o.memory_gib * kGiB)));
+    f->set_memory_bandwidth(o.bandwidth_gbs * 1e9);
+    f->set_fp16_flops(o.tflops * 1e12);
+    f->set_family(o.family);
+  } else {
+    return absl::InvalidArgumentError(
+        "name the GPU with --gpu NAME, or give all of --memory-gib, --bandwidth-gbs and --tflops "
+        "(positive)");
+  }
+  request.mutable_model()->set_preset(o.model);
+  request.set_format(o.format);
+  request.set_context_tokens(o.context);
+  return request;
+}
+
+void PrintPrediction(const PredictOptions& o, const aiscore::v1::PredictResponse& r) {
+  const auto& m = r.memory();
+  std::printf("GPU          %s, %.2f GiB\n", r.gpu().c_str(), r.gpu_memory_bytes() / kGiB);
+  std::printf("model        %s at %s, %s tokens of context\n", o.model.c_str(), o.format.c_str(),
+              o.context > 0 ? std::to_string(o.context).c_str() : "4096 (default)");
+  std::printf("fits         %s\n", r.fits() ? "yes" : "no");
+  std::printf(
+      "memory       %.2f GiB = weights %.2f + KV cache %.2f + activations %.2f + overhead %.2f "
+      "GiB\n",
+      m.total_bytes() / kGiB, m.weights_bytes() / kGiB, m.kv_cache_bytes() / kGiB,
+      m.activations_bytes() / kGiB, m.overhead_bytes() / kGiB);
+  std::printf("decode       %.1f tok/s ± %.0f%%\n", r.decode_tokens_per_second().value(),
+              100 * r.decode_tokens_per_second().relative_error());
+  std::printf("prefill      %.1f tok/s ± %.0f%%\n", r.prefill_tokens_per_second().value(),
+              100 * r.prefill_tokens_per_second().relative_error());
+  std::printf("basis        %s\n", r.basis().c_str());
+}
+
+int RunPredict(const PredictOptions& o) {
+  absl::StatusOr<aiscore::v1::PredictRequest> request = MakeRequest(o);
+  if (!request.ok()) return ReportError(request.status());
+  if (!(o.timeout_s > 0)) return ReportError(absl::InvalidArgumentError("--timeout must be positive"));
+  CollectorOptions options;
+  options.tls = o.tls;
+  options.ca_file = o.ca_file;
+  options.deadline = std::chrono::milliseconds(std::llround(o.timeout_s * 1000));
+  const std::string target = o.collector.empty() ? DefaultCollectorTarget() : o.collector;
+  absl::StatusOr<std::unique_ptr<CollectorClient>> client = CollectorClient::Create(target, options);
+  if (!client.ok()) return ReportError(client.status());
+  absl::StatusOr<aiscore::v1::PredictResponse> response = (*client)->Predict(*request);
+  if (!response.ok()) return ReportError(response.status());
+
+  if (o.json) {
+    google::protobuf::util::JsonPrintOptions json;
+    json.add_whitespace = true;
+    json.always_print_primitive_fields = true;
+    json.preserve_proto_field_names = true;
+    std::string text;
+    if (auto s = google::protobuf::util::MessageToJsonString(*response, &text, json); !s.ok()) {
+      return ReportError(absl::InternalError(absl::StrCat("cannot print JSON: ", s.ToString())));
+    }
+    std::printf("%s", text.c_str());
+    return kExitOk;
+  }
+  PrintPrediction(o, *response);
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddPredictCommand(CLI::App& app, std::function<int()>& run) {
+  auto o = std::make_shared<PredictOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "predict", "Ask a collector whether a model fits on a GPU and how fast it would run");
+  cmd->add_option("--gpu", o->gpu, "GPU name from the collector's table: \"RTX 4060\", ...");
+  cmd->add_option("--memory-gib", o->memory_gib, "Or the GPU's figures: memory, GiB");
+  cmd->add_option("--bandwidth-gbs", o->bandwidth_gbs, "memory bandwidth, GB/s");
+  cmd->add_option("--tflops", o->tflops, "dense FP16 compute, TFLOP/s");
+  cmd->add_option("--family", o->family, "architecture family, e.g. ada (optional)");
+  cmd->add_option("--model", o->model, "Model preset: llama-3.1-8b, mistral-7b, ...")->required();
+  cmd->add_option("--format", o->format, "Weight format: f16, q8_0, q4_k, q2_k")->required();
+  cmd->add_option("--context", o->context, "KV cache length, tokens (default 4096)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--collector", o->collector,
+                  "Collector HOST:PORT (default: $AISCORE_COLLECTOR, else localhost:50051)");
+  cmd->add_flag("--tls", o->tls, "Connect with TLS");
+  cmd->add_option("--ca", o->ca_file, "PEM file of root certificates for --tls")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--timeout", o->timeout_s, "Deadline of each attempt, seconds (default 30)");
+  cmd->add_flag("--json", o->json, "Print JSON instead of text");
+  cmd->callback([o, &run] { run = [o] { return RunPredict(*o); }; });
+}
+
+}  // namespace aiscore
