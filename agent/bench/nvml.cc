@@ -10,20 +10,19 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 namespace aiscore {
 namespace {
 
 // ---- From nvml.h (NVML API reference, "Device Queries", "System Queries",
 // "Initialization and Cleanup", "Error reporting").
-using nvmlReturn_t = int;                 // enum nvmlReturn_enum
+using nvmlReturn_t = int;                    // enum nvmlReturn_enum
 using nvmlDevice_t = struct nvmlDevice_st*;  // opaque device handle
-using nvmlClockType_t = int;              // enum nvmlClockType_enum
-struct nvmlMemory_t {                     // nvmlMemory_st, filled by nvmlDeviceGetMemoryInfo
-  unsigned long long total;               // bytes
-  unsigned long long free;                // bytes
-  unsigned long long used;                // bytes
+using nvmlClockType_t = int;                 // enum nvmlClockType_enum
+struct nvmlMemory_t {                        // nvmlMemory_st, filled by nvmlDeviceGetMemoryInfo
+  unsigned long long total;                  // bytes
+  unsigned long long free;                   // bytes
+  unsigned long long used;                   // bytes
 };
 
 constexpr nvmlReturn_t NVML_SUCCESS = 0;
@@ -60,8 +59,7 @@ struct Nvml::Api {
   nvmlReturn_t (*nvmlDeviceGetName)(nvmlDevice_t, char*, unsigned int) = nullptr;
   nvmlReturn_t (*nvmlDeviceGetMemoryInfo)(nvmlDevice_t, nvmlMemory_t*) = nullptr;
   nvmlReturn_t (*nvmlDeviceGetCudaComputeCapability)(nvmlDevice_t, int*, int*) = nullptr;
-  nvmlReturn_t (*nvmlDeviceGetMaxClockInfo)(nvmlDevice_t, nvmlClockType_t, unsigned int*) =
-      nullptr;
+  nvmlReturn_t (*nvmlDeviceGetMaxClockInfo)(nvmlDevice_t, nvmlClockType_t, unsigned int*) = nullptr;
   nvmlReturn_t (*nvmlDeviceGetEnforcedPowerLimit)(nvmlDevice_t, unsigned int*) = nullptr;  // mW
   nvmlReturn_t (*nvmlDeviceGetCurrPcieLinkGeneration)(nvmlDevice_t, unsigned int*) = nullptr;
   nvmlReturn_t (*nvmlDeviceGetCurrPcieLinkWidth)(nvmlDevice_t, unsigned int*) = nullptr;
@@ -145,7 +143,8 @@ std::unique_ptr<Nvml> Nvml::Load(absl::Status* why_not) {
   if (library == nullptr) {
     const char* error = dlerror();
     why = absl::NotFoundError(
-        absl::StrCat(kLibraryName, " not found: ", error != nullptr ? error : "dlopen failed"));
+        absl::StrCat("no NVIDIA driver library: ",
+                     error != nullptr ? error : absl::StrCat(kLibraryName, ": dlopen failed")));
     return nullptr;
   }
   auto api = std::make_unique<Api>();
@@ -276,8 +275,7 @@ absl::StatusOr<uint64_t> Nvml::TotalEnergyMillijoules(int index) const {
   absl::StatusOr<nvmlDevice_t> device = Device(*api_, index);
   if (!device.ok()) return device.status();
   unsigned long long millijoules = 0;
-  if (absl::Status s =
-          NVML_CALL(*api_, nvmlDeviceGetTotalEnergyConsumption, *device, &millijoules);
+  if (absl::Status s = NVML_CALL(*api_, nvmlDeviceGetTotalEnergyConsumption, *device, &millijoules);
       !s.ok()) {
     return s;
   }
@@ -311,8 +309,8 @@ absl::Status PowerSampler::Start(PowerSource source) {
   std::lock_guard<std::mutex> start_stop(start_stop_mutex_);
   if (IsRunning()) return absl::FailedPreconditionError("the power sampler is already running");
   if (!source.watts) return absl::InvalidArgumentError("a power source needs a watts reading");
-  start_millijoules_ = source.millijoules ? source.millijoules()
-                                          : absl::UnimplementedError("no energy counter");
+  start_millijoules_ =
+      source.millijoules ? source.millijoules() : absl::UnimplementedError("no energy counter");
   start_time_ = std::chrono::steady_clock::now();
   absl::StatusOr<double> first = source.watts();
   if (!first.ok()) return first.status();

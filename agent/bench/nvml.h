@@ -82,11 +82,11 @@ struct PowerSource {
 
 // Mean power and energy between PowerSampler::Start and Stop.
 struct PowerSummary {
-  double mean_watts = 0;        // W, mean of the power samples
-  double joules = 0;            // J used between Start and Stop
-  double seconds = 0;           // s from Start to Stop
-  int samples = 0;              // power readings taken (>= 1)
-  bool from_counter = false;    // joules from the energy counter, not integrated samples
+  double mean_watts = 0;      // W, mean of the power samples
+  double joules = 0;          // J used between Start and Stop
+  double seconds = 0;         // s from Start to Stop
+  int samples = 0;            // power readings taken (>= 1)
+  bool from_counter = false;  // joules from the energy counter, not integrated samples
 };
 
 // Samples one GPU's power every `period` (20 ms by default) on a thread of
@@ -132,7 +132,7 @@ class PowerSampler {
   absl::StatusOr<uint64_t> start_millijoules_;  // the energy counter at Start, mJ
   std::thread thread_;
 
-  mutable std::mutex mutex_;  // shared with the sampling thread; guards the members below
+  mutable std::mutex mutex_;      // shared with the sampling thread; guards the members below
   std::condition_variable wake_;  // signalled when stop_requested_ is set
   bool running_ = false;
   bool stop_requested_ = false;

@@ -56,11 +56,7 @@ std::string StatusName(v1::CaseStatus s) {
   }
 }
 
-// The model a case ran: the custom file, or the suite's workload model.
-std::string ModelName(const Row& r) {
-  if (r.run.model().custom()) return r.run.model().file_name();
-  return r.c.workload();
-}
+std::string ModelName(const Row& r) { return r.c.model(); }
 
 std::string Result(const Row& r) {
   if (r.m == nullptr) {

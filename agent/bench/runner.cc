@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -251,6 +252,8 @@ v1::CaseResult SuiteRun::RunCase(size_t index, const CasePlan& plan) {
   result.set_name(plan.name);
   result.set_workload(plan.workload->name());
   result.set_format(plan.format_name);
+  result.set_model(custom_ ? std::filesystem::path(options_.custom_model).filename().string()
+                           : plan.model.name);
   result.set_weights_bytes(plan.weights_bytes);
   result.set_memory_required_bytes(plan.memory_required_bytes);
   auto finish = [&](v1::CaseStatus status, std::string reason) {

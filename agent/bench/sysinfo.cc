@@ -66,10 +66,10 @@ std::string Lower(std::string_view s) {
 
 // x86 "flags" reported, in this order: the SIMD extensions the kernels of
 // this and similar engines choose between.
-constexpr std::string_view kX86Flags[] = {
-    "sse4_2",   "avx",         "avx2",        "fma",         "f16c",     "avx_vnni",
-    "avx512f",  "avx512bw",    "avx512vl",    "avx512dq",    "avx512_vnni", "avx512_bf16",
-    "avx512_fp16", "amx_tile", "amx_bf16",    "amx_int8"};
+constexpr std::string_view kX86Flags[] = {"sse4_2",      "avx",      "avx2",        "fma",
+                                          "f16c",        "avx_vnni", "avx512f",     "avx512bw",
+                                          "avx512vl",    "avx512dq", "avx512_vnni", "avx512_bf16",
+                                          "avx512_fp16", "amx_tile", "amx_bf16",    "amx_int8"};
 
 // aarch64 "Features" reported, in this order, under their usual names.
 struct ArmFeature {
@@ -86,27 +86,27 @@ struct ArmVendor {
   std::string_view name;
 };
 constexpr ArmVendor kArmVendors[] = {
-    {"0x41", "ARM"},       {"0x42", "Broadcom"}, {"0x43", "Cavium"}, {"0x46", "Fujitsu"},
-    {"0x48", "HiSilicon"}, {"0x4e", "NVIDIA"},   {"0x51", "Qualcomm"}, {"0x61", "Apple"},
-    {"0xc0", "Ampere"}};
+    {"0x41", "ARM"},      {"0x42", "Broadcom"},  {"0x43", "Cavium"},
+    {"0x46", "Fujitsu"},  {"0x48", "HiSilicon"}, {"0x4e", "NVIDIA"},
+    {"0x51", "Qualcomm"}, {"0x61", "Apple"},     {"0xc0", "Ampere"}};
 struct ArmPart {
   std::string_view implementer;
   std::string_view part;
   std::string_view name;
 };
 constexpr ArmPart kArmParts[] = {
-    {"0x41", "0xd03", "Cortex-A53"},    {"0x41", "0xd05", "Cortex-A55"},
-    {"0x41", "0xd07", "Cortex-A57"},    {"0x41", "0xd08", "Cortex-A72"},
-    {"0x41", "0xd09", "Cortex-A73"},    {"0x41", "0xd0a", "Cortex-A75"},
-    {"0x41", "0xd0b", "Cortex-A76"},    {"0x41", "0xd0c", "Neoverse-N1"},
-    {"0x41", "0xd0d", "Cortex-A77"},    {"0x41", "0xd40", "Neoverse-V1"},
-    {"0x41", "0xd41", "Cortex-A78"},    {"0x41", "0xd44", "Cortex-X1"},
-    {"0x41", "0xd46", "Cortex-A510"},   {"0x41", "0xd47", "Cortex-A710"},
-    {"0x41", "0xd48", "Cortex-X2"},     {"0x41", "0xd49", "Neoverse-N2"},
-    {"0x41", "0xd4f", "Neoverse-V2"},   {"0x41", "0xd84", "Neoverse-V3"},
-    {"0x41", "0xd8e", "Neoverse-N3"},   {"0x46", "0x001", "A64FX"},
-    {"0x48", "0xd01", "TaiShan-v110"},  {"0x4e", "0x004", "Carmel"},
-    {"0xc0", "0xac3", "Ampere-1"},      {"0xc0", "0xac4", "Ampere-1a"}};
+    {"0x41", "0xd03", "Cortex-A53"},   {"0x41", "0xd05", "Cortex-A55"},
+    {"0x41", "0xd07", "Cortex-A57"},   {"0x41", "0xd08", "Cortex-A72"},
+    {"0x41", "0xd09", "Cortex-A73"},   {"0x41", "0xd0a", "Cortex-A75"},
+    {"0x41", "0xd0b", "Cortex-A76"},   {"0x41", "0xd0c", "Neoverse-N1"},
+    {"0x41", "0xd0d", "Cortex-A77"},   {"0x41", "0xd40", "Neoverse-V1"},
+    {"0x41", "0xd41", "Cortex-A78"},   {"0x41", "0xd44", "Cortex-X1"},
+    {"0x41", "0xd46", "Cortex-A510"},  {"0x41", "0xd47", "Cortex-A710"},
+    {"0x41", "0xd48", "Cortex-X2"},    {"0x41", "0xd49", "Neoverse-N2"},
+    {"0x41", "0xd4f", "Neoverse-V2"},  {"0x41", "0xd84", "Neoverse-V3"},
+    {"0x41", "0xd8e", "Neoverse-N3"},  {"0x46", "0x001", "A64FX"},
+    {"0x48", "0xd01", "TaiShan-v110"}, {"0x4e", "0x004", "Carmel"},
+    {"0xc0", "0xac3", "Ampere-1"},     {"0xc0", "0xac4", "Ampere-1a"}};
 
 std::string ArmModelName(std::string_view implementer, std::string_view part) {
   const std::string impl = Lower(implementer), prt = Lower(part);
@@ -115,7 +115,8 @@ std::string ArmModelName(std::string_view implementer, std::string_view part) {
     if (v.implementer == impl) vendor = std::string(v.name);
   }
   for (const ArmPart& p : kArmParts) {
-    if (p.implementer == impl && p.part == prt) return absl::StrCat(vendor, " ", std::string(p.name));
+    if (p.implementer == impl && p.part == prt)
+      return absl::StrCat(vendor, " ", std::string(p.name));
   }
   if (vendor.empty()) return absl::StrCat("implementer ", impl, " part ", prt);
   return absl::StrCat(vendor, " part ", prt);

@@ -18,6 +18,7 @@
 #include "agent/engine/backend_registry.h"
 #include "agent/engine/model_source.h"
 #include "agent/engine/session.h"
+#include "scoring/statistics.h"
 
 namespace aiscore {
 namespace {
@@ -34,26 +35,6 @@ struct BenchOptions {
   std::string isa;
   uint64_t seed = kDefaultSyntheticSeed;
 };
-
-struct Stats {
-  double median = 0, min = 0, max = 0, stddev = 0;
-};
-
-Stats Summarize(std::vector<double> v) {
-  Stats s;
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-  s.min = v.front();
-  s.max = v.back();
-  double mean = 0;
-  for (double x : v) mean += x / n;
-  double var = 0;
-  for (double x : v) var += (x - mean) * (x - mean);
-  s.stddev = n > 1 ? std::sqrt(var / (n - 1)) : 0.0;
-  return s;
-}
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -84,7 +65,7 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
 
   std::string isa = "-";
   if (auto* cpu = dynamic_cast<CpuBackend*>(backend)) isa = std::string(IsaName(cpu->isa()));
-  auto row = [&](const std::string& test, const Stats& tps, double gbs, double probe_gbs) {
+  auto row = [&](const std::string& test, const SampleStats& tps, double gbs, double probe_gbs) {
     char gb[48] = "-";
     if (gbs > 0 && probe_gbs > 0) {
       std::snprintf(gb, sizeof(gb), "%.2f (%.0f%% of %.1f)", gbs, 100 * gbs / probe_gbs, probe_gbs);
@@ -139,7 +120,7 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
     // The memory bandwidth probe, right after the decode test: decode's ceiling now.
     absl::StatusOr<double> probe = backend->MeasureMemoryBandwidth();
     if (!probe.ok()) return probe.status();
-    const Stats st = Summarize(rates);
+    const SampleStats st = Summarize(rates);
     std::string test = "tg" + std::to_string(o.generate);
     if (o.depth > 0) test += " @ d" + std::to_string(o.depth);
     row(test, st, st.median * read_per_token / 1e9, *probe / 1e9);

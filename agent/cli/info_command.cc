@@ -2,7 +2,8 @@
 // them (Hardware and SoftwareBuild of result.proto), plus the backends built.
 // A table on stdout by default; `--json` prints one JSON object
 // {"hardware": ..., "software": ..., "backends": [...]} whose objects use the
-// protobuf JSON mapping with result.proto's field names.
+// protobuf JSON mapping (int64 fields are strings) with result.proto's field
+// names, in result.proto's order; unknown fields appear as 0 or "".
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -49,9 +50,9 @@ void PrintGpu(int index, const aiscore::v1::GpuInfo& gpu) {
   PrintLine("  max memory clock", Known(gpu.max_memory_clock_mhz(), " MHz"));
   PrintLine("  power limit",
             gpu.power_limit_watts() > 0 ? absl::StrFormat("%.0f W", gpu.power_limit_watts()) : "");
-  PrintLine("  PCIe link", gpu.pcie_generation() > 0 ? absl::StrCat("gen ", gpu.pcie_generation(),
-                                                                    " x", gpu.pcie_width())
-                                                     : "");
+  PrintLine("  PCIe link", gpu.pcie_generation() > 0
+                               ? absl::StrCat("gen ", gpu.pcie_generation(), " x", gpu.pcie_width())
+                               : "");
   PrintLine("  driver", gpu.driver_version());
   PrintLine("  CUDA (driver)", gpu.cuda_version());
   PrintLine("  UUID", gpu.uuid());
@@ -83,17 +84,17 @@ void PrintTable(const aiscore::v1::Hardware& hardware, const aiscore::v1::Softwa
   PrintLine("backends", absl::StrJoin(BackendNames(), " "));
 }
 
-absl::StatusOr<nlohmann::json> ToJson(const google::protobuf::Message& message) {
+absl::StatusOr<nlohmann::ordered_json> ToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;  // unknown (0, empty) fields are shown too
   options.preserve_proto_field_names = true;     // result.proto's names: memory_bytes
   std::string text;
   if (auto status = google::protobuf::util::MessageToJsonString(message, &text, options);
       !status.ok()) {
-    return absl::InternalError(absl::StrCat("cannot write ", message.GetTypeName(),
-                                            " as JSON: ", status.ToString()));
+    return absl::InternalError(
+        absl::StrCat("cannot write ", message.GetTypeName(), " as JSON: ", status.ToString()));
   }
-  return nlohmann::json::parse(text);
+  return nlohmann::ordered_json::parse(text);
 }
 
 int RunInfo(const InfoOptions& o) {
@@ -105,11 +106,11 @@ int RunInfo(const InfoOptions& o) {
     PrintTable(hardware, software, nvml != nullptr ? nvml->DeviceCount() : 0, nvml_why);
     return kExitOk;
   }
-  absl::StatusOr<nlohmann::json> hardware_json = ToJson(hardware);
+  absl::StatusOr<nlohmann::ordered_json> hardware_json = ToJson(hardware);
   if (!hardware_json.ok()) return ReportError(hardware_json.status());
-  absl::StatusOr<nlohmann::json> software_json = ToJson(software);
+  absl::StatusOr<nlohmann::ordered_json> software_json = ToJson(software);
   if (!software_json.ok()) return ReportError(software_json.status());
-  nlohmann::json out;
+  nlohmann::ordered_json out;
   out["hardware"] = *std::move(hardware_json);
   out["software"] = *std::move(software_json);
   out["backends"] = BackendNames();
@@ -122,7 +123,8 @@ int RunInfo(const InfoOptions& o) {
 void AddInfoCommand(CLI::App& app, std::function<int()>& run) {
   auto o = std::make_shared<InfoOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "info", "Show this machine's CPU, memory, GPUs and OS, and this build, as results record them");
+      "info",
+      "Show this machine's CPU, memory, GPUs and OS, and this build, as results record them");
   cmd->add_flag("--json", o->json, "Print JSON: {\"hardware\", \"software\", \"backends\"}");
   cmd->callback([o, &run] { run = [o] { return RunInfo(*o); }; });
 }

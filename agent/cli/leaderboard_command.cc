@@ -65,7 +65,8 @@ void PrintTable(const aiscore::v1::GetLeaderboardResponse& r) {
 }
 
 int RunLeaderboard(const LeaderboardOptions& o) {
-  if (!(o.timeout_s > 0)) return ReportError(absl::InvalidArgumentError("--timeout must be positive"));
+  if (!(o.timeout_s > 0))
+    return ReportError(absl::InvalidArgumentError("--timeout must be positive"));
   aiscore::v1::GetLeaderboardRequest request;
   request.set_suite(o.suite);
   request.set_gpu_filter(o.gpu);
@@ -80,10 +81,10 @@ int RunLeaderboard(const LeaderboardOptions& o) {
   options.ca_file = o.ca_file;
   options.deadline = std::chrono::milliseconds(std::llround(o.timeout_s * 1000));
   const std::string target = o.collector.empty() ? DefaultCollectorTarget() : o.collector;
-  absl::StatusOr<std::unique_ptr<CollectorClient>> client = CollectorClient::Create(target, options);
+  absl::StatusOr<std::unique_ptr<CollectorClient>> client =
+      CollectorClient::Create(target, options);
   if (!client.ok()) return ReportError(client.status());
-  absl::StatusOr<aiscore::v1::GetLeaderboardResponse> response =
-      (*client)->GetLeaderboard(request);
+  absl::StatusOr<aiscore::v1::GetLeaderboardResponse> response = (*client)->GetLeaderboard(request);
   if (!response.ok()) return ReportError(response.status());
 
   if (o.json) {

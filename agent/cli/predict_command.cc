@@ -27,7 +27,7 @@ struct PredictOptions {
   std::string family;
   std::string model;
   std::string format;
-  int64_t context = 0;  // tokens; 0: the collector's default (4096)
+  int64_t context = 0;    // tokens; 0: the collector's default (4096)
   std::string collector;  // empty: DefaultCollectorTarget()
   bool tls = false;
   std::string ca_file;
@@ -83,13 +83,15 @@ void PrintPrediction(const PredictOptions& o, const aiscore::v1::PredictResponse
 int RunPredict(const PredictOptions& o) {
   absl::StatusOr<aiscore::v1::PredictRequest> request = MakeRequest(o);
   if (!request.ok()) return ReportError(request.status());
-  if (!(o.timeout_s > 0)) return ReportError(absl::InvalidArgumentError("--timeout must be positive"));
+  if (!(o.timeout_s > 0))
+    return ReportError(absl::InvalidArgumentError("--timeout must be positive"));
   CollectorOptions options;
   options.tls = o.tls;
   options.ca_file = o.ca_file;
   options.deadline = std::chrono::milliseconds(std::llround(o.timeout_s * 1000));
   const std::string target = o.collector.empty() ? DefaultCollectorTarget() : o.collector;
-  absl::StatusOr<std::unique_ptr<CollectorClient>> client = CollectorClient::Create(target, options);
+  absl::StatusOr<std::unique_ptr<CollectorClient>> client =
+      CollectorClient::Create(target, options);
   if (!client.ok()) return ReportError(client.status());
   absl::StatusOr<aiscore::v1::PredictResponse> response = (*client)->Predict(*request);
   if (!response.ok()) return ReportError(response.status());

@@ -79,7 +79,8 @@ int RunSubmit(const SubmitOptions& o) {
   options.initial_backoff = Millis(o.backoff_s);
   options.max_backoff = std::max(options.initial_backoff, std::chrono::milliseconds(10000));
   const std::string target = o.collector.empty() ? DefaultCollectorTarget() : o.collector;
-  absl::StatusOr<std::unique_ptr<CollectorClient>> client = CollectorClient::Create(target, options);
+  absl::StatusOr<std::unique_ptr<CollectorClient>> client =
+      CollectorClient::Create(target, options);
   if (!client.ok()) return ReportError(client.status());
   (*client)->set_retry_observer([&](int attempt, const absl::Status& error) {
     std::fprintf(stderr, "%s; trying again (attempt %d of %d)\n",
@@ -87,17 +88,18 @@ int RunSubmit(const SubmitOptions& o) {
   });
 
   const SubmitReport report = SubmitQueued(**client, *queue, files, stdout);
-  std::printf("%zu file%s: %d sent, %d duplicate, %d rejected, %d kept for later\n", files.size(),
+  std::printf("%zu file%s: %d sent, %d duplicate, %d rejected, %d not sent\n", files.size(),
               files.size() == 1 ? "" : "s", report.sent, report.duplicate, report.rejected,
               report.failed);
   if (report.rejected > 0) {
-    std::fprintf(stderr, "rejected results are in %s with a .reason file each\n",
+    std::fprintf(stderr, "rejected results are kept in %s, each with a .reason file\n",
                  queue->rejected_dir().string().c_str());
   }
-  if (report.failed > 0) {
+  if (absl::StatusOr<std::vector<fs::path>> left = queue->Pending();
+      report.failed > 0 && left.ok() && !left->empty()) {
     std::fprintf(stderr,
-                 "results not sent stay in %s; send them later with `aiscore submit --pending`\n",
-                 queue->dir().string().c_str());
+                 "%zu left in the queue %s; send them later with `aiscore submit --pending`\n",
+                 left->size(), queue->dir().string().c_str());
   }
   return report.ok() ? kExitOk : kExitFailure;
 }

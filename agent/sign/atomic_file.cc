@@ -92,9 +92,8 @@ absl::StatusOr<std::string> ReadSmallFile(const fs::path& path, int64_t max_byte
     return absl::FailedPreconditionError(absl::StrCat(path.string(), " is not a regular file"));
   }
   if (st.st_size > max_bytes) {
-    return absl::FailedPreconditionError(absl::StrCat(path.string(), " is ", st.st_size,
-                                                      " bytes, more than the ", max_bytes,
-                                                      " expected"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        path.string(), " is ", st.st_size, " bytes, more than the ", max_bytes, " expected"));
   }
   std::string bytes(static_cast<size_t>(st.st_size), '\0');
   size_t done = 0;

@@ -29,13 +29,12 @@ absl::StatusOr<std::string> SerializeDeterministically(const aiscore::v1::RunRes
 }  // namespace
 
 std::string Pae(std::string_view type, std::string_view payload) {
-  return absl::StrCat("DSSEv1 ", type.size(), " ", absl::string_view(type.data(), type.size()),
-                      " ", payload.size(), " ",
-                      absl::string_view(payload.data(), payload.size()));
+  return absl::StrCat("DSSEv1 ", type.size(), " ", absl::string_view(type.data(), type.size()), " ",
+                      payload.size(), " ", absl::string_view(payload.data(), payload.size()));
 }
 
 absl::StatusOr<aiscore::v1::SignedResult> SignRunResult(const aiscore::v1::RunResult& result,
-                                                       const KeyPair& key) {
+                                                        const KeyPair& key) {
   absl::StatusOr<std::string> payload = SerializeDeterministically(result);
   if (!payload.ok()) return payload.status();
   aiscore::v1::SignedResult envelope;
@@ -49,9 +48,9 @@ absl::StatusOr<aiscore::v1::SignedResult> SignRunResult(const aiscore::v1::RunRe
 absl::StatusOr<aiscore::v1::RunResult> VerifyEnvelope(const aiscore::v1::SignedResult& envelope) {
   if (absl::Status s = InitSodium(); !s.ok()) return s;
   if (envelope.payload_type() != kRunResultPayloadType) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("payload type \"", envelope.payload_type(), "\" is not \"",
-                     std::string(kRunResultPayloadType), "\""));
+    return absl::InvalidArgumentError(absl::StrCat("payload type \"", envelope.payload_type(),
+                                                   "\" is not \"",
+                                                   std::string(kRunResultPayloadType), "\""));
   }
   if (envelope.public_key().size() != kPublicKeyBytes) {
     return absl::UnauthenticatedError(absl::StrCat("public key is ", envelope.public_key().size(),
@@ -67,10 +66,9 @@ absl::StatusOr<aiscore::v1::RunResult> VerifyEnvelope(const aiscore::v1::SignedR
           reinterpret_cast<const unsigned char*>(envelope.signature().data()),
           reinterpret_cast<const unsigned char*>(pae.data()), pae.size(),
           reinterpret_cast<const unsigned char*>(envelope.public_key().data())) != 0) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("the signature does not match the payload and public key ",
-                     KeyFingerprint(envelope.public_key()),
-                     "; the result was changed after it was signed"));
+    return absl::UnauthenticatedError(absl::StrCat(
+        "the signature does not match the payload and public key ",
+        KeyFingerprint(envelope.public_key()), "; the result was changed after it was signed"));
   }
   aiscore::v1::RunResult result;
   if (!result.ParseFromString(envelope.payload())) {

@@ -30,7 +30,7 @@ std::string Pae(std::string_view type, std::string_view payload);
 // Serializes `result` once (deterministic protobuf serialization) and signs
 // it with `key`. Internal error if the result cannot be serialized.
 absl::StatusOr<aiscore::v1::SignedResult> SignRunResult(const aiscore::v1::RunResult& result,
-                                                       const KeyPair& key);
+                                                        const KeyPair& key);
 
 // Checks the envelope and returns the RunResult it carries, parsed from the
 // exact payload bytes that were signed. The error codes tell the failures

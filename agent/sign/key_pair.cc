@@ -40,9 +40,10 @@ bool DecodeHex(std::string_view hex, unsigned char* out, size_t n) {
 }
 
 absl::Status Malformed(const fs::path& path, std::string_view what) {
-  return absl::DataLossError(absl::StrCat(
-      "key file ", path.string(), " is malformed (", std::string(what),
-      "); it is not an aiscore key. Move it away to create a new key, or restore it from a backup"));
+  return absl::DataLossError(absl::StrCat("key file ", path.string(), " is malformed (",
+                                          std::string(what),
+                                          "); it is not an aiscore key. Move it away to create a "
+                                          "new key, or restore it from a backup"));
 }
 
 // Refuses a key file that is not a regular file or that others may access.
@@ -105,8 +106,8 @@ absl::StatusOr<KeyPair> KeyPair::Load(const fs::path& path) {
   std::vector<absl::string_view> lines = absl::StrSplit(*text, '\n');
   if (!lines.empty() && lines.back().empty()) lines.pop_back();  // the final newline
   if (lines.empty() || std::string(lines[0]) != kKeyFileHeader) {
-    return Malformed(path, absl::StrCat("the first line is not \"", std::string(kKeyFileHeader),
-                                        "\""));
+    return Malformed(path,
+                     absl::StrCat("the first line is not \"", std::string(kKeyFileHeader), "\""));
   }
   if (lines.size() != 3) {
     return Malformed(path, absl::StrCat(lines.size(), " lines instead of 3; truncated?"));
@@ -119,7 +120,8 @@ absl::StatusOr<KeyPair> KeyPair::Load(const fs::path& path) {
     return Malformed(path, "line 2 is not \"seed\" and 64 lower-case hex digits");
   }
   if (lines[2].substr(0, kPublic.size()) != kPublic ||
-      !DecodeHex(std::string(lines[2].substr(kPublic.size())), stored_public, sizeof(stored_public))) {
+      !DecodeHex(std::string(lines[2].substr(kPublic.size())), stored_public,
+                 sizeof(stored_public))) {
     return Malformed(path, "line 3 is not \"public\" and 64 lower-case hex digits");
   }
   absl::StatusOr<KeyPair> key =
@@ -141,8 +143,8 @@ absl::StatusOr<KeyPair> KeyPair::LoadOrCreate(const fs::path& path, bool* create
   if (!dir.empty() && !fs::exists(dir, ec)) {
     fs::create_directories(dir, ec);
     if (ec) {
-      return absl::PermissionDeniedError(absl::StrCat("cannot create the key's directory ",
-                                                      dir.string(), ": ", ec.message()));
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot create the key's directory ", dir.string(), ": ", ec.message()));
     }
     fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   }
@@ -156,8 +158,9 @@ absl::StatusOr<KeyPair> KeyPair::LoadOrCreate(const fs::path& path, bool* create
 }
 
 absl::Status KeyPair::Save(const fs::path& path) const {
-  std::string text = absl::StrCat(std::string(kKeyFileHeader), "\nseed ", Hex(secret_key_.data(), kKeySeedBytes),
-                                  "\npublic ", Hex(public_key_.data(), kPublicKeyBytes), "\n");
+  std::string text =
+      absl::StrCat(std::string(kKeyFileHeader), "\nseed ", Hex(secret_key_.data(), kKeySeedBytes),
+                   "\npublic ", Hex(public_key_.data(), kPublicKeyBytes), "\n");
   absl::Status s = WriteFileAtomically(path, text, 0600, ExistingFile::kRefuse);
   sodium_memzero(text.data(), text.size());
   return s;

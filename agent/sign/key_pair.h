@@ -23,9 +23,9 @@
 
 namespace aiscore {
 
-inline constexpr size_t kPublicKeyBytes = 32;   // Ed25519 public key
-inline constexpr size_t kSignatureBytes = 64;   // Ed25519 detached signature
-inline constexpr size_t kKeySeedBytes = 32;     // Ed25519 seed, the secret in the file
+inline constexpr size_t kPublicKeyBytes = 32;  // Ed25519 public key
+inline constexpr size_t kSignatureBytes = 64;  // Ed25519 detached signature
+inline constexpr size_t kKeySeedBytes = 32;    // Ed25519 seed, the secret in the file
 inline constexpr std::string_view kKeyFileHeader = "aiscore-ed25519-key-v1";
 
 // "SHA256:" followed by the lower-case hex of the first 16 bytes of

@@ -96,16 +96,18 @@ absl::StatusOr<Response> CollectorClient::Call(
     const grpc::Status status = rpc(&context, &response);
     if (status.ok()) return response;
     const bool retryable = Retryable(status.error_code());
-    std::string message = absl::StrCat("collector ", target_, ": ", method, ": ",
-                                       status.error_message());
+    std::string message =
+        absl::StrCat("collector ", target_, ": ", method, ": ", status.error_message());
     if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       absl::StrAppend(&message, " (no answer within ", options_.deadline.count() / 1000.0, " s)");
     }
     if (!retryable || attempt >= options_.max_attempts) {
-      if (retryable && attempt > 1) absl::StrAppend(&message, "; gave up after ", attempt, " attempts");
+      if (retryable && attempt > 1)
+        absl::StrAppend(&message, "; gave up after ", attempt, " attempts");
       return absl::Status(static_cast<absl::StatusCode>(status.error_code()), message);
     }
-    if (observer_) observer_(attempt, absl::Status(static_cast<absl::StatusCode>(status.error_code()), message));
+    if (observer_)
+      observer_(attempt, absl::Status(static_cast<absl::StatusCode>(status.error_code()), message));
     std::this_thread::sleep_for(Backoff(options_, attempt));
   }
 }

@@ -36,10 +36,10 @@ std::string DefaultCollectorTarget();
 struct CollectorOptions {
   bool tls = false;     // TLS with the system's root certificates, or ca_file's
   std::string ca_file;  // PEM root certificates for TLS; empty: the system's
-  std::chrono::milliseconds deadline{30000};         // per attempt
-  int max_attempts = 5;                              // tries per call, at least 1
-  std::chrono::milliseconds initial_backoff{500};    // before the second try, at most
-  std::chrono::milliseconds max_backoff{10000};      // cap of any one wait
+  std::chrono::milliseconds deadline{30000};       // per attempt
+  int max_attempts = 5;                            // tries per call, at least 1
+  std::chrono::milliseconds initial_backoff{500};  // before the second try, at most
+  std::chrono::milliseconds max_backoff{10000};    // cap of any one wait
 };
 
 // Told of each failed attempt that will be tried again: the attempt's number
@@ -77,8 +77,7 @@ class CollectorClient {
   // Runs `rpc` (one attempt on a fresh context) with the retry policy.
   template <typename Response>
   absl::StatusOr<Response> Call(
-      const char* method,
-      const std::function<grpc::Status(grpc::ClientContext*, Response*)>& rpc);
+      const char* method, const std::function<grpc::Status(grpc::ClientContext*, Response*)>& rpc);
 
   const std::string target_;
   const CollectorOptions options_;

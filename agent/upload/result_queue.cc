@@ -84,9 +84,8 @@ absl::StatusOr<fs::path> ResultQueue::Enqueue(const aiscore::v1::SignedResult& e
   }
   const std::string stem = absl::StrCat(TimestampNow(), "-", NoncePrefix(envelope));
   for (int attempt = 1;; ++attempt) {
-    const fs::path path =
-        dir_ / absl::StrCat(stem, attempt == 1 ? "" : absl::StrCat("-", attempt),
-                            std::string(kQueuedFileExtension));
+    const fs::path path = dir_ / absl::StrCat(stem, attempt == 1 ? "" : absl::StrCat("-", attempt),
+                                              std::string(kQueuedFileExtension));
     absl::Status s = WriteFileAtomically(path, bytes, 0600, ExistingFile::kRefuse);
     if (s.ok()) return path;
     if (!absl::IsAlreadyExists(s) || attempt >= 100) return s;
@@ -107,9 +106,8 @@ absl::StatusOr<std::vector<fs::path>> ResultQueue::Pending() const {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot list the queue ", dir_.string(), ": ", ec.message()));
   }
-  std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
-    return a.filename() < b.filename();
-  });
+  std::sort(files.begin(), files.end(),
+            [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); });
   return files;
 }
 

@@ -25,8 +25,8 @@ Outcome Reject(ResultQueue& queue, const fs::path& file, const std::string& reas
                std::FILE* log) {
   absl::StatusOr<fs::path> moved = queue.MoveToRejected(file, reason);
   if (!moved.ok()) {
-    Print(log, file, absl::StrCat("rejected (", reason, ") but it stays queued: ",
-                                  moved.status().message()));
+    Print(log, file,
+          absl::StrCat("rejected (", reason, ") but it stays queued: ", moved.status().message()));
   } else {
     Print(log, file, absl::StrCat("rejected: ", reason, "; moved to ", moved->string()));
   }
@@ -44,8 +44,7 @@ Outcome SubmitOne(CollectorClient& client, ResultQueue& queue, const fs::path& f
     Print(log, file, absl::StrCat("kept in the queue: ", envelope.status().message()));
     return Outcome::kFailed;
   }
-  if (absl::StatusOr<aiscore::v1::RunResult> verified = VerifyEnvelope(*envelope);
-      !verified.ok()) {
+  if (absl::StatusOr<aiscore::v1::RunResult> verified = VerifyEnvelope(*envelope); !verified.ok()) {
     return Reject(queue, file,
                   absl::StrCat("local verification failed: ", verified.status().message()), log);
   }
@@ -65,14 +64,16 @@ Outcome SubmitOne(CollectorClient& client, ResultQueue& queue, const fs::path& f
     case aiscore::v1::SUBMIT_STATUS_ACCEPTED:
     case aiscore::v1::SUBMIT_STATUS_ACCEPTED_FLAGGED:
     case aiscore::v1::SUBMIT_STATUS_DUPLICATE: {
-      std::string line = absl::StrCat(
-          "id ", r.id(), " ", aiscore::v1::SubmitStatus_Name(r.status()).substr(14), ", score ",
-          absl::StrFormat("%.1f", r.score()));
+      std::string line =
+          absl::StrCat("id ", r.id(), " ", aiscore::v1::SubmitStatus_Name(r.status()).substr(14),
+                       ", score ", absl::StrFormat("%.1f", r.score()));
       if (!r.flags().empty()) absl::StrAppend(&line, ", flags ", absl::StrJoin(r.flags(), ","));
       if (!r.message().empty()) absl::StrAppend(&line, " (", r.message(), ")");
       if (absl::Status s = queue.Remove(file); !s.ok()) {
-        absl::StrAppend(&line, "; could not remove it from the queue (it will be sent again as a "
-                               "duplicate): ", s.message());
+        absl::StrAppend(&line,
+                        "; could not remove it from the queue (it will be sent again as a "
+                        "duplicate): ",
+                        s.message());
       }
       Print(log, file, line);
       return r.status() == aiscore::v1::SUBMIT_STATUS_DUPLICATE ? Outcome::kDuplicate

@@ -18,13 +18,13 @@
 
 namespace {
 
-constexpr int kSuccess = 0;                // NVML_SUCCESS
-constexpr int kInvalidArgument = 2;        // NVML_ERROR_INVALID_ARGUMENT
-constexpr int kNotSupported = 3;           // NVML_ERROR_NOT_SUPPORTED
-constexpr int kNoPermission = 4;           // NVML_ERROR_NO_PERMISSION
-constexpr int kUninitialized = 1;          // NVML_ERROR_UNINITIALIZED
-constexpr int kInsufficientSize = 7;       // NVML_ERROR_INSUFFICIENT_SIZE
-constexpr int kDriverNotLoaded = 9;        // NVML_ERROR_DRIVER_NOT_LOADED
+constexpr int kSuccess = 0;           // NVML_SUCCESS
+constexpr int kInvalidArgument = 2;   // NVML_ERROR_INVALID_ARGUMENT
+constexpr int kNotSupported = 3;      // NVML_ERROR_NOT_SUPPORTED
+constexpr int kNoPermission = 4;      // NVML_ERROR_NO_PERMISSION
+constexpr int kUninitialized = 1;     // NVML_ERROR_UNINITIALIZED
+constexpr int kInsufficientSize = 7;  // NVML_ERROR_INSUFFICIENT_SIZE
+constexpr int kDriverNotLoaded = 9;   // NVML_ERROR_DRIVER_NOT_LOADED
 
 struct FakeDevice {
   const char* name;
@@ -116,7 +116,7 @@ __attribute__((visibility("default"))) int nvmlDeviceGetCount_v2(unsigned int* c
 }
 
 __attribute__((visibility("default"))) int nvmlDeviceGetHandleByIndex_v2(unsigned int index,
-                                                                        void** device) {
+                                                                         void** device) {
   if (live_inits == 0) return kUninitialized;
   if (index >= kDevices || device == nullptr) return kInvalidArgument;
   *device = &devices[index];
@@ -124,13 +124,13 @@ __attribute__((visibility("default"))) int nvmlDeviceGetHandleByIndex_v2(unsigne
 }
 
 __attribute__((visibility("default"))) int nvmlDeviceGetName(void* device, char* name,
-                                                            unsigned int length) {
+                                                             unsigned int length) {
   FakeDevice* d = Lookup(device);
   return d == nullptr ? kInvalidArgument : CopyString(d->name, name, length);
 }
 
 __attribute__((visibility("default"))) int nvmlDeviceGetMemoryInfo(void* device,
-                                                                  unsigned long long* memory) {
+                                                                   unsigned long long* memory) {
   FakeDevice* d = Lookup(device);
   if (d == nullptr) return kInvalidArgument;
   memory[0] = d->memory_bytes;      // total
@@ -140,8 +140,8 @@ __attribute__((visibility("default"))) int nvmlDeviceGetMemoryInfo(void* device,
 }
 
 __attribute__((visibility("default"))) int nvmlDeviceGetCudaComputeCapability(void* device,
-                                                                             int* major,
-                                                                             int* minor) {
+                                                                              int* major,
+                                                                              int* minor) {
   FakeDevice* d = Lookup(device);
   if (d == nullptr) return kInvalidArgument;
   *major = d->cc_major;
@@ -150,7 +150,7 @@ __attribute__((visibility("default"))) int nvmlDeviceGetCudaComputeCapability(vo
 }
 
 __attribute__((visibility("default"))) int nvmlDeviceGetMaxClockInfo(void* device, int type,
-                                                                    unsigned int* mhz) {
+                                                                     unsigned int* mhz) {
   FakeDevice* d = Lookup(device);
   if (d == nullptr) return kInvalidArgument;
   if (type == 1) {  // NVML_CLOCK_SM
@@ -164,7 +164,7 @@ __attribute__((visibility("default"))) int nvmlDeviceGetMaxClockInfo(void* devic
 }
 
 __attribute__((visibility("default"))) int nvmlDeviceGetEnforcedPowerLimit(void* device,
-                                                                          unsigned int* mw) {
+                                                                           unsigned int* mw) {
   FakeDevice* d = Lookup(device);
   if (d == nullptr) return kInvalidArgument;
   if (d->power_limit_result != kSuccess) return d->power_limit_result;
@@ -182,7 +182,7 @@ __attribute__((visibility("default"))) int nvmlDeviceGetCurrPcieLinkGeneration(
 }
 
 __attribute__((visibility("default"))) int nvmlDeviceGetCurrPcieLinkWidth(void* device,
-                                                                         unsigned int* width) {
+                                                                          unsigned int* width) {
   FakeDevice* d = Lookup(device);
   if (d == nullptr) return kInvalidArgument;
   if (d->pcie_result != kSuccess) return d->pcie_result;
@@ -191,13 +191,12 @@ __attribute__((visibility("default"))) int nvmlDeviceGetCurrPcieLinkWidth(void* 
 }
 
 __attribute__((visibility("default"))) int nvmlDeviceGetUUID(void* device, char* uuid,
-                                                            unsigned int length) {
+                                                             unsigned int length) {
   FakeDevice* d = Lookup(device);
   return d == nullptr ? kInvalidArgument : CopyString(d->uuid, uuid, length);
 }
 
-__attribute__((visibility("default"))) int nvmlDeviceGetPowerUsage(void* device,
-                                                                  unsigned int* mw) {
+__attribute__((visibility("default"))) int nvmlDeviceGetPowerUsage(void* device, unsigned int* mw) {
   FakeDevice* d = Lookup(device);
   if (d == nullptr) return kInvalidArgument;
   *mw = d->power_mw;
@@ -218,7 +217,7 @@ __attribute__((visibility("default"))) int nvmlDeviceGetTotalEnergyConsumption(
 }
 
 __attribute__((visibility("default"))) int nvmlSystemGetDriverVersion(char* version,
-                                                                     unsigned int length) {
+                                                                      unsigned int length) {
   return CopyString("550.54.15", version, length);
 }
 

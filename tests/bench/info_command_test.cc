@@ -65,8 +65,7 @@ TEST(InfoCommandTest, PrintsTheMachineAndTheBuild) {
   EXPECT_THAT(r.output, HasSubstr(uts.release));
   EXPECT_THAT(r.output, HasSubstr(std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " logical"));
   EXPECT_THAT(r.output, HasSubstr(AISCORE_EXPECTED_VERSION));
-  EXPECT_TRUE(std::regex_search(r.output, std::regex("\nbackends +[a-z ]*cpu")))
-      << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex("\nbackends +[a-z ]*cpu"))) << r.output;
   EXPECT_TRUE(std::regex_search(r.output, std::regex("\n(GPU 0|GPUs) ")))
       << r.output;  // a GPU, or why there is none
 }
@@ -110,7 +109,8 @@ TEST(InfoCommandTest, SaysWhyThereIsNoGpu) {
   if (RealNvmlPresent()) GTEST_SKIP() << "libnvidia-ml.so.1 is present on this machine";
   const Result r = RunAiscore("info", "2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(std::regex_search(r.output, std::regex("\nGPUs +none \\(libnvidia-ml.so.1 not found")))
+  EXPECT_TRUE(std::regex_search(
+      r.output, std::regex("\nGPUs +none \\(no NVIDIA driver library: .*libnvidia-ml\\.so\\.1")))
       << r.output;
   const Result j = RunAiscore("info --json", "2>/dev/null");
   ASSERT_EQ(j.exit_code, 0);
@@ -126,14 +126,12 @@ TEST(InfoCommandTest, PrintsEveryGpuField) {
   char buf[4096];
   while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
   ASSERT_EQ(pclose(p), 0) << out;
-  for (const char* line : {"GPU 0 +NVIDIA H100 80GB HBM3 \\(fake\\)", "  memory +79.6 GiB",
-                           "  compute capability +9.0", "  max SM clock +1980 MHz",
-                           "  max memory clock +2619 MHz", "  power limit +700 W",
-                           "  PCIe link +gen 5 x16", "  driver +550.54.15",
-                           "  CUDA \\(driver\\) +12.4",
-                           "  UUID +GPU-00000000-1111-2222-3333-444444444444",
-                           "GPU 1 +Tesla P4 \\(fake\\)", "  power limit +unknown",
-                           "  PCIe link +unknown"}) {
+  for (const char* line :
+       {"GPU 0 +NVIDIA H100 80GB HBM3 \\(fake\\)", "  memory +79.6 GiB",
+        "  compute capability +9.0", "  max SM clock +1980 MHz", "  max memory clock +2619 MHz",
+        "  power limit +700 W", "  PCIe link +gen 5 x16", "  driver +550.54.15",
+        "  CUDA \\(driver\\) +12.4", "  UUID +GPU-00000000-1111-2222-3333-444444444444",
+        "GPU 1 +Tesla P4 \\(fake\\)", "  power limit +unknown", "  PCIe link +unknown"}) {
     EXPECT_TRUE(std::regex_search(out, std::regex(std::string("\n") + line + "\n"))) << line;
   }
   EXPECT_EQ(out.find("\nGPUs "), std::string::npos) << out;

@@ -130,8 +130,8 @@ class FakeNvmlTest : public ::testing::Test {
     void* by_name = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_NOLOAD);
     if (by_name != nullptr) dlclose(by_name);
     if (by_name != fake_) GTEST_SKIP() << "a real libnvidia-ml.so.1 is loaded in this process";
-    set_init_result_ = reinterpret_cast<void (*)(int)>(
-        dlsym(fake_, "aiscore_fake_nvml_set_init_result"));
+    set_init_result_ =
+        reinterpret_cast<void (*)(int)>(dlsym(fake_, "aiscore_fake_nvml_set_init_result"));
     live_inits_ = reinterpret_cast<int (*)()>(dlsym(fake_, "aiscore_fake_nvml_live_inits"));
     ASSERT_NE(set_init_result_, nullptr);
     ASSERT_NE(live_inits_, nullptr);

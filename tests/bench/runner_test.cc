@@ -140,6 +140,7 @@ TEST(RunnerTest, QuickSuiteReportsEveryCaseInSuiteOrder) {
       EXPECT_EQ(c.name(), CaseName(w.name(), f));
       EXPECT_EQ(c.workload(), w.name());
       EXPECT_EQ(c.format(), f);
+      EXPECT_EQ(c.model(), w.model());
       if (w.kind() == v1::WORKLOAD_KIND_SPECULATIVE) {
         EXPECT_EQ(c.status(), v1::CASE_STATUS_NOT_RUN) << c.name();
         EXPECT_THAT(c.reason(), HasSubstr("speculative decoding"));

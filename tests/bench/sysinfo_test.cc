@@ -114,9 +114,9 @@ TEST(SysinfoTest, ParseCpuInfoCountsPhysicalCoresAcrossTwoSockets) {
   EXPECT_EQ(cpu.cores(), 4);
   EXPECT_EQ(cpu.memory_bytes(), 0);
   EXPECT_THAT(Flags(cpu),
-              ElementsAre("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f",
-                          "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16",
-                          "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8"));
+              ElementsAre("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw",
+                          "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                          "amx_tile", "amx_bf16", "amx_int8"));
 }
 
 TEST(SysinfoTest, ParseCpuInfoReportsOnlyTheFlagsPresentInFixedOrder) {
@@ -144,8 +144,7 @@ TEST(SysinfoTest, ParseCpuInfoNamesAarch64CoresAndFeatures) {
   EXPECT_EQ(cpu.model(), "ARM Neoverse-V2");
   EXPECT_EQ(cpu.threads(), 4);
   EXPECT_EQ(cpu.cores(), 4);
-  EXPECT_THAT(Flags(cpu),
-              ElementsAre("neon", "fp16", "dotprod", "i8mm", "bf16", "sve", "sve2"));
+  EXPECT_THAT(Flags(cpu), ElementsAre("neon", "fp16", "dotprod", "i8mm", "bf16", "sve", "sve2"));
 }
 
 TEST(SysinfoTest, ParseCpuInfoNamesUnknownAarch64PartsByNumber) {
@@ -161,9 +160,9 @@ TEST(SysinfoTest, ParseCpuInfoNamesUnknownAarch64PartsByNumber) {
 
 TEST(SysinfoTest, ParseCpuInfoOfEmptyOrGarbageTextIsEmpty) {
   for (const std::string& text :
-       {std::string(), std::string("\n\n\n"), std::string(":::\n:\n: :"),
-        std::string("processor"), std::string("\0\0\xff\xfe garbage\n", 13),
-        std::string(100000, 'x'), std::string("flags\n\tavx2\n")}) {
+       {std::string(), std::string("\n\n\n"), std::string(":::\n:\n: :"), std::string("processor"),
+        std::string("\0\0\xff\xfe garbage\n", 13), std::string(100000, 'x'),
+        std::string("flags\n\tavx2\n")}) {
     const aiscore::v1::CpuInfo cpu = ParseCpuInfo(text);
     EXPECT_EQ(cpu.threads(), 0);
     EXPECT_EQ(cpu.cores(), 0);
@@ -180,10 +179,31 @@ TEST(SysinfoTest, ParsersSurviveTruncatedAndRandomText) {
     EXPECT_LE(cpu.cores(), cpu.threads());
   }
   // Random text made of the pieces the parsers look for.
-  const std::vector<std::string> pieces = {
-      "processor", "core id", "physical id", "model name", "flags", "Features", "CPU part",
-      "CPU implementer", "MemTotal", "PRETTY_NAME", "NAME", "=", ":", "\"", "'", "\\", "\n",
-      "\t", " ", "kB", "0x41", "avx2", "-1", "99999999999999999999999", std::string("\0", 1)};
+  const std::vector<std::string> pieces = {"processor",
+                                           "core id",
+                                           "physical id",
+                                           "model name",
+                                           "flags",
+                                           "Features",
+                                           "CPU part",
+                                           "CPU implementer",
+                                           "MemTotal",
+                                           "PRETTY_NAME",
+                                           "NAME",
+                                           "=",
+                                           ":",
+                                           "\"",
+                                           "'",
+                                           "\\",
+                                           "\n",
+                                           "\t",
+                                           " ",
+                                           "kB",
+                                           "0x41",
+                                           "avx2",
+                                           "-1",
+                                           "99999999999999999999999",
+                                           std::string("\0", 1)};
   std::mt19937 rng(42);
   for (int round = 0; round < 2000; ++round) {
     std::string text;
@@ -253,8 +273,7 @@ TEST(SysinfoTest, ProbeHardwareMatchesThisMachine) {
 #if defined(__x86_64__)
   __builtin_cpu_init();
   auto has = [&](const std::string& flag) {
-    return std::find(cpu.isa_flags().begin(), cpu.isa_flags().end(), flag) !=
-           cpu.isa_flags().end();
+    return std::find(cpu.isa_flags().begin(), cpu.isa_flags().end(), flag) != cpu.isa_flags().end();
   };
   EXPECT_EQ(has("sse4_2"), __builtin_cpu_supports("sse4.2") != 0);
   EXPECT_EQ(has("avx"), __builtin_cpu_supports("avx") != 0);

@@ -202,6 +202,7 @@ TEST_F(RunCommandTest, OwnGgufRunsTheGenerateWorkloadsAsACustomModel) {
   EXPECT_EQ(run->model().shape().d_model(), 256);
   ASSERT_EQ(run->cases_size(), 3);
   EXPECT_EQ(run->cases(0).name(), "chat/q8_0");
+  EXPECT_EQ(run->cases(0).model(), "mine.gguf");
   EXPECT_EQ(run->cases(0).status(), v1::CASE_STATUS_OK) << run->cases(0).reason();
   EXPECT_EQ(run->cases(1).name(), "long/q8_0");
   EXPECT_EQ(run->cases(1).status(), v1::CASE_STATUS_OK) << run->cases(1).reason();

@@ -34,6 +34,13 @@ TEST(EnvelopeTest, PaeMatchesTheDsseSpecExample) {
             std::string("DSSEv1 46 application/vnd.aiscore.run-result.v1+protobuf 4 ") + binary);
   EXPECT_EQ(kRunResultPayloadType.size(), 46u);
   EXPECT_EQ(Pae("t", std::string(1000, 'x')), "DSSEv1 1 t 1000 " + std::string(1000, 'x'));
+  // docs/envelope.md's example: a RunResult with only suite.name "v1".
+  aiscore::v1::RunResult tiny;
+  tiny.mutable_suite()->set_name("v1");
+  const std::string tiny_bytes = tiny.SerializeAsString();
+  EXPECT_EQ(tiny_bytes, std::string("\x0a\x04\x0a\x02\x76\x31", 6));
+  EXPECT_EQ(Pae(kRunResultPayloadType, tiny_bytes),
+            "DSSEv1 46 application/vnd.aiscore.run-result.v1+protobuf 6 " + tiny_bytes);
 }
 
 TEST(EnvelopeTest, SignAndVerifyRoundTrip) {
@@ -125,8 +132,8 @@ TEST(EnvelopeTest, WrongPayloadTypeFailsEvenWhenSignedCorrectly) {
   const KeyPair key = TestKey();
   absl::StatusOr<aiscore::v1::SignedResult> envelope = SignRunResult(TestRunResult(), key);
   ASSERT_TRUE(envelope.ok());
-  for (const char* type : {"application/json", "application/vnd.aiscore.run-result.v2+protobuf",
-                           "", "application/vnd.aiscore.run-result.v1+protobuf "}) {
+  for (const char* type : {"application/json", "application/vnd.aiscore.run-result.v2+protobuf", "",
+                           "application/vnd.aiscore.run-result.v1+protobuf "}) {
     aiscore::v1::SignedResult changed = *envelope;
     changed.set_payload_type(type);
     changed.set_signature(key.Sign(Pae(type, changed.payload())));  // a valid signature

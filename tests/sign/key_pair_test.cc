@@ -54,8 +54,8 @@ class KeyPairTest : public ::testing::Test {
 
 // RFC 8032, section 7.1, TEST 1: the empty message.
 TEST_F(KeyPairTest, MatchesRfc8032TestVector) {
-  absl::StatusOr<KeyPair> key = KeyPair::FromSeed(
-      Unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"));
+  absl::StatusOr<KeyPair> key =
+      KeyPair::FromSeed(Unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"));
   ASSERT_TRUE(key.ok()) << key.status();
   EXPECT_EQ(ToHex(key->public_key()),
             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
@@ -76,10 +76,10 @@ TEST_F(KeyPairTest, SignatureVerifiesWithLibsodium) {
   ASSERT_EQ(sig.size(), kSignatureBytes);
   ASSERT_EQ(key->public_key().size(), kPublicKeyBytes);
   auto verify = [&](const std::string& m) {
-    return crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.data()),
-                                       reinterpret_cast<const unsigned char*>(m.data()), m.size(),
-                                       reinterpret_cast<const unsigned char*>(
-                                           key->public_key().data())) == 0;
+    return crypto_sign_verify_detached(
+               reinterpret_cast<const unsigned char*>(sig.data()),
+               reinterpret_cast<const unsigned char*>(m.data()), m.size(),
+               reinterpret_cast<const unsigned char*>(key->public_key().data())) == 0;
   };
   EXPECT_TRUE(verify(message));
   EXPECT_FALSE(verify("a messagf"));
@@ -101,8 +101,7 @@ TEST_F(KeyPairTest, CreatesAPrivateKeyFileOnceAndReloadsTheSameKey) {
   EXPECT_EQ(text.rfind("aiscore-ed25519-key-v1\nseed ", 0), 0u) << text;
   EXPECT_NE(text.find("\npublic " + ToHex(first->public_key()) + "\n"), std::string::npos);
   // No temporary file is left beside it.
-  EXPECT_EQ(std::distance(fs::directory_iterator(path.parent_path()), fs::directory_iterator()),
-            1);
+  EXPECT_EQ(std::distance(fs::directory_iterator(path.parent_path()), fs::directory_iterator()), 1);
 
   absl::StatusOr<KeyPair> second = KeyPair::LoadOrCreate(path, &created);
   ASSERT_TRUE(second.ok()) << second.status();

@@ -52,8 +52,7 @@ class FakeCollector final : public aiscore::v1::Collector::Service {
   grpc::Status GetLeaderboard(grpc::ServerContext* context,
                               const aiscore::v1::GetLeaderboardRequest* request,
                               aiscore::v1::GetLeaderboardResponse* response) override;
-  grpc::Status GetResult(grpc::ServerContext* context,
-                         const aiscore::v1::GetResultRequest* request,
+  grpc::Status GetResult(grpc::ServerContext* context, const aiscore::v1::GetResultRequest* request,
                          aiscore::v1::GetResultResponse* response) override;
   grpc::Status ListGpus(grpc::ServerContext* context, const aiscore::v1::ListGpusRequest* request,
                         aiscore::v1::ListGpusResponse* response) override;

@@ -127,7 +127,8 @@ TEST_F(ResultQueueTest, MoveToRejectedKeepsTheFileWithItsReason) {
   absl::StatusOr<fs::path> path = queue->Enqueue(envelope);
   ASSERT_TRUE(path.ok());
   const std::string bytes = ReadAll(*path);
-  absl::StatusOr<fs::path> moved = queue->MoveToRejected(*path, "REJECT_REASON_IMPLAUSIBLE: too fast");
+  absl::StatusOr<fs::path> moved =
+      queue->MoveToRejected(*path, "REJECT_REASON_IMPLAUSIBLE: too fast");
   ASSERT_TRUE(moved.ok()) << moved.status();
   EXPECT_EQ(*moved, queue->rejected_dir() / path->filename());
   EXPECT_FALSE(fs::exists(*path));

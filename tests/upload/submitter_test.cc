@@ -163,8 +163,7 @@ TEST_F(SubmitterTest, DamagedFileIsNotSent) {
 
 TEST_F(SubmitterTest, UnreachableCollectorKeepsTheFileQueued) {
   const fs::path a = Enqueue(NewEnvelope());
-  std::unique_ptr<CollectorClient> client =
-      Client("127.0.0.1:" + std::to_string(ClosedPort()), 2);
+  std::unique_ptr<CollectorClient> client = Client("127.0.0.1:" + std::to_string(ClosedPort()), 2);
   const SubmitReport report = SubmitQueued(*client, *queue_, {a}, log_);
   EXPECT_EQ(report.failed, 1);
   EXPECT_EQ(Pending(), std::vector<fs::path>{a});
@@ -182,8 +181,7 @@ TEST_F(SubmitterTest, FileOutsideTheQueueIsCopiedInFirst) {
   const fs::path mine = dir_ / "mine.signed";
   ASSERT_TRUE(WriteEnvelopeFile(mine, NewEnvelope()).ok());
   {
-    std::unique_ptr<CollectorClient> down =
-        Client("127.0.0.1:" + std::to_string(ClosedPort()), 1);
+    std::unique_ptr<CollectorClient> down = Client("127.0.0.1:" + std::to_string(ClosedPort()), 1);
     const SubmitReport report = SubmitQueued(*down, *queue_, {mine}, log_);
     EXPECT_EQ(report.failed, 1);
   }

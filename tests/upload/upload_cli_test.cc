@@ -33,7 +33,7 @@ std::string ReadAll(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-struct Run {
+struct CommandOutput {
   int exit_code;
   std::string out;  // stdout
   std::string err;  // stderr
@@ -52,11 +52,12 @@ class UploadCliTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // Runs `aiscore args` with this test's XDG directories and `env` (NAME=VALUE ...).
-  Run Aiscore(const std::string& args, const std::string& env = "") {
+  CommandOutput Aiscore(const std::string& args, const std::string& env = "") {
     const fs::path err = dir_ / "stderr.txt";
-    const std::string cmd = "env -u AISCORE_COLLECTOR XDG_CONFIG_HOME=" + (dir_ / "config").string() +
-                            " XDG_DATA_HOME=" + (dir_ / "data").string() + " " + env + " " +
-                            AISCORE_BINARY + " " + args + " 2>" + err.string();
+    const std::string cmd =
+        "env -u AISCORE_COLLECTOR XDG_CONFIG_HOME=" + (dir_ / "config").string() +
+        " XDG_DATA_HOME=" + (dir_ / "data").string() + " " + env + " " + AISCORE_BINARY + " " +
+        args + " 2>" + err.string();
     FILE* p = popen(cmd.c_str(), "r");
     std::string out;
     char buf[4096];
@@ -89,7 +90,7 @@ class UploadCliTest : public ::testing::Test {
 };
 
 TEST_F(UploadCliTest, KeyShowCreatesAPrivateKeyOnceAndShowsItsFingerprint) {
-  Run r = Aiscore("key show");
+  CommandOutput r = Aiscore("key show");
   ASSERT_EQ(r.exit_code, 0) << r.all();
   const fs::path key = dir_ / "config" / "aiscore" / "key";
   EXPECT_NE(r.err.find("created new key " + key.string()), std::string::npos) << r.err;
@@ -101,23 +102,23 @@ TEST_F(UploadCliTest, KeyShowCreatesAPrivateKeyOnceAndShowsItsFingerprint) {
   EXPECT_NE(r.out.find(loaded->Fingerprint()), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(absl::BytesToHexString(loaded->public_key())), std::string::npos) << r.out;
 
-  Run again = Aiscore("key show");
+  CommandOutput again = Aiscore("key show");
   ASSERT_EQ(again.exit_code, 0) << again.all();
   EXPECT_EQ(again.err.find("created"), std::string::npos) << again.err;
   EXPECT_EQ(again.out, r.out);
 
-  Run path = Aiscore("key path");
+  CommandOutput path = Aiscore("key path");
   ASSERT_EQ(path.exit_code, 0);
   EXPECT_EQ(path.out, key.string() + "\n");
 
   ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
-  Run loose = Aiscore("key show");
+  CommandOutput loose = Aiscore("key show");
   EXPECT_EQ(loose.exit_code, 1);
   EXPECT_NE(loose.err.find(key.string()), std::string::npos) << loose.err;
   EXPECT_NE(loose.err.find("0644"), std::string::npos) << loose.err;
 
   const fs::path other = dir_ / "elsewhere" / "key";
-  Run custom = Aiscore("key show --key " + other.string());
+  CommandOutput custom = Aiscore("key show --key " + other.string());
   ASSERT_EQ(custom.exit_code, 0) << custom.all();
   EXPECT_TRUE(fs::exists(other));
 }
@@ -126,7 +127,7 @@ TEST_F(UploadCliTest, SubmitPendingSendsWhatAKilledRunLeftInTheQueue) {
   FakeCollector server;
   aiscore::v1::SignedResult envelope;
   const fs::path queued = EnqueueSignedResult(&envelope);  // and the process "died" here
-  Run r = Aiscore("submit --pending --collector " + server.target());
+  CommandOutput r = Aiscore("submit --pending --collector " + server.target());
   ASSERT_EQ(r.exit_code, 0) << r.all();
   EXPECT_EQ(server.submit_calls(), 1);
   const std::map<std::string, std::string> stored = server.stored();
@@ -138,7 +139,7 @@ TEST_F(UploadCliTest, SubmitPendingSendsWhatAKilledRunLeftInTheQueue) {
   EXPECT_NE(r.out.find("1 sent"), std::string::npos) << r.out;
 
   // Nothing left: a second run has nothing to do.
-  Run empty = Aiscore("submit --pending --collector " + server.target());
+  CommandOutput empty = Aiscore("submit --pending --collector " + server.target());
   EXPECT_EQ(empty.exit_code, 0) << empty.all();
   EXPECT_NE(empty.out.find("queue"), std::string::npos);
   EXPECT_EQ(server.submit_calls(), 1);
@@ -147,7 +148,7 @@ TEST_F(UploadCliTest, SubmitPendingSendsWhatAKilledRunLeftInTheQueue) {
 TEST_F(UploadCliTest, SubmitUsesAiscoreCollectorFromTheEnvironment) {
   FakeCollector server;
   EnqueueSignedResult();
-  Run r = Aiscore("submit --pending", "AISCORE_COLLECTOR=" + server.target());
+  CommandOutput r = Aiscore("submit --pending", "AISCORE_COLLECTOR=" + server.target());
   ASSERT_EQ(r.exit_code, 0) << r.all();
   EXPECT_EQ(server.stored().size(), 1u);
 }
@@ -156,8 +157,8 @@ TEST_F(UploadCliTest, SubmitRetriesAnUnavailableCollector) {
   FakeCollector server;
   server.FailFirstSubmits(2);
   EnqueueSignedResult();
-  Run r = Aiscore("submit --pending --timeout 5 --attempts 5 --backoff 0.05 --collector " +
-                  server.target());
+  CommandOutput r = Aiscore(
+      "submit --pending --timeout 5 --attempts 5 --backoff 0.05 --collector " + server.target());
   ASSERT_EQ(r.exit_code, 0) << r.all();
   EXPECT_EQ(server.submit_calls(), 3);
   EXPECT_EQ(server.stored().size(), 1u);
@@ -169,7 +170,7 @@ TEST_F(UploadCliTest, SubmitMovesARejectedResultAsideAndFails) {
   FakeCollector server;
   server.RejectEverySubmit(aiscore::v1::REJECT_REASON_TIMESTAMP, "finished 40 days ago");
   const fs::path queued = EnqueueSignedResult();
-  Run r = Aiscore("submit --pending --collector " + server.target());
+  CommandOutput r = Aiscore("submit --pending --collector " + server.target());
   EXPECT_EQ(r.exit_code, 1) << r.all();
   EXPECT_TRUE(Pending().empty());
   const fs::path rejected = QueueDir() / "rejected" / queued.filename();
@@ -184,7 +185,8 @@ TEST_F(UploadCliTest, SubmitDoesNotRetryInvalidArgument) {
   FakeCollector server;
   server.FailEverySubmit(grpc::StatusCode::INVALID_ARGUMENT, "request has no envelope");
   EnqueueSignedResult();
-  Run r = Aiscore("submit --pending --attempts 5 --backoff 0.05 --collector " + server.target());
+  CommandOutput r =
+      Aiscore("submit --pending --attempts 5 --backoff 0.05 --collector " + server.target());
   EXPECT_EQ(r.exit_code, 1) << r.all();
   EXPECT_EQ(server.submit_calls(), 1);
   EXPECT_TRUE(Pending().empty());
@@ -194,11 +196,15 @@ TEST_F(UploadCliTest, SubmitDoesNotRetryInvalidArgument) {
 TEST_F(UploadCliTest, SubmitToAnUnreachableCollectorKeepsTheResult) {
   const fs::path queued = EnqueueSignedResult();
   const std::string target = "127.0.0.1:" + std::to_string(ClosedPort());
-  Run r = Aiscore("submit --pending --attempts 2 --backoff 0.05 --timeout 2 --collector " + target);
+  CommandOutput r =
+      Aiscore("submit --pending --attempts 2 --backoff 0.05 --timeout 2 --collector " + target);
   EXPECT_EQ(r.exit_code, 1) << r.all();
   EXPECT_EQ(Pending(), std::vector<fs::path>{queued});
   EXPECT_NE(r.all().find("collector " + target + ": Submit: "), std::string::npos) << r.all();
-  EXPECT_NE(r.err.find("aiscore submit --pending"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 left in the queue " + fs::canonical(QueueDir()).string() +
+                       "; send them later with `aiscore submit --pending`"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(UploadCliTest, SubmitNeverSendsATamperedQueueFile) {
@@ -207,7 +213,7 @@ TEST_F(UploadCliTest, SubmitNeverSendsATamperedQueueFile) {
   const fs::path queued = EnqueueSignedResult(&envelope);
   (*envelope.mutable_payload())[envelope.payload().size() / 2] ^= 0x10;
   ASSERT_TRUE(WriteEnvelopeFile(queued, envelope).ok());
-  Run r = Aiscore("submit --pending --collector " + server.target());
+  CommandOutput r = Aiscore("submit --pending --collector " + server.target());
   EXPECT_EQ(r.exit_code, 1) << r.all();
   EXPECT_EQ(server.submit_calls(), 0);
   EXPECT_TRUE(Pending().empty());
@@ -222,7 +228,7 @@ TEST_F(UploadCliTest, SubmitANamedFileFromOutsideTheQueue) {
   ASSERT_TRUE(key.ok());
   const fs::path mine = dir_ / "run.signed";
   ASSERT_TRUE(WriteEnvelopeFile(mine, *SignRunResult(TestRunResult(), *key)).ok());
-  Run r = Aiscore("submit " + mine.string() + " --collector " + server.target());
+  CommandOutput r = Aiscore("submit " + mine.string() + " --collector " + server.target());
   ASSERT_EQ(r.exit_code, 0) << r.all();
   EXPECT_EQ(server.stored().size(), 1u);
   EXPECT_TRUE(Pending().empty());
@@ -230,7 +236,7 @@ TEST_F(UploadCliTest, SubmitANamedFileFromOutsideTheQueue) {
 }
 
 TEST_F(UploadCliTest, SubmitWithNothingToSendIsAUsageError) {
-  Run r = Aiscore("submit");
+  CommandOutput r = Aiscore("submit");
   EXPECT_EQ(r.exit_code, 2) << r.all();
   EXPECT_NE(r.err.find("--pending"), std::string::npos) << r.err;
 }
@@ -272,9 +278,10 @@ TEST_F(UploadCliTest, LeaderboardPrintsTheCollectorsFigures) {
   FakeCollector server;
   const aiscore::v1::GetLeaderboardResponse board = TwoGpuLeaderboard();
   server.set_leaderboard(board);
-  Run r = Aiscore("leaderboard --gpu rtx --backend cuda --format q4_k --sort best --page-size 10 "
-                  "--page-token tok-1 --collector " +
-                  server.target());
+  CommandOutput r = Aiscore(
+      "leaderboard --gpu rtx --backend cuda --format q4_k --sort best --page-size 10 "
+      "--page-token tok-1 --collector " +
+      server.target());
   ASSERT_EQ(r.exit_code, 0) << r.all();
   for (const char* figure : {"NVIDIA GeForce RTX 4090", "AMD EPYC 9654 96-Core Processor", "cuda",
                              "3456.7", "3300.1", "3500.2", "3701.9", "4100.3", "3457.7", "3458.7",
@@ -293,7 +300,7 @@ TEST_F(UploadCliTest, LeaderboardPrintsTheCollectorsFigures) {
   EXPECT_EQ(request.page_size(), 10);
   EXPECT_EQ(request.page_token(), "tok-1");
 
-  Run json = Aiscore("leaderboard --json --collector " + server.target());
+  CommandOutput json = Aiscore("leaderboard --json --collector " + server.target());
   ASSERT_EQ(json.exit_code, 0) << json.all();
   aiscore::v1::GetLeaderboardResponse parsed;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok()) << json.out;
@@ -309,10 +316,10 @@ TEST_F(UploadCliTest, PredictPrintsTheCollectorsFigures) {
   prediction.set_fits(true);
   prediction.set_gpu("RTX 4060");
   prediction.set_gpu_memory_bytes(8LL << 30);
-  prediction.mutable_memory()->set_weights_bytes(4LL << 30);                 // 4.00 GiB
-  prediction.mutable_memory()->set_kv_cache_bytes(512LL << 20);              // 0.50 GiB
-  prediction.mutable_memory()->set_activations_bytes(256LL << 20);           // 0.25 GiB
-  prediction.mutable_memory()->set_overhead_bytes(768LL << 20);              // 0.75 GiB
+  prediction.mutable_memory()->set_weights_bytes(4LL << 30);                // 4.00 GiB
+  prediction.mutable_memory()->set_kv_cache_bytes(512LL << 20);             // 0.50 GiB
+  prediction.mutable_memory()->set_activations_bytes(256LL << 20);          // 0.25 GiB
+  prediction.mutable_memory()->set_overhead_bytes(768LL << 20);             // 0.75 GiB
   prediction.mutable_memory()->set_total_bytes(5LL << 30 | (512LL << 20));  // 5.50 GiB
   prediction.mutable_decode_tokens_per_second()->set_value(41.37);
   prediction.mutable_decode_tokens_per_second()->set_relative_error(0.08);
@@ -321,15 +328,16 @@ TEST_F(UploadCliTest, PredictPrintsTheCollectorsFigures) {
   prediction.set_basis("fit to 12 results of NVIDIA GeForce RTX 4060");
   server.set_predict(prediction);
 
-  Run r = Aiscore("predict --gpu 'RTX 4060' --model llama-3.1-8b --format q4_k --context 8192 "
-                  "--collector " +
-                  server.target());
+  CommandOutput r = Aiscore(
+      "predict --gpu 'RTX 4060' --model llama-3.1-8b --format q4_k --context 8192 "
+      "--collector " +
+      server.target());
   ASSERT_EQ(r.exit_code, 0) << r.all();
-  for (const char* text :
-       {"fits         yes", "5.50 GiB = weights 4.00 + KV cache 0.50 + activations 0.25 + "
-                            "overhead 0.75 GiB",
-        "8.00 GiB", "41.4 tok/s ± 8%", "1523.4 tok/s ± 12%",
-        "fit to 12 results of NVIDIA GeForce RTX 4060", "8192 tokens"}) {
+  for (const char* text : {"fits         yes",
+                           "5.50 GiB = weights 4.00 + KV cache 0.50 + activations 0.25 + "
+                           "overhead 0.75 GiB",
+                           "8.00 GiB", "41.4 tok/s ± 8%", "1523.4 tok/s ± 12%",
+                           "fit to 12 results of NVIDIA GeForce RTX 4060", "8192 tokens"}) {
     EXPECT_NE(r.out.find(text), std::string::npos) << text << "\n" << r.out;
   }
   aiscore::v1::PredictRequest request = server.last_predict_request();
@@ -338,9 +346,10 @@ TEST_F(UploadCliTest, PredictPrintsTheCollectorsFigures) {
   EXPECT_EQ(request.format(), "q4_k");
   EXPECT_EQ(request.context_tokens(), 8192);
 
-  Run figures = Aiscore("predict --memory-gib 8 --bandwidth-gbs 272 --tflops 22.1 "
-                        "--model mistral-7b --format q8_0 --json --collector " +
-                        server.target());
+  CommandOutput figures = Aiscore(
+      "predict --memory-gib 8 --bandwidth-gbs 272 --tflops 22.1 "
+      "--model mistral-7b --format q8_0 --json --collector " +
+      server.target());
   ASSERT_EQ(figures.exit_code, 0) << figures.all();
   request = server.last_predict_request();
   ASSERT_TRUE(request.gpu().has_figures());
@@ -354,19 +363,18 @@ TEST_F(UploadCliTest, PredictPrintsTheCollectorsFigures) {
 
   // A GPU must be named or described, and not both.
   EXPECT_EQ(Aiscore("predict --model x --format q4_k --collector " + server.target()).exit_code, 2);
-  EXPECT_EQ(Aiscore("predict --memory-gib 8 --model x --format q4_k --collector " +
-                    server.target())
+  EXPECT_EQ(Aiscore("predict --memory-gib 8 --model x --format q4_k --collector " + server.target())
                 .exit_code,
             2);
-  EXPECT_EQ(Aiscore("predict --gpu a --tflops 3 --model x --format q4_k --collector " +
-                    server.target())
-                .exit_code,
-            2);
+  EXPECT_EQ(
+      Aiscore("predict --gpu a --tflops 3 --model x --format q4_k --collector " + server.target())
+          .exit_code,
+      2);
 }
 
 TEST_F(UploadCliTest, ReadingFromAnUnreachableCollectorFailsClearly) {
   const std::string target = "127.0.0.1:" + std::to_string(ClosedPort());
-  Run r = Aiscore("leaderboard --timeout 2 --collector " + target);
+  CommandOutput r = Aiscore("leaderboard --timeout 2 --collector " + target);
   EXPECT_EQ(r.exit_code, 1) << r.all();
   EXPECT_NE(r.err.find("collector " + target + ": GetLeaderboard: "), std::string::npos) << r.err;
 }
