@@ -381,3 +381,39 @@ TEST_F(UploadCliTest, ReadingFromAnUnreachableCollectorFailsClearly) {
 
 }  // namespace
 }  // namespace aiscore
+
+namespace aiscore {
+namespace {
+
+// `aiscore run --submit`: the run is measured, signed, queued, sent and
+// acknowledged; exactly one result is stored and the queue is empty. When the
+// collector is down, the run's result stays queued for `submit --pending`.
+TEST_F(UploadCliTest, RunSubmitSendsTheMeasuredResultOnce) {
+  FakeCollector server;
+  server.FailFirstSubmits(1);
+  CommandOutput r =
+      Aiscore("run --suite quick --format q4_k --workload chat --submit " + server.target());
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_EQ(server.submit_calls(), 2);
+  ASSERT_EQ(server.stored().size(), 1u);
+  EXPECT_TRUE(Pending().empty());
+  EXPECT_NE(r.out.find("ACCEPTED"), std::string::npos) << r.out;
+}
+
+TEST_F(UploadCliTest, RunSubmitToADownCollectorKeepsTheResultQueued) {
+  FakeCollector down;
+  down.FailEverySubmit(grpc::StatusCode::UNAVAILABLE, "maintenance");
+  CommandOutput r = Aiscore("run --suite quick --format q2_k --workload chat --submit " +
+                            down.target());
+  EXPECT_EQ(r.exit_code, 1) << r.all();
+  ASSERT_EQ(Pending().size(), 1u);
+  EXPECT_NE(r.err.find("submit --pending"), std::string::npos) << r.err;
+  FakeCollector up;
+  CommandOutput again = Aiscore("submit --pending --collector " + up.target());
+  ASSERT_EQ(again.exit_code, 0) << again.all();
+  EXPECT_EQ(up.stored().size(), 1u);
+  EXPECT_TRUE(Pending().empty());
+}
+
+}  // namespace
+}  // namespace aiscore
