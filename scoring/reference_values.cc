@@ -50,22 +50,6 @@ std::string Num(double x) {
   return std::string(buffer, r.ptr);
 }
 
-bool MeasuredBy(v1::WorkloadKind workload, v1::MetricKind kind) {
-  switch (kind) {
-    case v1::METRIC_KIND_PREFILL_RATE:
-    case v1::METRIC_KIND_TIME_TO_FIRST_TOKEN:
-    case v1::METRIC_KIND_DECODE_RATE:
-      return workload == v1::WORKLOAD_KIND_GENERATE;
-    case v1::METRIC_KIND_EFFECTIVE_RATE:
-    case v1::METRIC_KIND_DRAFT_STEP_TIME:
-    case v1::METRIC_KIND_VERIFY_TIME:
-    case v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE:
-      return workload == v1::WORKLOAD_KIND_SPECULATIVE;
-    default:
-      return false;
-  }
-}
-
 // The figures of one speculative step on the reference device.
 struct SpeculativeStep {
   double draft_seconds = 0;   // t_d: one drafted token
@@ -184,7 +168,7 @@ absl::StatusOr<double> ReferenceValue(const v1::SuiteSpec& suite, const v1::Work
   const std::string where =
       absl::StrCat("workload '", workload.name(), "', ", v1::MetricKind_Name(kind), ", format '",
                    std::string(format), "': ");
-  if (!MeasuredBy(workload.kind(), kind)) {
+  if (!WorkloadMeasures(workload.kind(), kind)) {
     return absl::InvalidArgumentError(absl::StrCat(where, "not measured by a workload of kind ",
                                                    v1::WorkloadKind_Name(workload.kind())));
   }

@@ -60,22 +60,6 @@ bool ValidName(std::string_view s) {
 
 bool Positive(double x) { return std::isfinite(x) && x > 0; }
 
-bool MetricAllowed(v1::WorkloadKind workload, v1::MetricKind metric) {
-  switch (metric) {
-    case v1::METRIC_KIND_PREFILL_RATE:
-    case v1::METRIC_KIND_TIME_TO_FIRST_TOKEN:
-    case v1::METRIC_KIND_DECODE_RATE:
-      return workload == v1::WORKLOAD_KIND_GENERATE;
-    case v1::METRIC_KIND_EFFECTIVE_RATE:
-    case v1::METRIC_KIND_DRAFT_STEP_TIME:
-    case v1::METRIC_KIND_VERIFY_TIME:
-    case v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE:
-      return workload == v1::WORKLOAD_KIND_SPECULATIVE;
-    default:
-      return false;
-  }
-}
-
 absl::Status ValidateModel(const Checker& check, int index, const v1::ModelShape& m) {
   const std::string where = absl::StrCat("models[", index, "] '", m.name(), "': ");
   if (!ValidName(m.name())) {
@@ -90,9 +74,9 @@ absl::Status ValidateModel(const Checker& check, int index, const v1::ModelShape
   const struct {
     const char* field;
     int64_t value;
-  } ints[] = {{"vocab_size", m.vocab_size()}, {"d_model", m.d_model()},
-              {"n_layers", m.n_layers()},     {"n_heads", m.n_heads()},
-              {"n_kv_heads", m.n_kv_heads()}, {"d_ff", m.d_ff()},
+  } ints[] = {{"vocab_size", m.vocab_size()},  {"d_model", m.d_model()},
+              {"n_layers", m.n_layers()},      {"n_heads", m.n_heads()},
+              {"n_kv_heads", m.n_kv_heads()},  {"d_ff", m.d_ff()},
               {"max_context", m.max_context()}};
   for (const auto& f : ints) {
     if (f.value <= 0) return check.Error(where, f.field, " = ", f.value, ": must be positive");
@@ -124,8 +108,8 @@ absl::Status ValidateWorkload(const Checker& check, const v1::SuiteSpec& suite, 
   const int64_t extra = spec ? w.draft_tokens() + 1 : 0;
   if (w.prompt_tokens() + w.generate_tokens() + extra > model->max_context()) {
     return check.Error(where, "prompt_tokens + generate_tokens", spec ? " + draft_tokens + 1" : "",
-                       " = ", w.prompt_tokens() + w.generate_tokens() + extra,
-                       ": exceeds model '", model->name(), "' max_context ", model->max_context());
+                       " = ", w.prompt_tokens() + w.generate_tokens() + extra, ": exceeds model '",
+                       model->name(), "' max_context ", model->max_context());
   }
   if (spec) {
     const v1::ModelShape* draft = FindModel(suite, w.draft_model());
@@ -133,13 +117,15 @@ absl::Status ValidateWorkload(const Checker& check, const v1::SuiteSpec& suite, 
       return check.Error(where, "draft_model '", w.draft_model(), "' is not in models");
     }
     if (draft->vocab_size() != model->vocab_size()) {
-      return check.Error(where, "draft_model '", draft->name(), "' vocab_size ", draft->vocab_size(),
-                         " differs from model '", model->name(), "' vocab_size ",
-                         model->vocab_size());
+      return check.Error(where, "draft_model '", draft->name(), "' vocab_size ",
+                         draft->vocab_size(), " differs from model '", model->name(),
+                         "' vocab_size ", model->vocab_size());
     }
     if (w.prompt_tokens() + w.generate_tokens() + extra > draft->max_context()) {
-      return check.Error(where, "prompt_tokens + generate_tokens + draft_tokens + 1 exceeds draft "
-                         "model '", draft->name(), "' max_context ", draft->max_context());
+      return check.Error(where,
+                         "prompt_tokens + generate_tokens + draft_tokens + 1 exceeds draft "
+                         "model '",
+                         draft->name(), "' max_context ", draft->max_context());
     }
     if (w.draft_tokens() < 1 || w.draft_tokens() > 16) {
       return check.Error(where, "draft_tokens = ", w.draft_tokens(), ": must be 1 to 16");
@@ -162,7 +148,7 @@ absl::Status ValidateWorkload(const Checker& check, const v1::SuiteSpec& suite, 
       return check.Error(mwhere, "name must be 1 to 64 characters of a-z 0-9 - _ . @");
     }
     if (!names.insert(m.name()).second) return check.Error(mwhere, "name is used twice");
-    if (!MetricAllowed(w.kind(), m.kind())) {
+    if (!WorkloadMeasures(w.kind(), m.kind())) {
       return check.Error(mwhere, "kind ", v1::MetricKind_Name(m.kind()),
                          " is not measured by a workload of kind ",
                          v1::WorkloadKind_Name(w.kind()));
@@ -191,8 +177,8 @@ absl::Status ValidateWorkload(const Checker& check, const v1::SuiteSpec& suite, 
                            "' is given twice");
       }
       if (!Positive(ref.value())) {
-        return check.Error(mwhere, "references[", r, "] '", ref.format(), "': value ",
-                           ref.value(), " must be finite and positive");
+        return check.Error(mwhere, "references[", r, "] '", ref.format(), "': value ", ref.value(),
+                           " must be finite and positive");
       }
       if (m.kind() == v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE && ref.value() > 1) {
         return check.Error(mwhere, "references[", r, "]: a fraction must be at most 1");
@@ -304,14 +290,15 @@ absl::StatusOr<LoadedSuite> LoadSuiteFile(const std::filesystem::path& path) {
 
 absl::StatusOr<LoadedSuite> LoadSuite(std::string_view name_or_path) {
   for (const BuiltInSuite& s : BuiltInSuites()) {
-    if (s.name == name_or_path) return ParseSuite(s.bytes, absl::StrCat("built-in suite ", std::string(s.name)));
+    if (s.name == name_or_path)
+      return ParseSuite(s.bytes, absl::StrCat("built-in suite ", std::string(s.name)));
   }
   const std::filesystem::path path(name_or_path);
   std::error_code ec;
   if (name_or_path.find('/') == std::string_view::npos && !std::filesystem::exists(path, ec)) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown suite '", std::string(name_or_path),
-                                            "': use one of ", absl::StrJoin(BuiltInSuiteNames(), ", "),
-                                            " or the path of a .textproto file"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown suite '", std::string(name_or_path), "': use one of ",
+        absl::StrJoin(BuiltInSuiteNames(), ", "), " or the path of a .textproto file"));
   }
   return LoadSuiteFile(path);
 }
@@ -352,6 +339,21 @@ ModelConfig ToModelConfig(const v1::ModelShape& shape) {
   return c;
 }
 
+v1::ModelShape ToModelShape(const ModelConfig& c) {
+  v1::ModelShape shape;
+  shape.set_name(c.name);
+  shape.set_vocab_size(c.vocab_size);
+  shape.set_d_model(c.d_model);
+  shape.set_n_layers(c.n_layers);
+  shape.set_n_heads(c.n_heads);
+  shape.set_n_kv_heads(c.n_kv_heads);
+  shape.set_d_ff(c.d_ff);
+  shape.set_rope_theta(c.rope_theta);
+  shape.set_norm_eps(c.norm_eps);
+  shape.set_max_context(c.max_context);
+  return shape;
+}
+
 const v1::ModelShape* FindModel(const v1::SuiteSpec& suite, std::string_view name) {
   for (const v1::ModelShape& m : suite.models()) {
     if (m.name() == name) return &m;
@@ -361,6 +363,22 @@ const v1::ModelShape* FindModel(const v1::SuiteSpec& suite, std::string_view nam
 
 std::string CaseName(std::string_view workload, std::string_view format) {
   return absl::StrCat(std::string(workload), "/", std::string(format));
+}
+
+bool WorkloadMeasures(v1::WorkloadKind workload, v1::MetricKind metric) {
+  switch (metric) {
+    case v1::METRIC_KIND_PREFILL_RATE:
+    case v1::METRIC_KIND_TIME_TO_FIRST_TOKEN:
+    case v1::METRIC_KIND_DECODE_RATE:
+      return workload == v1::WORKLOAD_KIND_GENERATE;
+    case v1::METRIC_KIND_EFFECTIVE_RATE:
+    case v1::METRIC_KIND_DRAFT_STEP_TIME:
+    case v1::METRIC_KIND_VERIFY_TIME:
+    case v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE:
+      return workload == v1::WORKLOAD_KIND_SPECULATIVE;
+    default:
+      return false;
+  }
 }
 
 bool HigherIsBetter(v1::MetricKind kind) {

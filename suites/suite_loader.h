@@ -46,12 +46,16 @@ std::string Sha256Hex(std::string_view bytes);
 
 // The model shape of a suite as the engine's config.
 ModelConfig ToModelConfig(const v1::ModelShape& shape);
+// The engine's config as a suite shape (for custom models and estimates).
+v1::ModelShape ToModelShape(const ModelConfig& config);
 // The shape named `name` in `suite`, or nullptr.
 const v1::ModelShape* FindModel(const v1::SuiteSpec& suite, std::string_view name);
 
 // "<workload>/<format>": the name of a case.
 std::string CaseName(std::string_view workload, std::string_view format);
 
+// Whether a workload of this kind measures metrics of that kind.
+bool WorkloadMeasures(v1::WorkloadKind workload, v1::MetricKind metric);
 // Whether a metric of this kind is better when larger (rates) or smaller (times).
 bool HigherIsBetter(v1::MetricKind kind);
 // The unit of a metric of this kind.

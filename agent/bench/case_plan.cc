@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/engine/model_weights.h"
 #include "agent/engine/session.h"
+#include "scoring/reference_values.h"
 #include "suites/suite_loader.h"
 
 namespace aiscore {
@@ -23,34 +24,14 @@ absl::StatusOr<int64_t> WeightBytes(const ModelConfig& model, Format format) {
 
 }  // namespace
 
-double ForwardFlops(const ModelConfig& m, int64_t n, int64_t pos) {
-  const double d = static_cast<double>(m.d_model);
-  const double layer_params =
-      d * (2 * d + 2 * static_cast<double>(m.kv_dim())) + 3 * d * static_cast<double>(m.d_ff);
-  const double pairs = static_cast<double>(n) * static_cast<double>(pos) +
-                       static_cast<double>(n) * static_cast<double>(n + 1) / 2;
-  return static_cast<double>(n) * 2 * layer_params * static_cast<double>(m.n_layers) +
-         2 * d * static_cast<double>(m.vocab_size) +
-         4.0 * static_cast<double>(m.head_dim() * m.n_heads * m.n_layers) * pairs;
-}
-
-double DecodeBytes(const ModelConfig& m, Format format, int64_t context) {
-  const double row = static_cast<double>(RowBytes(format, m.d_model));
-  const double matrices = static_cast<double>(m.ParametersReadPerToken()) -
-                          static_cast<double>((2 * m.n_layers + 1) * m.d_model) - m.d_model;
-  const double weights = matrices * row / static_cast<double>(m.d_model) + row +
-                         4.0 * static_cast<double>((2 * m.n_layers + 1) * m.d_model);
-  return weights + static_cast<double>(m.KvBytesPerToken()) * static_cast<double>(context);
-}
-
 absl::StatusOr<std::vector<CasePlan>> PlanCases(const v1::SuiteSpec& suite,
                                                 const PlanOptions& options) {
   std::vector<std::string> formats(suite.formats().begin(), suite.formats().end());
   if (options.custom_model != nullptr) formats = {std::string(FormatName(options.custom_format))};
   for (const std::string& f : options.formats) {
     if (!Contains(formats, f)) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown format '", f, "': this run has ",
-                                                     absl::StrJoin(formats, ", ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown format '", f, "': this run has ", absl::StrJoin(formats, ", ")));
     }
   }
   std::vector<std::string> workload_names;
@@ -83,9 +64,9 @@ absl::StatusOr<std::vector<CasePlan>> PlanCases(const v1::SuiteSpec& suite,
         if (spec) {
           c.not_run_reason = "a custom model runs the generate workloads only";
         } else if (c.context > c.model.max_context) {
-          c.not_run_reason = absl::StrCat("the model's context of ", c.model.max_context,
-                                          " tokens is shorter than the ", c.context,
-                                          " this workload needs");
+          c.not_run_reason =
+              absl::StrCat("the model's context of ", c.model.max_context,
+                           " tokens is shorter than the ", c.context, " this workload needs");
         }
       } else {
         c.model = ToModelConfig(*FindModel(suite, w.model()));
@@ -114,25 +95,29 @@ absl::StatusOr<std::vector<CasePlan>> PlanCases(const v1::SuiteSpec& suite,
 double EstimateCaseSeconds(const CasePlan& c, const v1::Timing& timing, double bytes_per_second,
                            double flops) {
   if (!c.selected || !c.not_run_reason.empty() || bytes_per_second <= 0 || flops <= 0) return 0;
+  v1::ReferenceDevice device;
+  device.set_memory_bandwidth(bytes_per_second);
+  device.set_memory_efficiency(1);
+  device.set_fp16_flops(flops);
+  device.set_compute_efficiency(1);
   const v1::Workload& w = *c.workload;
-  auto generate = [&](const ModelConfig& m, int64_t prompt, int64_t tokens) {
-    const double prefill = std::max(ForwardFlops(m, prompt, 0) / flops,
-                                    DecodeBytes(m, c.format, prompt) / bytes_per_second);
-    const double decode =
-        static_cast<double>(tokens) * DecodeBytes(m, c.format, prompt + tokens / 2) /
-        bytes_per_second;
-    return prefill + decode;
+  // One generate run of `model`: a prefill, then decode at the mean context.
+  auto generate = [&](const ModelConfig& model, int64_t prompt, int64_t tokens) {
+    const v1::ModelShape shape = ToModelShape(model);
+    absl::StatusOr<double> prefill = ForwardSeconds(device, shape, c.format_name, prompt, 0);
+    absl::StatusOr<double> step =
+        DecodeSeconds(device, shape, c.format_name, static_cast<double>(prompt) + tokens / 2.0);
+    return prefill.ok() && step.ok() ? *prefill + static_cast<double>(tokens) * *step : 0.0;
   };
   double repetition = generate(c.model, w.prompt_tokens(), w.generate_tokens());
   if (c.draft) repetition += generate(*c.draft, w.prompt_tokens(), w.generate_tokens());
-  const double warmup = timing.warmup_runs() *
-                        generate(c.model, std::min<int64_t>(w.prompt_tokens(), 512),
-                                 std::min<int64_t>(w.generate_tokens(), 8));
+  const double warmup =
+      timing.warmup_runs() * generate(c.model, std::min<int64_t>(w.prompt_tokens(), 512),
+                                      std::min<int64_t>(w.generate_tokens(), 8));
   const double timed = std::max(repetition, std::min(repetition * timing.repetitions(),
                                                      timing.max_case_seconds() + repetition));
-  // Synthesizing the weights runs at a few GB/s.
-  const double load = static_cast<double>(c.weights_bytes) / 2e9;
-  return load + warmup + timed;
+  const double synthesis = static_cast<double>(c.weights_bytes) / 2e9;  // a few GB/s
+  return synthesis + warmup + timed;
 }
 
 }  // namespace aiscore

@@ -21,17 +21,17 @@
 namespace aiscore {
 
 struct CasePlan {
-  std::string name;                    // "chat/q4_k"
+  std::string name;                        // "chat/q4_k"
   const v1::Workload* workload = nullptr;  // into the suite
-  std::string format_name;             // "q4_k"
+  std::string format_name;                 // "q4_k"
   Format format = Format::kF16;
-  ModelConfig model;                   // the model the case runs
-  std::optional<ModelConfig> draft;    // speculative cases: the draft model
-  int64_t context = 0;                 // KV cache tokens the case needs
-  int64_t weights_bytes = 0;           // model (+ draft) weights, bytes
-  int64_t memory_required_bytes = 0;   // weights + KV caches + scratch, bytes
-  bool selected = true;                // false: left out by the user's filters
-  std::string not_run_reason;          // set when the case cannot run at all (custom model limits)
+  ModelConfig model;                  // the model the case runs
+  std::optional<ModelConfig> draft;   // speculative cases: the draft model
+  int64_t context = 0;                // KV cache tokens the case needs
+  int64_t weights_bytes = 0;          // model (+ draft) weights, bytes
+  int64_t memory_required_bytes = 0;  // weights + KV caches + scratch, bytes
+  bool selected = true;               // false: left out by the user's filters
+  std::string not_run_reason;         // set when the case cannot run at all (custom model limits)
 };
 
 struct PlanOptions {
@@ -49,16 +49,11 @@ absl::StatusOr<std::vector<CasePlan>> PlanCases(const v1::SuiteSpec& suite,
                                                 const PlanOptions& options);
 
 // Rough seconds a case takes on a device that streams memory at `bytes_per_second`
-// and computes at `flops` FLOP/s: warm-up plus timed repetitions (capped), for the
-// ETA. Not a measurement.
+// and computes at `flops` FLOP/s (scoring/reference_values.h's model of a device):
+// weight synthesis, warm-up and timed repetitions (capped), for the ETA. Not a
+// measurement; 0 for a case that will not run.
 double EstimateCaseSeconds(const CasePlan& plan, const v1::Timing& timing, double bytes_per_second,
                            double flops);
-
-// FLOPs of a forward pass over n tokens at positions [pos, pos + n), logits of the last.
-double ForwardFlops(const ModelConfig& model, int64_t n, int64_t pos);
-// Bytes a decode step reads at `context` tokens: weights (all but the embedding
-// table, of which one row) and the KV cache.
-double DecodeBytes(const ModelConfig& model, Format format, int64_t context);
 
 }  // namespace aiscore
 

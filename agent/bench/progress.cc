@@ -89,8 +89,7 @@ void ProgressPrinter::OnCaseEnd(size_t index, const v1::CaseResult& result) {
   if (result.status() == v1::CASE_STATUS_OK) {
     what = "ok";
     for (const v1::Measurement& m : result.measurements()) {
-      absl::StrAppendFormat(&what, "  %s %.4g", m.name(),
-                            m.median());
+      absl::StrAppendFormat(&what, "  %s %.4g", m.name(), m.median());
     }
   } else if (!result.reason().empty()) {
     what += ": " + result.reason();
@@ -103,8 +102,8 @@ void ProgressPrinter::OnCaseEnd(size_t index, const v1::CaseResult& result) {
 void ProgressPrinter::Draw() {
   const double left = std::max(0.0, case_remaining_ - Since(case_start_));
   const std::string line =
-      absl::StrFormat("[%d/%d] %s  %s  elapsed %s  left ~%s", index_ + 1, total_, case_name_,
-                      step_, FormatDuration(Since(run_start_)), FormatDuration(left));
+      absl::StrFormat("[%d/%d] %s  %s  elapsed %s  left ~%s", index_ + 1, total_, case_name_, step_,
+                      FormatDuration(Since(run_start_)), FormatDuration(left));
   absl::FPrintF(out_, "\r\033[K%s", line);
   std::fflush(out_);
   line_open_ = true;

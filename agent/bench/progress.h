@@ -6,10 +6,10 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <cstdio>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "agent/bench/runner.h"
 
@@ -29,10 +29,9 @@ class ProgressPrinter : public RunObserver {
   void OnCaseEnd(size_t index, const v1::CaseResult& result) override;
 
  private:
-  void Draw();  // with mutex_ held
+  void Draw();     // with mutex_ held
   void EndLine();  // with mutex_ held
-  void Tick();  // the redraw thread
-
+  void Tick();     // the redraw thread
 
   std::FILE* out_;
   bool live_;

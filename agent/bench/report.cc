@@ -74,8 +74,10 @@ const std::vector<Column>& Columns() {
   static const std::vector<Column> kColumns = {
       {"suite", [](const Row& r) { return r.run.suite().name(); }, nullptr},
       {"case", [](const Row& r) { return r.c.name(); }, nullptr},
-      {"model", [](const Row& r) { return ModelName(r); }, [](const Row& r) { return ModelName(r); }},
-      {"format", [](const Row& r) { return r.c.format(); }, [](const Row& r) { return r.c.format(); }},
+      {"model", [](const Row& r) { return ModelName(r); },
+       [](const Row& r) { return ModelName(r); }},
+      {"format", [](const Row& r) { return r.c.format(); },
+       [](const Row& r) { return r.c.format(); }},
       {"weights_bytes", [](const Row& r) { return absl::StrCat(r.c.weights_bytes()); },
        [](const Row& r) {
          const double b = static_cast<double>(r.c.weights_bytes());
@@ -130,6 +132,13 @@ std::string CsvField(const std::string& s) {
   return q + "\"";
 }
 
+// Width on a terminal: UTF-8 code points ("±" is two bytes, one column).
+size_t CodePoints(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char ch : s) n += (ch & 0xC0) != 0x80;
+  return n;
+}
+
 std::string MarkdownCell(std::string s) {
   std::string out;
   for (char ch : s) {
@@ -157,25 +166,27 @@ std::string FormatTable(const v1::RunResult& run) {
     std::vector<std::string> line;
     for (size_t i = 0; i < cols.size(); ++i) {
       line.push_back(MarkdownCell(cols[i]->table(r)));
-      // Width in code points: "±" is two bytes.
-      size_t n = 0;
-      for (unsigned char ch : line.back()) n += (ch & 0xC0) != 0x80;
-      width[i] = std::max(width[i], n);
+      width[i] = std::max(width[i], CodePoints(line.back()));
     }
     cells.push_back(std::move(line));
   }
   auto print = [&](const std::vector<std::string>& line) {
     std::string out = "|";
     for (size_t i = 0; i < line.size(); ++i) {
-      size_t n = 0;
-      for (unsigned char ch : line[i]) n += (ch & 0xC0) != 0x80;
-      out += " " + line[i] + std::string(width[i] - n, ' ') + " |";
+      out += ' ';
+      out += line[i];
+      out.append(width[i] - CodePoints(line[i]), ' ');
+      out += " |";
     }
     return out + "\n";
   };
   std::string out = print(header);
   out += "|";
-  for (size_t w : width) out += " " + std::string(w, '-') + " |";
+  for (size_t w : width) {
+    out += ' ';
+    out.append(w, '-');
+    out += " |";
+  }
   out += "\n";
   for (const auto& line : cells) out += print(line);
   return out;
@@ -211,7 +222,8 @@ absl::StatusOr<v1::RunResult> ParseJson(std::string_view json) {
   v1::RunResult run;
   const auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &run);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("not a RunResult in JSON: ", std::string(status.message())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a RunResult in JSON: ", std::string(status.message())));
   }
   return run;
 }

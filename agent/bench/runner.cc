@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,6 +22,7 @@
 #include "agent/engine/speculative.h"
 #include "agent/engine/synthetic_weights.h"
 #include "google/protobuf/util/time_util.h"
+#include "scoring/reference_values.h"
 #include "scoring/statistics.h"
 
 namespace aiscore {
@@ -30,8 +31,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using google::protobuf::util::TimeUtil;
 
-constexpr int64_t kWarmupPrompt = 512;   // at most, per warm-up run
-constexpr int64_t kWarmupGenerate = 8;   // at most, per warm-up run
+constexpr int64_t kWarmupPrompt = 512;  // at most, per warm-up run
+constexpr int64_t kWarmupGenerate = 8;  // at most, per warm-up run
 constexpr int64_t kCalibrationTokens = 128;
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
@@ -99,8 +100,8 @@ class SuiteRun {
   absl::StatusOr<ModelWeights> Weights(const ModelConfig& model, Format format);
   absl::Status TimeGenerate(const CasePlan& plan, Session& session, size_t index,
                             CaseSamples& samples, v1::CaseResult& result);
-  absl::Status TimeSpeculative(const CasePlan& plan, Session& target, Session& draft,
-                               size_t index, CaseSamples& samples, v1::CaseResult& result);
+  absl::Status TimeSpeculative(const CasePlan& plan, Session& target, Session& draft, size_t index,
+                               CaseSamples& samples, v1::CaseResult& result);
   // Repeats `repetition` as the suite's timing says; warm-ups first.
   absl::Status Repeat(size_t index, v1::CaseResult& result,
                       const std::function<absl::Status(bool timed)>& repetition);
@@ -145,7 +146,8 @@ double SuiteRun::CalibrateFlops(Format format) {
     (*s)->Reset();
     const Clock::time_point a = Clock::now();
     if (!(*s)->Forward(tokens, 0, Logits::kLast).ok()) return 0;
-    best = std::max(best, ForwardFlops(*config, kCalibrationTokens, 0) / Seconds(a, Clock::now()));
+    best = std::max(best, ForwardFlops(ToModelShape(*config), kCalibrationTokens, 0) /
+                              Seconds(a, Clock::now()));
   }
   return best;
 }
@@ -161,8 +163,8 @@ absl::Status SuiteRun::Repeat(size_t index, v1::CaseResult& result,
   double timed_seconds = 0;
   while (result.timed_runs() < timing.repetitions() &&
          (result.timed_runs() == 0 || timed_seconds < timing.max_case_seconds())) {
-    observer_.OnStep(index, absl::StrCat("repetition ", result.timed_runs() + 1, "/",
-                                         timing.repetitions()));
+    observer_.OnStep(
+        index, absl::StrCat("repetition ", result.timed_runs() + 1, "/", timing.repetitions()));
     const Clock::time_point a = Clock::now();
     if (absl::Status s = repetition(true); !s.ok()) return s;
     timed_seconds += Seconds(a, Clock::now());
@@ -219,8 +221,7 @@ absl::Status SuiteRun::TimeGenerate(const CasePlan& plan, Session& session, size
 }
 
 absl::Status SuiteRun::TimeSpeculative(const CasePlan& plan, Session& target, Session& draft,
-                                       size_t index, CaseSamples& samples,
-                                       v1::CaseResult& result) {
+                                       size_t index, CaseSamples& samples, v1::CaseResult& result) {
   const v1::Workload& w = *plan.workload;
   const std::vector<int32_t> prompt =
       SyntheticTokens(w.prompt_tokens(), plan.model.vocab_size, suite_.seed());
@@ -231,7 +232,8 @@ absl::Status SuiteRun::TimeSpeculative(const CasePlan& plan, Session& target, Se
     if (absl::Status s = target.Forward(prompt, 0, Logits::kLast); !s.ok()) return s;
     if (absl::Status s = draft.Forward(prompt, 0, Logits::kNone); !s.ok()) return s;
     SpeculativeOptions o;
-    o.generate_tokens = timed ? w.generate_tokens() : std::min(w.generate_tokens(), kWarmupGenerate);
+    o.generate_tokens =
+        timed ? w.generate_tokens() : std::min(w.generate_tokens(), kWarmupGenerate);
     o.draft_tokens = w.draft_tokens();
     o.acceptance_rate = w.acceptance_rate();
     o.seed = suite_.seed();
@@ -293,7 +295,7 @@ v1::CaseResult SuiteRun::RunCase(size_t index, const CasePlan& plan) {
 
   backend_.ResetPeakMemory();
   auto failed = [&](const absl::Status& s) {
-    return finish(IsOutOfMemory(s) ? v1::CASE_STATUS_DOES_NOT_FIT
+    return finish(IsOutOfMemory(s)           ? v1::CASE_STATUS_DOES_NOT_FIT
                   : absl::IsUnimplemented(s) ? v1::CASE_STATUS_NOT_RUN
                                              : v1::CASE_STATUS_FAILED,
                   std::string(s.message()));
@@ -384,18 +386,7 @@ absl::StatusOr<v1::RunResult> SuiteRun::Run(const LoadedSuite& loaded) {
     if (!sha.ok()) return sha.status();
     m->set_file_sha256(*sha);
     m->set_file_format(std::string(FormatName(custom_->format)));
-    v1::ModelShape* shape = m->mutable_shape();
-    const ModelConfig& c = custom_->config;
-    shape->set_name(c.name);
-    shape->set_vocab_size(c.vocab_size);
-    shape->set_d_model(c.d_model);
-    shape->set_n_layers(c.n_layers);
-    shape->set_n_heads(c.n_heads);
-    shape->set_n_kv_heads(c.n_kv_heads);
-    shape->set_d_ff(c.d_ff);
-    shape->set_rope_theta(c.rope_theta);
-    shape->set_norm_eps(c.norm_eps);
-    shape->set_max_context(c.max_context);
+    *m->mutable_shape() = ToModelShape(custom_->config);
   }
   absl::StatusOr<std::vector<CasePlan>> plan = PlanCases(suite_, plan_options);
   if (!plan.ok()) return plan.status();

@@ -18,7 +18,7 @@ constexpr char kCheckModel[] = "tiny";
 constexpr int kCheckTokens = 16;
 
 absl::StatusOr<std::vector<float>> CheckLogits(Backend& backend, const ModelWeights& weights,
-                                          const std::vector<int32_t>& tokens) {
+                                               const std::vector<int32_t>& tokens) {
   absl::StatusOr<std::unique_ptr<Session>> session =
       Session::Create(&backend, weights, {.max_context = kCheckTokens, .max_batch = kCheckTokens});
   if (!session.ok()) return session.status();
@@ -52,8 +52,8 @@ v1::SelfCheck RunSelfCheck(Backend& backend, Format format, uint64_t seed) {
   absl::StatusOr<std::vector<float>> got = CheckLogits(backend, *weights, tokens);
   if (!got.ok()) return fail(got.status());
   if (got->size() != want->size()) {
-    return fail(absl::InternalError(absl::StrCat("the backend returned ", got->size(),
-                                                 " logits instead of ", want->size())));
+    return fail(absl::InternalError(
+        absl::StrCat("the backend returned ", got->size(), " logits instead of ", want->size())));
   }
   double err = 0, norm = 0;
   for (size_t i = 0; i < want->size(); ++i) {

@@ -1,17 +1,13 @@
 // `aiscore leaderboard`: the collector's per-GPU ranking of a suite's
 // results, as a table on stdout or as JSON (--json, the GetLeaderboardResponse
 // message in protobuf's JSON mapping with the .proto field names).
-#include <google/protobuf/util/json_util.h>
-
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
 
-#include "absl/strings/str_cat.h"
+#include "agent/cli/collector_flags.h"
 #include "agent/cli/commands.h"
 #include "agent/upload/collector_client.h"
 
@@ -26,10 +22,7 @@ struct LeaderboardOptions {
   std::string sort = "median";
   int page_size = 0;
   std::string page_token;
-  std::string collector;  // empty: DefaultCollectorTarget()
-  bool tls = false;
-  std::string ca_file;
-  double timeout_s = 30;
+  CollectorFlags collector;
   bool json = false;
 };
 
@@ -65,8 +58,6 @@ void PrintTable(const aiscore::v1::GetLeaderboardResponse& r) {
 }
 
 int RunLeaderboard(const LeaderboardOptions& o) {
-  if (!(o.timeout_s > 0))
-    return ReportError(absl::InvalidArgumentError("--timeout must be positive"));
   aiscore::v1::GetLeaderboardRequest request;
   request.set_suite(o.suite);
   request.set_gpu_filter(o.gpu);
@@ -76,29 +67,12 @@ int RunLeaderboard(const LeaderboardOptions& o) {
   request.set_page_size(o.page_size);
   request.set_page_token(o.page_token);
 
-  CollectorOptions options;
-  options.tls = o.tls;
-  options.ca_file = o.ca_file;
-  options.deadline = std::chrono::milliseconds(std::llround(o.timeout_s * 1000));
-  const std::string target = o.collector.empty() ? DefaultCollectorTarget() : o.collector;
-  absl::StatusOr<std::unique_ptr<CollectorClient>> client =
-      CollectorClient::Create(target, options);
+  absl::StatusOr<std::unique_ptr<CollectorClient>> client = ConnectCollector(o.collector);
   if (!client.ok()) return ReportError(client.status());
   absl::StatusOr<aiscore::v1::GetLeaderboardResponse> response = (*client)->GetLeaderboard(request);
   if (!response.ok()) return ReportError(response.status());
 
-  if (o.json) {
-    google::protobuf::util::JsonPrintOptions json;
-    json.add_whitespace = true;
-    json.always_print_primitive_fields = true;
-    json.preserve_proto_field_names = true;
-    std::string text;
-    if (auto s = google::protobuf::util::MessageToJsonString(*response, &text, json); !s.ok()) {
-      return ReportError(absl::InternalError(absl::StrCat("cannot print JSON: ", s.ToString())));
-    }
-    std::printf("%s", text.c_str());
-    return kExitOk;
-  }
+  if (o.json) return PrintJson(*response);
   PrintTable(*response);
   return kExitOk;
 }
@@ -117,12 +91,7 @@ void AddLeaderboardCommand(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--page-size", o->page_size, "Rows per page, 1 to 100 (default 25)")
       ->check(CLI::Range(0, 100));
   cmd->add_option("--page-token", o->page_token, "Page to show, from a previous page's output");
-  cmd->add_option("--collector", o->collector,
-                  "Collector HOST:PORT (default: $AISCORE_COLLECTOR, else localhost:50051)");
-  cmd->add_flag("--tls", o->tls, "Connect with TLS");
-  cmd->add_option("--ca", o->ca_file, "PEM file of root certificates for --tls")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--timeout", o->timeout_s, "Deadline of each attempt, seconds (default 30)");
+  AddCollectorFlags(cmd, o->collector);
   cmd->add_flag("--json", o->json, "Print JSON instead of a table");
   cmd->callback([o, &run] { run = [o] { return RunLeaderboard(*o); }; });
 }

@@ -2,15 +2,12 @@
 // on a GPU and how fast it would run, with the error the collector measured
 // on its own predictions. The GPU is a name from the collector's table
 // (--gpu) or its figures (--memory-gib, --bandwidth-gbs, --tflops).
-#include <google/protobuf/util/json_util.h>
-
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
 
-#include "absl/strings/str_cat.h"
+#include "agent/cli/collector_flags.h"
 #include "agent/cli/commands.h"
 #include "agent/upload/collector_client.h"
 
@@ -27,11 +24,8 @@ struct PredictOptions {
   std::string family;
   std::string model;
   std::string format;
-  int64_t context = 0;    // tokens; 0: the collector's default (4096)
-  std::string collector;  // empty: DefaultCollectorTarget()
-  bool tls = false;
-  std::string ca_file;
-  double timeout_s = 30;
+  int64_t context = 0;  // tokens; 0: the collector's default (4096)
+  CollectorFlags collector;
   bool json = false;
 };
 
@@ -83,31 +77,12 @@ void PrintPrediction(const PredictOptions& o, const aiscore::v1::PredictResponse
 int RunPredict(const PredictOptions& o) {
   absl::StatusOr<aiscore::v1::PredictRequest> request = MakeRequest(o);
   if (!request.ok()) return ReportError(request.status());
-  if (!(o.timeout_s > 0))
-    return ReportError(absl::InvalidArgumentError("--timeout must be positive"));
-  CollectorOptions options;
-  options.tls = o.tls;
-  options.ca_file = o.ca_file;
-  options.deadline = std::chrono::milliseconds(std::llround(o.timeout_s * 1000));
-  const std::string target = o.collector.empty() ? DefaultCollectorTarget() : o.collector;
-  absl::StatusOr<std::unique_ptr<CollectorClient>> client =
-      CollectorClient::Create(target, options);
+  absl::StatusOr<std::unique_ptr<CollectorClient>> client = ConnectCollector(o.collector);
   if (!client.ok()) return ReportError(client.status());
   absl::StatusOr<aiscore::v1::PredictResponse> response = (*client)->Predict(*request);
   if (!response.ok()) return ReportError(response.status());
 
-  if (o.json) {
-    google::protobuf::util::JsonPrintOptions json;
-    json.add_whitespace = true;
-    json.always_print_primitive_fields = true;
-    json.preserve_proto_field_names = true;
-    std::string text;
-    if (auto s = google::protobuf::util::MessageToJsonString(*response, &text, json); !s.ok()) {
-      return ReportError(absl::InternalError(absl::StrCat("cannot print JSON: ", s.ToString())));
-    }
-    std::printf("%s", text.c_str());
-    return kExitOk;
-  }
+  if (o.json) return PrintJson(*response);
   PrintPrediction(o, *response);
   return kExitOk;
 }
@@ -127,12 +102,7 @@ void AddPredictCommand(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--format", o->format, "Weight format: f16, q8_0, q4_k, q2_k")->required();
   cmd->add_option("--context", o->context, "KV cache length, tokens (default 4096)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--collector", o->collector,
-                  "Collector HOST:PORT (default: $AISCORE_COLLECTOR, else localhost:50051)");
-  cmd->add_flag("--tls", o->tls, "Connect with TLS");
-  cmd->add_option("--ca", o->ca_file, "PEM file of root certificates for --tls")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--timeout", o->timeout_s, "Deadline of each attempt, seconds (default 30)");
+  AddCollectorFlags(cmd, o->collector);
   cmd->add_flag("--json", o->json, "Print JSON instead of text");
   cmd->callback([o, &run] { run = [o] { return RunPredict(*o); }; });
 }

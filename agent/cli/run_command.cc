@@ -17,6 +17,7 @@
 #include "agent/bench/progress.h"
 #include "agent/bench/report.h"
 #include "agent/bench/runner.h"
+#include "agent/cli/collector_flags.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/xdg_dirs.h"
 #include "agent/engine/backend_registry.h"
@@ -45,9 +46,7 @@ struct RunOptions {
   std::string model;      // a GGUF file
   std::string json_file, csv_file, md_file;
   std::string key_file;
-  std::string submit;  // collector HOST:PORT
-  bool tls = false;
-  std::string ca_file;
+  CollectorFlags submit;  // submit.collector empty: do not submit
 };
 
 std::vector<std::string> SplitList(const std::string& s) {
@@ -80,19 +79,18 @@ std::string RunFileStem(const v1::RunResult& run) {
   return absl::StrCat(stamp, "-", run.suite().name(), "-", nonce);
 }
 
-void PrintScore(const v1::RunResult& run, const absl::StatusOr<ScoreReport>& score,
-                bool rankable) {
+void PrintScore(const v1::RunResult& run, const absl::StatusOr<ScoreReport>& score, bool rankable) {
   if (run.model().custom()) {
     std::printf("\nno AI System Score: a custom model is not ranked (its figures are kept)\n");
     return;
   }
   if (!score.ok()) {
-    std::printf("\nlocal score: not computed (%s)\n", std::string(score.status().message()).c_str());
+    std::printf("\nlocal score: not computed (%s)\n",
+                std::string(score.status().message()).c_str());
     return;
   }
   std::printf("\nAI System Score (local, suite %s%s): %.1f\n", run.suite().name().c_str(),
-              rankable ? "" : ", not rankable",
-              score->score);
+              rankable ? "" : ", not rankable", score->score);
   std::printf(
       "  prefill %.1f  decode %.1f  latency %.1f  long context %.1f  speculative %.1f  "
       "capacity %d/%d cases\n",
@@ -115,6 +113,13 @@ int Run(const RunOptions& o) {
   if (created) std::fprintf(stderr, "created a new signing key %s\n", key_path->c_str());
   absl::StatusOr<fs::path> runs_dir = RunsDir();
   if (!runs_dir.ok()) return ReportError(runs_dir.status());
+  // The collector's options too (the client connects on its first call, after the run).
+  std::unique_ptr<CollectorClient> client;
+  if (!o.submit.collector.empty()) {
+    absl::StatusOr<std::unique_ptr<CollectorClient>> connected = ConnectCollector(o.submit);
+    if (!connected.ok()) return ReportError(connected.status());
+    client = *std::move(connected);
+  }
 
   RunnerOptions ro;
   ro.formats = SplitList(o.formats);
@@ -177,7 +182,7 @@ int Run(const RunOptions& o) {
     if (absl::Status s = WriteText(out.path, *text); !s.ok()) return ReportError(s);
   }
 
-  if (o.submit.empty()) {
+  if (client == nullptr) {
     std::printf("submit it with: aiscore submit %s --collector HOST:PORT\n", signed_file.c_str());
     return kExitOk;
   }
@@ -187,12 +192,7 @@ int Run(const RunOptions& o) {
   if (!queue.ok()) return ReportError(queue.status());
   absl::StatusOr<fs::path> queued = queue->Enqueue(*envelope);
   if (!queued.ok()) return ReportError(queued.status());
-  CollectorOptions co;
-  co.tls = o.tls;
-  co.ca_file = o.ca_file;
-  absl::StatusOr<std::unique_ptr<CollectorClient>> client = CollectorClient::Create(o.submit, co);
-  if (!client.ok()) return ReportError(client.status());
-  const SubmitReport report = SubmitQueued(**client, *queue, {*queued}, stdout);
+  const SubmitReport report = SubmitQueued(*client, *queue, {*queued}, stdout);
   if (!report.ok()) {
     std::fprintf(stderr,
                  "aiscore: the result was not accepted; it stays in %s (retry with: aiscore "
@@ -208,21 +208,23 @@ int Run(const RunOptions& o) {
 void AddRunCommand(CLI::App& app, std::function<int()>& run) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Run the benchmark suite, sign and save the result");
-  cmd->add_option("--suite", o->suite, "Suite: v1 (the leaderboard basket), quick, or a .textproto file");
+  cmd->add_option("--suite", o->suite,
+                  "Suite: v1 (the leaderboard basket), quick, or a .textproto file");
   cmd->add_option("--backend", o->backend, "Backend: auto, cpu (and cuda when built)");
   cmd->add_option("-t,--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 1024));
   cmd->add_option("--isa", o->isa, "CPU kernels: scalar, avx2, avx512 (default: best)");
-  cmd->add_option("--format", o->formats, "Run only these formats, comma separated (others: not run)");
+  cmd->add_option("--format", o->formats,
+                  "Run only these formats, comma separated (others: not run)");
   cmd->add_option("--workload", o->workloads, "Run only these workloads, comma separated");
-  cmd->add_option("--model", o->model, "Your own Llama-architecture GGUF: runs the generate workloads on it (not ranked)")
+  cmd->add_option(
+         "--model", o->model,
+         "Your own Llama-architecture GGUF: runs the generate workloads on it (not ranked)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--json", o->json_file, "Also write the result as JSON to this file");
   cmd->add_option("--csv", o->csv_file, "Also write every figure as CSV to this file");
   cmd->add_option("--md", o->md_file, "Also write the table as markdown to this file");
   cmd->add_option("--key", o->key_file, "Signing key file (default: $XDG_CONFIG_HOME/aiscore/key)");
-  cmd->add_option("--submit", o->submit, "Send the result to this collector (HOST:PORT)");
-  cmd->add_flag("--tls", o->tls, "Use TLS to the collector");
-  cmd->add_option("--ca", o->ca_file, "PEM root certificates for --tls")->check(CLI::ExistingFile);
+  AddCollectorFlags(cmd, o->submit, "--submit");
   cmd->callback([o, &run] { run = [o] { return Run(*o); }; });
 }
 

@@ -3,9 +3,6 @@
 // `--pending` sends everything still there. Exit 0 when every file was
 // acknowledged, 1 when any was rejected or could not be sent (it stays
 // queued), 2 for a bad command line.
-#include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -13,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
+#include "agent/cli/collector_flags.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/xdg_dirs.h"
 #include "agent/upload/collector_client.h"
@@ -28,27 +25,17 @@ namespace fs = std::filesystem;
 struct SubmitOptions {
   std::vector<std::string> files;
   bool pending = false;
-  std::string collector;  // empty: DefaultCollectorTarget()
-  bool tls = false;
-  std::string ca_file;
-  double timeout_s = 30;
-  int attempts = 5;
-  double backoff_s = 0.5;
+  CollectorFlags collector;
 };
-
-std::chrono::milliseconds Millis(double seconds) {
-  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000)));
-}
 
 int RunSubmit(const SubmitOptions& o) {
   if (o.files.empty() && !o.pending) {
     return ReportError(absl::InvalidArgumentError(
         "nothing to submit: name result files, or --pending for the queued ones"));
   }
-  if (!(o.timeout_s > 0) || !(o.backoff_s >= 0) || o.attempts < 1) {
-    return ReportError(absl::InvalidArgumentError(
-        "--timeout must be positive, --backoff not negative and --attempts at least 1"));
-  }
+  // Before the queue is opened: a bad option is reported first.
+  absl::StatusOr<std::unique_ptr<CollectorClient>> client = ConnectCollector(o.collector);
+  if (!client.ok()) return ReportError(client.status());
   absl::StatusOr<fs::path> queue_dir = QueueDir();
   if (!queue_dir.ok()) return ReportError(queue_dir.status());
   absl::StatusOr<ResultQueue> queue = ResultQueue::Open(*queue_dir);
@@ -71,20 +58,9 @@ int RunSubmit(const SubmitOptions& o) {
     return kExitOk;
   }
 
-  CollectorOptions options;
-  options.tls = o.tls;
-  options.ca_file = o.ca_file;
-  options.deadline = Millis(o.timeout_s);
-  options.max_attempts = o.attempts;
-  options.initial_backoff = Millis(o.backoff_s);
-  options.max_backoff = std::max(options.initial_backoff, std::chrono::milliseconds(10000));
-  const std::string target = o.collector.empty() ? DefaultCollectorTarget() : o.collector;
-  absl::StatusOr<std::unique_ptr<CollectorClient>> client =
-      CollectorClient::Create(target, options);
-  if (!client.ok()) return ReportError(client.status());
   (*client)->set_retry_observer([&](int attempt, const absl::Status& error) {
     std::fprintf(stderr, "%s; trying again (attempt %d of %d)\n",
-                 std::string(error.message()).c_str(), attempt + 1, options.max_attempts);
+                 std::string(error.message()).c_str(), attempt + 1, o.collector.attempts);
   });
 
   const SubmitReport report = SubmitQueued(**client, *queue, files, stdout);
@@ -111,16 +87,7 @@ void AddSubmitCommand(CLI::App& app, std::function<int()>& run) {
   CLI::App* cmd = app.add_subcommand("submit", "Send signed results to a collector");
   cmd->add_option("files", o->files, "Signed result files (.signed) to send");
   cmd->add_flag("--pending", o->pending, "Send every result waiting in the queue");
-  cmd->add_option("--collector", o->collector,
-                  "Collector HOST:PORT (default: $AISCORE_COLLECTOR, else localhost:50051)");
-  cmd->add_flag("--tls", o->tls, "Connect with TLS");
-  cmd->add_option("--ca", o->ca_file, "PEM file of root certificates for --tls")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--timeout", o->timeout_s, "Deadline of each attempt, seconds (default 30)");
-  cmd->add_option("--attempts", o->attempts,
-                  "Tries per result when the collector is unavailable (default 5)");
-  cmd->add_option("--backoff", o->backoff_s,
-                  "Longest wait before the second try, seconds; doubles per try (default 0.5)");
+  AddCollectorFlags(cmd, o->collector);
   cmd->callback([o, &run] { run = [o] { return RunSubmit(*o); }; });
 }
 

@@ -26,7 +26,9 @@ absl::StatusOr<fs::path> BaseDir(const char* var, const char* fallback) {
 absl::StatusOr<fs::path> Ensure(fs::path dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
+  if (ec)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
   fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);  // best effort
   return dir;
 }

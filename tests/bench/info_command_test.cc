@@ -6,17 +6,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <regex>
 #include <string>
 #include <vector>
 
 #include "nlohmann/json.hpp"
+#include "tests/read_file_bytes.h"
+#include "tests/shell_command.h"
 
 namespace aiscore {
 namespace {
@@ -24,37 +22,21 @@ namespace {
 using ::testing::Contains;
 using ::testing::HasSubstr;
 
-struct Result {
-  int exit_code;
-  std::string output;
-};
-
 // Runs `aiscore <args>`; `redirect` is appended to the shell command line.
-Result RunAiscore(const std::string& args, const std::string& redirect) {
-  const std::string cmd = std::string(AISCORE_BINARY) + " " + args + " " + redirect;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string ReadFile(const char* path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+CommandResult RunAiscore(const std::string& args, const std::string& redirect) {
+  return RunShellCommand(std::string(AISCORE_BINARY) + " " + args + " " + redirect);
 }
 
 // The first "model name" of /proc/cpuinfo; empty where there is none (aarch64).
 std::string ProcCpuModel() {
-  const std::string text = ReadFile("/proc/cpuinfo");
+  const std::string text = ReadFileBytes("/proc/cpuinfo");
   std::smatch m;
   if (!std::regex_search(text, m, std::regex("model name\\s*: (.*?)\\s*\n"))) return "";
   return m[1].str();
 }
 
 TEST(InfoCommandTest, PrintsTheMachineAndTheBuild) {
-  const Result r = RunAiscore("info", "2>&1");
+  const CommandResult r = RunAiscore("info", "2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string model = ProcCpuModel();
   if (!model.empty()) {
@@ -71,7 +53,7 @@ TEST(InfoCommandTest, PrintsTheMachineAndTheBuild) {
 }
 
 TEST(InfoCommandTest, JsonHasTheHardwareAndTheBuild) {
-  const Result r = RunAiscore("info --json", "2>/dev/null");
+  const CommandResult r = RunAiscore("info --json", "2>/dev/null");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   nlohmann::json j;
   ASSERT_NO_THROW(j = nlohmann::json::parse(r.output)) << r.output;
@@ -107,12 +89,12 @@ bool RealNvmlPresent() {
 
 TEST(InfoCommandTest, SaysWhyThereIsNoGpu) {
   if (RealNvmlPresent()) GTEST_SKIP() << "libnvidia-ml.so.1 is present on this machine";
-  const Result r = RunAiscore("info", "2>&1");
+  const CommandResult r = RunAiscore("info", "2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(std::regex_search(
       r.output, std::regex("\nGPUs +none \\(no NVIDIA driver library: .*libnvidia-ml\\.so\\.1")))
       << r.output;
-  const Result j = RunAiscore("info --json", "2>/dev/null");
+  const CommandResult j = RunAiscore("info --json", "2>/dev/null");
   ASSERT_EQ(j.exit_code, 0);
   EXPECT_EQ(nlohmann::json::parse(j.output).at("hardware").at("gpus").size(), 0u);
 }
@@ -120,12 +102,9 @@ TEST(InfoCommandTest, SaysWhyThereIsNoGpu) {
 TEST(InfoCommandTest, PrintsEveryGpuField) {
   if (RealNvmlPresent()) GTEST_SKIP() << "a real libnvidia-ml.so.1 would be found first";
   const std::string preload = std::string("LD_PRELOAD=") + AISCORE_FAKE_NVML + " ";
-  const std::string cmd = preload + AISCORE_BINARY + " info 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-  ASSERT_EQ(pclose(p), 0) << out;
+  const CommandResult r = RunShellCommand(preload + AISCORE_BINARY + " info 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string& out = r.output;
   for (const char* line :
        {"GPU 0 +NVIDIA H100 80GB HBM3 \\(fake\\)", "  memory +79.6 GiB",
         "  compute capability +9.0", "  max SM clock +1980 MHz", "  max memory clock +2619 MHz",
@@ -136,11 +115,9 @@ TEST(InfoCommandTest, PrintsEveryGpuField) {
   }
   EXPECT_EQ(out.find("\nGPUs "), std::string::npos) << out;
 
-  FILE* pj = popen((preload + AISCORE_BINARY + " info --json 2>/dev/null").c_str(), "r");
-  std::string json_text;
-  while (size_t n = fread(buf, 1, sizeof(buf), pj)) json_text.append(buf, n);
-  ASSERT_EQ(pclose(pj), 0);
-  const nlohmann::json gpus = nlohmann::json::parse(json_text).at("hardware").at("gpus");
+  const CommandResult j = RunShellCommand(preload + AISCORE_BINARY + " info --json 2>/dev/null");
+  ASSERT_EQ(j.exit_code, 0);
+  const nlohmann::json gpus = nlohmann::json::parse(j.output).at("hardware").at("gpus");
   ASSERT_EQ(gpus.size(), 2u);
   EXPECT_EQ(gpus[0].at("name").get<std::string>(), "NVIDIA H100 80GB HBM3 (fake)");
   EXPECT_EQ(gpus[0].at("memory_bytes").get<std::string>(), "85520809984");
@@ -151,7 +128,7 @@ TEST(InfoCommandTest, PrintsEveryGpuField) {
 }
 
 TEST(InfoCommandTest, HelpAndBadOptions) {
-  Result r = RunAiscore("info --help", "2>&1");
+  CommandResult r = RunAiscore("info --help", "2>&1");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.output, HasSubstr("--json"));
   r = RunAiscore("info --no-such-option", "2>&1");

@@ -23,9 +23,9 @@ class HookedBackend : public Backend {
  public:
   HookedBackend() : cpu_(2) {}
 
-  size_t available_override = 0;        // nonzero: AvailableMemory() reports this
-  size_t allocation_limit = 0;          // nonzero: Allocate() of more fails
-  float matmul_noise = 0;               // added to every MatMul output
+  size_t available_override = 0;  // nonzero: AvailableMemory() reports this
+  size_t allocation_limit = 0;    // nonzero: Allocate() of more fails
+  float matmul_noise = 0;         // added to every MatMul output
   int synchronize_calls = 0;
 
   std::string name() const override { return "cpu"; }
@@ -210,8 +210,9 @@ TEST(RunnerTest, FiltersLeaveOtherCasesNotRun) {
     }
   }
   RunObserver quiet2;
-  EXPECT_THAT(std::string(RunSuite(suite, backend, {.formats = {"q5_k"}}, quiet2).status().message()),
-              HasSubstr("unknown format 'q5_k'"));
+  EXPECT_THAT(
+      std::string(RunSuite(suite, backend, {.formats = {"q5_k"}}, quiet2).status().message()),
+      HasSubstr("unknown format 'q5_k'"));
   EXPECT_THAT(
       std::string(RunSuite(suite, backend, {.workloads = {"chatty"}}, quiet2).status().message()),
       HasSubstr("unknown workload 'chatty'"));
@@ -222,7 +223,8 @@ TEST(RunnerTest, ClearlyTooLittleMemoryIsDoesNotFitWithoutTrying) {
   HookedBackend backend;
   backend.available_override = 1 << 20;  // 1 MiB
   RunObserver quiet;
-  absl::StatusOr<v1::RunResult> r = RunSuite(suite, backend, {.workloads = {"chat", "long"}}, quiet);
+  absl::StatusOr<v1::RunResult> r =
+      RunSuite(suite, backend, {.workloads = {"chat", "long"}}, quiet);
   ASSERT_TRUE(r.ok()) << r.status();
   for (const v1::CaseResult& c : r->cases()) {
     if (c.workload() == "spec") continue;

@@ -2,56 +2,33 @@
 // the file and the synthetic model and compare logits bit for bit, and check
 // that bad input gets a clear message and a meaningful exit code.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <string>
-#include <vector>
+
+#include "tests/read_file_bytes.h"
+#include "tests/shell_command.h"
+#include "tests/temp_dir.h"
 
 namespace aiscore {
 namespace {
 
-namespace fs = std::filesystem;
-
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
-
-Result RunAiscore(const std::string& args) {
-  const std::string cmd = std::string(AISCORE_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::vector<char> ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+// Runs `aiscore args`; the output holds stdout and stderr together.
+CommandResult RunAiscore(const std::string& args) {
+  return RunShellCommand(std::string(AISCORE_BINARY) + " " + args + " 2>&1");
 }
 
 class CliTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("aiscore_cli_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  std::string Path(const std::string& name) const { return dir_.Path(name); }
+  TempDir dir_;
 };
 
 TEST_F(CliTest, ExportedGgufEvaluatesToTheSameLogitsAsTheSyntheticModel) {
   for (const char* format : {"f16", "q8_0", "q4_k", "q2_k", "q6_k", "q3_k"}) {
     const std::string gguf = Path(std::string("tiny-") + format + ".gguf");
-    Result r = RunAiscore(std::string("export-gguf --model tiny --format ") + format + " " + gguf);
+    CommandResult r =
+        RunAiscore(std::string("export-gguf --model tiny --format ") + format + " " + gguf);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     r = RunAiscore("eval --model " + gguf + " --tokens 1,2,3,500 --logits " + Path("a.f32"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -59,21 +36,21 @@ TEST_F(CliTest, ExportedGgufEvaluatesToTheSameLogitsAsTheSyntheticModel) {
     r = RunAiscore(std::string("eval --model tiny --format ") + format +
                    " --tokens 1,2,3,500 --logits " + Path("b.f32"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    const std::vector<char> a = ReadFile(Path("a.f32")), b = ReadFile(Path("b.f32"));
+    const std::string a = ReadFileBytes(Path("a.f32")), b = ReadFileBytes(Path("b.f32"));
     EXPECT_EQ(a.size(), 4u * 512 * sizeof(float)) << format;
     EXPECT_TRUE(a == b) << format;
   }
 }
 
 TEST_F(CliTest, BadInputGetsAClearMessageAndExitCode) {
-  Result r = RunAiscore("eval --model " + Path("missing.gguf") + " --tokens 1");
+  CommandResult r = RunAiscore("eval --model " + Path("missing.gguf") + " --tokens 1");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("missing.gguf"), std::string::npos) << r.output;
 
   // A truncated file: every prefix length must fail cleanly.
   const std::string gguf = Path("tiny.gguf");
   ASSERT_EQ(RunAiscore("export-gguf --model tiny --format q8_0 " + gguf).exit_code, 0);
-  const std::vector<char> bytes = ReadFile(gguf);
+  const std::string bytes = ReadFileBytes(gguf);
   for (size_t keep : {size_t{0}, size_t{3}, size_t{20}, bytes.size() / 2, bytes.size() - 1}) {
     std::ofstream(Path("cut.gguf"), std::ios::binary).write(bytes.data(), keep);
     r = RunAiscore("eval --model " + Path("cut.gguf") + " --tokens 1");
@@ -102,14 +79,14 @@ TEST_F(CliTest, BadInputGetsAClearMessageAndExitCode) {
 
 TEST_F(CliTest, EverySubcommandHasHelp) {
   for (const char* cmd : {"", "eval ", "export-gguf ", "bench "}) {
-    Result r = RunAiscore(std::string(cmd) + "--help");
+    CommandResult r = RunAiscore(std::string(cmd) + "--help");
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << cmd << r.output;
   }
 }
 
 TEST_F(CliTest, BenchPrintsATable) {
-  Result r = RunAiscore("bench --model tiny --format q4_k,f16 -p 16 -n 4 -r 2 -t 2");
+  CommandResult r = RunAiscore("bench --model tiny --format q4_k,f16 -p 16 -n 4 -r 2 -t 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("| pp16"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("| tg4"), std::string::npos) << r.output;

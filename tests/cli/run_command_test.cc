@@ -5,9 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,24 +16,15 @@
 #include "agent/bench/report.h"
 #include "agent/sign/envelope.h"
 #include "agent/sign/envelope_file.h"
+#include "tests/read_file_bytes.h"
+#include "tests/shell_command.h"
+#include "tests/temp_dir.h"
 
 namespace aiscore {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // RFC 4180 records: fields split on commas, quotes honored.
 std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
@@ -68,29 +57,16 @@ std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
 
 class RunCommandTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("aiscore_run_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
+  // Runs `aiscore args` with this test's XDG directories; the output holds
+  // stdout and stderr together.
+  CommandResult Run(const std::string& args) {
+    return RunShellCommand("XDG_CONFIG_HOME=" + dir_.Path("config") + " XDG_DATA_HOME=" +
+                           dir_.Path("data") + " " + AISCORE_BINARY + " " + args + " 2>&1");
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  Result Run(const std::string& args) {
-    const std::string cmd = "XDG_CONFIG_HOME=" + (dir_ / "config").string() +
-                            " XDG_DATA_HOME=" + (dir_ / "data").string() + " " +
-                            AISCORE_BINARY + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-    const int status = pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-  }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string Path(const std::string& name) const { return dir_.Path(name); }
   std::vector<fs::path> SavedRuns(const std::string& extension) const {
     std::vector<fs::path> out;
-    const fs::path runs = dir_ / "data" / "aiscore" / "runs";
+    const fs::path runs = dir_.path() / "data" / "aiscore" / "runs";
     if (!fs::exists(runs)) return out;
     for (const auto& e : fs::directory_iterator(runs)) {
       if (e.path().extension() == extension) out.push_back(e.path());
@@ -98,12 +74,12 @@ class RunCommandTest : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
+  TempDir dir_;
 };
 
 TEST_F(RunCommandTest, QuickSuiteEndToEndWithEveryOutputAgreeing) {
-  Result r = Run("run --suite quick --json " + Path("r.json") + " --csv " + Path("r.csv") +
-                 " --md " + Path("r.md"));
+  CommandResult r = Run("run --suite quick --json " + Path("r.json") + " --csv " + Path("r.csv") +
+                        " --md " + Path("r.md"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* s : {"| model", "pp64", "ttft", "tg16", "pp512", "tg8@d512", "AI System Score",
                         "not rankable", "estimated", "saved"}) {
@@ -120,12 +96,12 @@ TEST_F(RunCommandTest, QuickSuiteEndToEndWithEveryOutputAgreeing) {
   ASSERT_TRUE(envelope.ok()) << envelope.status();
   absl::StatusOr<v1::RunResult> signed_run = VerifyEnvelope(*envelope);
   ASSERT_TRUE(signed_run.ok()) << signed_run.status();
-  absl::StatusOr<v1::RunResult> json_run = ParseJson(ReadFile(Path("r.json")));
+  absl::StatusOr<v1::RunResult> json_run = ParseJson(ReadFileBytes(Path("r.json")));
   ASSERT_TRUE(json_run.ok()) << json_run.status();
   EXPECT_EQ(json_run->SerializeAsString(), signed_run->SerializeAsString());
   EXPECT_EQ(SavedRuns(".json").size(), 1u);
   struct stat key_stat {};
-  ASSERT_EQ(stat((dir_ / "config" / "aiscore" / "key").c_str(), &key_stat), 0);
+  ASSERT_EQ(stat((dir_.path() / "config" / "aiscore" / "key").c_str(), &key_stat), 0);
   EXPECT_EQ(key_stat.st_mode & 0777, 0600);
 
   // Every case of the suite, in order; chat and long measured; spec not run with a reason.
@@ -146,7 +122,7 @@ TEST_F(RunCommandTest, QuickSuiteEndToEndWithEveryOutputAgreeing) {
   EXPECT_GT(run.local_score(), 0);
 
   // CSV: the same figures, bit for bit.
-  const auto rows = ParseCsv(ReadFile(Path("r.csv")));
+  const auto rows = ParseCsv(ReadFileBytes(Path("r.csv")));
   ASSERT_GE(rows.size(), 2u);
   const std::vector<std::string> header = rows[0];
   EXPECT_EQ(header, CsvColumns());
@@ -184,16 +160,16 @@ TEST_F(RunCommandTest, QuickSuiteEndToEndWithEveryOutputAgreeing) {
     EXPECT_EQ(k, m->samples_size());
   }
   EXPECT_EQ(csv_measurements, measured);
-  EXPECT_EQ(ReadFile(Path("r.md")), FormatTable(run));
+  EXPECT_EQ(ReadFileBytes(Path("r.md")), FormatTable(run));
 }
 
 TEST_F(RunCommandTest, OwnGgufRunsTheGenerateWorkloadsAsACustomModel) {
-  Result r = Run("export-gguf --model tiny --format q8_0 " + Path("mine.gguf"));
+  CommandResult r = Run("export-gguf --model tiny --format q8_0 " + Path("mine.gguf"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = Run("run --suite quick --model " + Path("mine.gguf") + " --json " + Path("r.json"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("a custom model is not ranked"));
-  absl::StatusOr<v1::RunResult> run = ParseJson(ReadFile(Path("r.json")));
+  absl::StatusOr<v1::RunResult> run = ParseJson(ReadFileBytes(Path("r.json")));
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_TRUE(run->model().custom());
   EXPECT_EQ(run->model().file_name(), "mine.gguf");
@@ -211,7 +187,7 @@ TEST_F(RunCommandTest, OwnGgufRunsTheGenerateWorkloadsAsACustomModel) {
 }
 
 TEST_F(RunCommandTest, BadInputIsRefusedBeforeAnyWork) {
-  Result r = Run("run --suite v9");
+  CommandResult r = Run("run --suite v9");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.output, HasSubstr("unknown suite 'v9'"));
   r = Run("run --suite quick --format q5_k");
@@ -231,14 +207,14 @@ TEST_F(RunCommandTest, BadInputIsRefusedBeforeAnyWork) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.output, HasSubstr("bad.textproto:2"));
   // A damaged key file stops the run before it starts; nothing is overwritten.
-  fs::create_directories(dir_ / "config" / "aiscore");
-  const fs::path key = dir_ / "config" / "aiscore" / "key";
+  fs::create_directories(dir_.path() / "config" / "aiscore");
+  const fs::path key = dir_.path() / "config" / "aiscore" / "key";
   std::ofstream(key) << "not a key";
   fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
   r = Run("run --suite quick");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr(key.string()));
-  EXPECT_EQ(ReadFile(key), "not a key");
+  EXPECT_EQ(ReadFileBytes(key), "not a key");
   EXPECT_TRUE(SavedRuns(".signed").empty());
   // Not a GGUF at all.
   std::ofstream(Path("junk.gguf")) << "this is not a gguf file";

@@ -11,18 +11,12 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "suites/suite_loader.h"
+#include "tests/scoring/suite_fixture.h"
 
 namespace aiscore {
 namespace {
 
 using ::testing::HasSubstr;
-
-v1::SuiteSpec Suite(const std::string& name) {
-  absl::StatusOr<LoadedSuite> loaded = LoadSuite(name);
-  EXPECT_TRUE(loaded.ok()) << loaded.status();
-  return loaded.ok() ? loaded->spec : v1::SuiteSpec();
-}
 
 const v1::Workload& FindWorkload(const v1::SuiteSpec& suite, const std::string& name) {
   for (const v1::Workload& w : suite.workloads()) {

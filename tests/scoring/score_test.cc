@@ -21,18 +21,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "suites/suite_loader.h"
+#include "tests/scoring/suite_fixture.h"
 
 namespace aiscore {
 namespace {
 
 using ::testing::HasSubstr;
-
-v1::SuiteSpec Suite(const std::string& name) {
-  absl::StatusOr<LoadedSuite> loaded = LoadSuite(name);
-  EXPECT_TRUE(loaded.ok()) << loaded.status();
-  return loaded.ok() ? loaded->spec : v1::SuiteSpec();
-}
 
 // The ratio a scored metric of a case should score.
 using RatioFn = std::function<double(const std::string& case_name, const v1::MetricSpec& metric)>;

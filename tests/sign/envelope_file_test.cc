@@ -6,7 +6,6 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,6 +14,7 @@
 
 #include "agent/sign/envelope.h"
 #include "tests/sign/test_run_result.h"
+#include "tests/temp_dir.h"
 
 namespace aiscore {
 namespace {
@@ -24,35 +24,29 @@ namespace fs = std::filesystem;
 class EnvelopeFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("aiscore_envelope_file_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     absl::StatusOr<KeyPair> key = KeyPair::Generate();
     ASSERT_TRUE(key.ok());
     absl::StatusOr<aiscore::v1::SignedResult> envelope = SignRunResult(TestRunResult(), *key);
     ASSERT_TRUE(envelope.ok());
     envelope_ = *envelope;
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   void Write(const fs::path& p, const std::string& bytes) {
     std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
   }
 
-  fs::path dir_;
+  TempDir dir_;
   aiscore::v1::SignedResult envelope_;
 };
 
 TEST_F(EnvelopeFileTest, WritesAtomicallyAndReadsBackTheSameEnvelope) {
-  const fs::path path = dir_ / "run.signed";
+  const fs::path path = dir_.path() / "run.signed";
   ASSERT_TRUE(WriteEnvelopeFile(path, envelope_).ok());
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);
   // Only the file itself: no temporary file left.
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_.path()), fs::directory_iterator()), 1);
 
   absl::StatusOr<aiscore::v1::SignedResult> read = ReadEnvelopeFile(path);
   ASSERT_TRUE(read.ok()) << read.status();
@@ -69,7 +63,7 @@ TEST_F(EnvelopeFileTest, WritesAtomicallyAndReadsBackTheSameEnvelope) {
 }
 
 TEST_F(EnvelopeFileTest, MissingFileIsNotFound) {
-  absl::StatusOr<aiscore::v1::SignedResult> read = ReadEnvelopeFile(dir_ / "missing.signed");
+  absl::StatusOr<aiscore::v1::SignedResult> read = ReadEnvelopeFile(dir_.path() / "missing.signed");
   ASSERT_FALSE(read.ok());
   EXPECT_TRUE(absl::IsNotFound(read.status())) << read.status();
   EXPECT_NE(std::string(read.status().message()).find("missing.signed"), std::string::npos);
@@ -77,7 +71,7 @@ TEST_F(EnvelopeFileTest, MissingFileIsNotFound) {
 
 TEST_F(EnvelopeFileTest, EveryTruncationIsRefused) {
   const std::string bytes = envelope_.SerializeAsString();
-  const fs::path path = dir_ / "cut.signed";
+  const fs::path path = dir_.path() / "cut.signed";
   for (size_t keep = 0; keep < bytes.size(); ++keep) {
     Write(path, bytes.substr(0, keep));
     absl::StatusOr<aiscore::v1::SignedResult> read = ReadEnvelopeFile(path);
@@ -89,7 +83,7 @@ TEST_F(EnvelopeFileTest, EveryTruncationIsRefused) {
 
 TEST_F(EnvelopeFileTest, GarbageIsRefused) {
   std::mt19937 rng(1);
-  const fs::path path = dir_ / "garbage.signed";
+  const fs::path path = dir_.path() / "garbage.signed";
   for (int i = 0; i < 200; ++i) {
     std::string bytes(1 + rng() % 400, '\0');
     for (char& c : bytes) c = static_cast<char>(rng());
@@ -104,8 +98,8 @@ TEST_F(EnvelopeFileTest, GarbageIsRefused) {
   EXPECT_NE(std::string(read.status().message()).find("not an aiscore signed result"),
             std::string::npos)
       << read.status();
-  fs::create_directories(dir_ / "a_directory.signed");
-  EXPECT_FALSE(ReadEnvelopeFile(dir_ / "a_directory.signed").ok());
+  fs::create_directories(dir_.path() / "a_directory.signed");
+  EXPECT_FALSE(ReadEnvelopeFile(dir_.path() / "a_directory.signed").ok());
 }
 
 }  // namespace

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,6 +14,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_replace.h"
+#include "tests/read_file_bytes.h"
+#include "tests/temp_dir.h"
 
 namespace aiscore {
 namespace {
@@ -23,11 +24,6 @@ namespace fs = std::filesystem;
 
 std::string Unhex(const std::string& hex) { return absl::HexStringToBytes(hex); }
 std::string ToHex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 void WriteAll(const fs::path& p, const std::string& s) {
   std::ofstream(p, std::ios::binary | std::ios::trunc) << s;
@@ -41,15 +37,7 @@ unsigned Mode(const fs::path& p) {
 
 class KeyPairTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("aiscore_key_pair_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  TempDir dir_;
 };
 
 // RFC 8032, section 7.1, TEST 1: the empty message.
@@ -90,14 +78,14 @@ TEST_F(KeyPairTest, SignatureVerifiesWithLibsodium) {
 }
 
 TEST_F(KeyPairTest, CreatesAPrivateKeyFileOnceAndReloadsTheSameKey) {
-  const fs::path path = dir_ / "config" / "aiscore" / "key";
+  const fs::path path = dir_.path() / "config" / "aiscore" / "key";
   bool created = false;
   absl::StatusOr<KeyPair> first = KeyPair::LoadOrCreate(path, &created);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(created);
   EXPECT_EQ(Mode(path), 0600u);
   EXPECT_EQ(Mode(path.parent_path()), 0700u);
-  const std::string text = ReadAll(path);
+  const std::string text = ReadFileBytes(path);
   EXPECT_EQ(text.rfind("aiscore-ed25519-key-v1\nseed ", 0), 0u) << text;
   EXPECT_NE(text.find("\npublic " + ToHex(first->public_key()) + "\n"), std::string::npos);
   // No temporary file is left beside it.
@@ -109,7 +97,7 @@ TEST_F(KeyPairTest, CreatesAPrivateKeyFileOnceAndReloadsTheSameKey) {
   EXPECT_EQ(second->public_key(), first->public_key());
   EXPECT_EQ(second->Fingerprint(), first->Fingerprint());
   EXPECT_EQ(second->Sign("x"), first->Sign("x"));  // Ed25519 signing is deterministic
-  EXPECT_EQ(ReadAll(path), text);
+  EXPECT_EQ(ReadFileBytes(path), text);
 
   absl::StatusOr<KeyPair> loaded = KeyPair::Load(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
@@ -120,9 +108,9 @@ TEST_F(KeyPairTest, CreatesAPrivateKeyFileOnceAndReloadsTheSameKey) {
 }
 
 TEST_F(KeyPairTest, RefusesAKeyFileOthersMayRead) {
-  const fs::path path = dir_ / "key";
+  const fs::path path = dir_.path() / "key";
   ASSERT_TRUE(KeyPair::LoadOrCreate(path).ok());
-  const std::string text = ReadAll(path);
+  const std::string text = ReadFileBytes(path);
   for (unsigned mode : {0644u, 0640u, 0604u, 0660u, 0602u, 0666u}) {
     ASSERT_EQ(::chmod(path.c_str(), mode), 0);
     absl::StatusOr<KeyPair> key = KeyPair::LoadOrCreate(path);
@@ -133,17 +121,17 @@ TEST_F(KeyPairTest, RefusesAKeyFileOthersMayRead) {
     std::snprintf(octal, sizeof(octal), "%04o", mode);
     EXPECT_NE(message.find(octal), std::string::npos) << message;
     EXPECT_NE(message.find("chmod 600"), std::string::npos) << message;
-    EXPECT_EQ(ReadAll(path), text) << "the refused file must be left alone";
+    EXPECT_EQ(ReadFileBytes(path), text) << "the refused file must be left alone";
   }
   ASSERT_EQ(::chmod(path.c_str(), 0400), 0);  // stricter than 0600 is fine
   EXPECT_TRUE(KeyPair::Load(path).ok());
 }
 
 TEST_F(KeyPairTest, RefusesATruncatedOrDamagedKeyFile) {
-  const fs::path good = dir_ / "good";
+  const fs::path good = dir_.path() / "good";
   ASSERT_TRUE(KeyPair::LoadOrCreate(good).ok());
-  const std::string text = ReadAll(good);
-  const fs::path path = dir_ / "key";
+  const std::string text = ReadFileBytes(good);
+  const fs::path path = dir_.path() / "key";
 
   std::vector<std::string> bad;
   // Every truncation, except dropping only the final newline.
@@ -171,7 +159,7 @@ TEST_F(KeyPairTest, RefusesATruncatedOrDamagedKeyFile) {
     const std::string message(key.status().message());
     EXPECT_NE(message.find(path.string()), std::string::npos) << message;
     EXPECT_NE(message.find("malformed"), std::string::npos) << message;
-    EXPECT_EQ(ReadAll(path), contents) << "a damaged key must not be overwritten";
+    EXPECT_EQ(ReadFileBytes(path), contents) << "a damaged key must not be overwritten";
   }
   WriteAll(path, other_seed);
   EXPECT_NE(std::string(KeyPair::Load(path).status().message()).find("does not belong"),
@@ -183,12 +171,12 @@ TEST_F(KeyPairTest, RefusesATruncatedOrDamagedKeyFile) {
 }
 
 TEST_F(KeyPairTest, RefusesADirectoryAndReportsAMissingFile) {
-  fs::create_directories(dir_ / "dir");
-  ASSERT_EQ(::chmod((dir_ / "dir").c_str(), 0700), 0);
-  absl::StatusOr<KeyPair> key = KeyPair::LoadOrCreate(dir_ / "dir");
+  fs::create_directories(dir_.path() / "dir");
+  ASSERT_EQ(::chmod((dir_.path() / "dir").c_str(), 0700), 0);
+  absl::StatusOr<KeyPair> key = KeyPair::LoadOrCreate(dir_.path() / "dir");
   ASSERT_FALSE(key.ok());
   EXPECT_NE(std::string(key.status().message()).find("not a regular file"), std::string::npos);
-  key = KeyPair::Load(dir_ / "missing");
+  key = KeyPair::Load(dir_.path() / "missing");
   ASSERT_FALSE(key.ok());
   EXPECT_TRUE(absl::IsNotFound(key.status())) << key.status();
   EXPECT_NE(std::string(key.status().message()).find("missing"), std::string::npos);

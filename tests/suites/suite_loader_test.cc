@@ -29,7 +29,8 @@ TEST(SuiteLoaderTest, BuiltInSuitesAreTheFilesByteForByte) {
   for (const std::string& name : BuiltInSuiteNames()) {
     absl::StatusOr<LoadedSuite> suite = LoadSuite(name);
     ASSERT_TRUE(suite.ok()) << suite.status();
-    const std::string file = ReadFile(std::filesystem::path(AISCORE_SUITES_DIR) / (name + ".textproto"));
+    const std::string file =
+        ReadFile(std::filesystem::path(AISCORE_SUITES_DIR) / (name + ".textproto"));
     EXPECT_EQ(suite->sha256, Sha256Hex(file)) << name;
     EXPECT_EQ(suite->spec.name(), name);
     absl::StatusOr<LoadedSuite> from_file =
@@ -189,8 +190,7 @@ TEST(SuiteLoaderTest, EveryKindOfInvalidFieldIsNamed) {
        "timing.repetitions = 0"},
       {"negative warmup", [](v1::SuiteSpec& s) { s.mutable_timing()->set_warmup_runs(-1); },
        "timing.warmup_runs = -1"},
-      {"infinite cap",
-       [](v1::SuiteSpec& s) { s.mutable_timing()->set_max_case_seconds(INFINITY); },
+      {"infinite cap", [](v1::SuiteSpec& s) { s.mutable_timing()->set_max_case_seconds(INFINITY); },
        "timing.max_case_seconds"},
       {"no reference device", [](v1::SuiteSpec& s) { s.clear_reference_device(); },
        "reference_device is missing"},
@@ -218,9 +218,12 @@ TEST(SuiteLoaderTest, EveryKindOfInvalidFieldIsNamed) {
 }
 
 TEST(SuiteLoaderTest, AnyEditChangesTheIdentity) {
-  absl::StatusOr<LoadedSuite> a = ParseSuite(std::string(ReadFile(std::filesystem::path(AISCORE_SUITES_DIR) / "quick.textproto")), "a");
+  absl::StatusOr<LoadedSuite> a = ParseSuite(
+      std::string(ReadFile(std::filesystem::path(AISCORE_SUITES_DIR) / "quick.textproto")), "a");
   ASSERT_TRUE(a.ok()) << a.status();
-  absl::StatusOr<LoadedSuite> b = ParseSuite(ReadFile(std::filesystem::path(AISCORE_SUITES_DIR) / "quick.textproto") + "\n# a comment\n", "b");
+  absl::StatusOr<LoadedSuite> b = ParseSuite(
+      ReadFile(std::filesystem::path(AISCORE_SUITES_DIR) / "quick.textproto") + "\n# a comment\n",
+      "b");
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_NE(a->sha256, b->sha256);
   EXPECT_EQ(a->sha256.size(), 64u);

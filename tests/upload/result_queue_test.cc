@@ -5,11 +5,9 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <regex>
 #include <string>
 
@@ -17,17 +15,14 @@
 #include "agent/sign/envelope.h"
 #include "agent/sign/envelope_file.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "tests/read_file_bytes.h"
 #include "tests/sign/test_run_result.h"
+#include "tests/temp_dir.h"
 
 namespace aiscore {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 unsigned Mode(const fs::path& p) {
   struct stat st {};
@@ -38,15 +33,10 @@ unsigned Mode(const fs::path& p) {
 class ResultQueueTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("aiscore_result_queue_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
     absl::StatusOr<KeyPair> key = KeyPair::Generate();
     ASSERT_TRUE(key.ok());
     key_ = std::make_unique<KeyPair>(*key);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   aiscore::v1::SignedResult NewEnvelope(aiscore::v1::RunResult* result = nullptr) {
     aiscore::v1::RunResult r = TestRunResult();
@@ -56,15 +46,15 @@ class ResultQueueTest : public ::testing::Test {
     return *e;
   }
 
-  fs::path dir_;
+  TempDir dir_;
   std::unique_ptr<KeyPair> key_;
 };
 
 TEST_F(ResultQueueTest, EnqueueListsOldestFirstAndRemoves) {
-  absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_ / "queue");
+  absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_.path() / "queue");
   ASSERT_TRUE(queue.ok()) << queue.status();
-  EXPECT_EQ(Mode(dir_ / "queue"), 0700u);
-  EXPECT_EQ(Mode(dir_ / "queue" / "rejected"), 0700u);
+  EXPECT_EQ(Mode(dir_.path() / "queue"), 0700u);
+  EXPECT_EQ(Mode(dir_.path() / "queue" / "rejected"), 0700u);
   ASSERT_TRUE(queue->Pending().ok());
   EXPECT_TRUE(queue->Pending()->empty());
 
@@ -107,39 +97,40 @@ TEST_F(ResultQueueTest, EnqueueListsOldestFirstAndRemoves) {
 }
 
 TEST_F(ResultQueueTest, NeverRemovesOrMovesFilesOutsideTheQueue) {
-  absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_ / "queue");
+  absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_.path() / "queue");
   ASSERT_TRUE(queue.ok());
-  const fs::path outside = dir_ / "mine.signed";
+  const fs::path outside = dir_.path() / "mine.signed";
   ASSERT_TRUE(WriteEnvelopeFile(outside, NewEnvelope()).ok());
   EXPECT_FALSE(queue->Contains(outside));
   EXPECT_TRUE(absl::IsFailedPrecondition(queue->Remove(outside)));
   EXPECT_TRUE(absl::IsFailedPrecondition(queue->MoveToRejected(outside, "no").status()));
   // Nor through a path that only looks like it is in the queue.
-  EXPECT_FALSE(queue->Contains(dir_ / "queue" / ".." / "mine.signed"));
-  EXPECT_TRUE(absl::IsFailedPrecondition(queue->Remove(dir_ / "queue" / ".." / "mine.signed")));
+  EXPECT_FALSE(queue->Contains(dir_.path() / "queue" / ".." / "mine.signed"));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(queue->Remove(dir_.path() / "queue" / ".." / "mine.signed")));
   EXPECT_TRUE(fs::exists(outside));
 }
 
 TEST_F(ResultQueueTest, MoveToRejectedKeepsTheFileWithItsReason) {
-  absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_ / "queue");
+  absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_.path() / "queue");
   ASSERT_TRUE(queue.ok());
   const aiscore::v1::SignedResult envelope = NewEnvelope();
   absl::StatusOr<fs::path> path = queue->Enqueue(envelope);
   ASSERT_TRUE(path.ok());
-  const std::string bytes = ReadAll(*path);
+  const std::string bytes = ReadFileBytes(*path);
   absl::StatusOr<fs::path> moved =
       queue->MoveToRejected(*path, "REJECT_REASON_IMPLAUSIBLE: too fast");
   ASSERT_TRUE(moved.ok()) << moved.status();
   EXPECT_EQ(*moved, queue->rejected_dir() / path->filename());
   EXPECT_FALSE(fs::exists(*path));
-  EXPECT_EQ(ReadAll(*moved), bytes);  // unchanged
-  EXPECT_EQ(ReadAll(moved->string() + ".reason"), "REJECT_REASON_IMPLAUSIBLE: too fast\n");
+  EXPECT_EQ(ReadFileBytes(*moved), bytes);  // unchanged
+  EXPECT_EQ(ReadFileBytes(moved->string() + ".reason"), "REJECT_REASON_IMPLAUSIBLE: too fast\n");
   EXPECT_EQ(Mode(moved->string() + ".reason"), 0600u);
   EXPECT_TRUE(queue->Pending()->empty());
 }
 
 TEST_F(ResultQueueTest, PendingIgnoresTemporaryAndOtherFiles) {
-  absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_ / "queue");
+  absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_.path() / "queue");
   ASSERT_TRUE(queue.ok());
   absl::StatusOr<fs::path> path = queue->Enqueue(NewEnvelope());
   ASSERT_TRUE(path.ok());
@@ -155,13 +146,13 @@ TEST_F(ResultQueueTest, PendingIgnoresTemporaryAndOtherFiles) {
 TEST_F(ResultQueueTest, ReopeningFindsWhatWasQueued) {
   fs::path queued;
   {
-    absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_ / "queue");
+    absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_.path() / "queue");
     ASSERT_TRUE(queue.ok());
     absl::StatusOr<fs::path> path = queue->Enqueue(NewEnvelope());
     ASSERT_TRUE(path.ok());
     queued = *path;
   }
-  absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_ / "queue");
+  absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_.path() / "queue");
   ASSERT_TRUE(queue.ok());
   EXPECT_EQ(*queue->Pending(), std::vector<fs::path>{queued});
 }

@@ -5,17 +5,17 @@
 #include "agent/upload/submitter.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 
 #include "agent/sign/envelope.h"
 #include "agent/sign/envelope_file.h"
+#include "tests/read_file_bytes.h"
 #include "tests/sign/test_run_result.h"
+#include "tests/temp_dir.h"
 #include "tests/upload/fake_collector.h"
 
 namespace aiscore {
@@ -24,19 +24,10 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 class SubmitterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("aiscore_submitter_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_ / "queue");
+    absl::StatusOr<ResultQueue> queue = ResultQueue::Open(dir_.path() / "queue");
     ASSERT_TRUE(queue.ok());
     queue_ = std::make_unique<ResultQueue>(*queue);
     absl::StatusOr<KeyPair> key = KeyPair::Generate();
@@ -44,10 +35,7 @@ class SubmitterTest : public ::testing::Test {
     key_ = std::make_unique<KeyPair>(*key);
     log_ = std::tmpfile();
   }
-  void TearDown() override {
-    std::fclose(log_);
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { std::fclose(log_); }
 
   aiscore::v1::SignedResult NewEnvelope() {
     absl::StatusOr<aiscore::v1::SignedResult> e = SignRunResult(TestRunResult(), *key_);
@@ -79,10 +67,10 @@ class SubmitterTest : public ::testing::Test {
   }
   std::vector<fs::path> Pending() { return *queue_->Pending(); }
   std::string Reason(const fs::path& queued) {
-    return ReadAll(queue_->rejected_dir() / (queued.filename().string() + ".reason"));
+    return ReadFileBytes(queue_->rejected_dir() / (queued.filename().string() + ".reason"));
   }
 
-  fs::path dir_;
+  TempDir dir_;
   std::unique_ptr<ResultQueue> queue_;
   std::unique_ptr<KeyPair> key_;
   std::FILE* log_ = nullptr;
@@ -152,7 +140,7 @@ TEST_F(SubmitterTest, TamperedFileIsNotSent) {
 TEST_F(SubmitterTest, DamagedFileIsNotSent) {
   FakeCollector server;
   const fs::path a = Enqueue(NewEnvelope());
-  const std::string bytes = ReadAll(a);
+  const std::string bytes = ReadFileBytes(a);
   std::ofstream(a, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
   std::unique_ptr<CollectorClient> client = Client(server.target());
   const SubmitReport report = SubmitQueued(*client, *queue_, {a}, log_);
@@ -178,7 +166,7 @@ TEST_F(SubmitterTest, UnreachableCollectorKeepsTheFileQueued) {
 }
 
 TEST_F(SubmitterTest, FileOutsideTheQueueIsCopiedInFirst) {
-  const fs::path mine = dir_ / "mine.signed";
+  const fs::path mine = dir_.path() / "mine.signed";
   ASSERT_TRUE(WriteEnvelopeFile(mine, NewEnvelope()).ok());
   {
     std::unique_ptr<CollectorClient> down = Client("127.0.0.1:" + std::to_string(ClosedPort()), 1);
@@ -187,7 +175,7 @@ TEST_F(SubmitterTest, FileOutsideTheQueueIsCopiedInFirst) {
   }
   EXPECT_TRUE(fs::exists(mine));
   ASSERT_EQ(Pending().size(), 1u);  // a copy waits in the queue
-  EXPECT_EQ(ReadAll(Pending()[0]), ReadAll(mine));
+  EXPECT_EQ(ReadFileBytes(Pending()[0]), ReadFileBytes(mine));
 
   FakeCollector server;
   std::unique_ptr<CollectorClient> client = Client(server.target());
@@ -197,7 +185,7 @@ TEST_F(SubmitterTest, FileOutsideTheQueueIsCopiedInFirst) {
   EXPECT_TRUE(fs::exists(mine));  // the person's own file is left alone
 
   // An unreadable file from outside is reported, not queued.
-  EXPECT_EQ(SubmitQueued(*client, *queue_, {dir_ / "missing.signed"}, log_).failed, 1);
+  EXPECT_EQ(SubmitQueued(*client, *queue_, {dir_.path() / "missing.signed"}, log_).failed, 1);
   EXPECT_TRUE(Pending().empty());
 }
 

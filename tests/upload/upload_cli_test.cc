@@ -6,20 +6,18 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 
 #include "absl/strings/escaping.h"
 #include "agent/sign/envelope.h"
 #include "agent/sign/envelope_file.h"
 #include "agent/upload/result_queue.h"
+#include "tests/read_file_bytes.h"
+#include "tests/shell_command.h"
 #include "tests/sign/test_run_result.h"
+#include "tests/temp_dir.h"
 #include "tests/upload/fake_collector.h"
 
 namespace aiscore {
@@ -27,11 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using google::protobuf::util::MessageDifferencer;
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 struct CommandOutput {
   int exit_code;
@@ -42,31 +35,17 @@ struct CommandOutput {
 
 class UploadCliTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("aiscore_upload_cli_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // Runs `aiscore args` with this test's XDG directories and `env` (NAME=VALUE ...).
   CommandOutput Aiscore(const std::string& args, const std::string& env = "") {
-    const fs::path err = dir_ / "stderr.txt";
-    const std::string cmd =
-        "env -u AISCORE_COLLECTOR XDG_CONFIG_HOME=" + (dir_ / "config").string() +
-        " XDG_DATA_HOME=" + (dir_ / "data").string() + " " + env + " " + AISCORE_BINARY + " " +
-        args + " 2>" + err.string();
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-    const int status = pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, ReadAll(err)};
+    const std::string err = dir_.Path("stderr.txt");
+    const CommandResult r =
+        RunShellCommand("env -u AISCORE_COLLECTOR XDG_CONFIG_HOME=" + dir_.Path("config") +
+                        " XDG_DATA_HOME=" + dir_.Path("data") + " " + env + " " + AISCORE_BINARY +
+                        " " + args + " 2>" + err);
+    return {r.exit_code, r.output, ReadFileBytes(err)};
   }
 
-  fs::path QueueDir() const { return dir_ / "data" / "aiscore" / "queue"; }
+  fs::path QueueDir() const { return dir_.path() / "data" / "aiscore" / "queue"; }
   ResultQueue Queue() {
     absl::StatusOr<ResultQueue> q = ResultQueue::Open(QueueDir());
     EXPECT_TRUE(q.ok());
@@ -86,13 +65,13 @@ class UploadCliTest : public ::testing::Test {
   }
   std::vector<fs::path> Pending() { return *Queue().Pending(); }
 
-  fs::path dir_;
+  TempDir dir_;
 };
 
 TEST_F(UploadCliTest, KeyShowCreatesAPrivateKeyOnceAndShowsItsFingerprint) {
   CommandOutput r = Aiscore("key show");
   ASSERT_EQ(r.exit_code, 0) << r.all();
-  const fs::path key = dir_ / "config" / "aiscore" / "key";
+  const fs::path key = dir_.path() / "config" / "aiscore" / "key";
   EXPECT_NE(r.err.find("created new key " + key.string()), std::string::npos) << r.err;
   struct stat st {};
   ASSERT_EQ(::stat(key.c_str(), &st), 0);
@@ -117,7 +96,7 @@ TEST_F(UploadCliTest, KeyShowCreatesAPrivateKeyOnceAndShowsItsFingerprint) {
   EXPECT_NE(loose.err.find(key.string()), std::string::npos) << loose.err;
   EXPECT_NE(loose.err.find("0644"), std::string::npos) << loose.err;
 
-  const fs::path other = dir_ / "elsewhere" / "key";
+  const fs::path other = dir_.path() / "elsewhere" / "key";
   CommandOutput custom = Aiscore("key show --key " + other.string());
   ASSERT_EQ(custom.exit_code, 0) << custom.all();
   EXPECT_TRUE(fs::exists(other));
@@ -175,7 +154,7 @@ TEST_F(UploadCliTest, SubmitMovesARejectedResultAsideAndFails) {
   EXPECT_TRUE(Pending().empty());
   const fs::path rejected = QueueDir() / "rejected" / queued.filename();
   EXPECT_TRUE(fs::exists(rejected));
-  const std::string reason = ReadAll(rejected.string() + ".reason");
+  const std::string reason = ReadFileBytes(rejected.string() + ".reason");
   EXPECT_NE(reason.find("REJECT_REASON_TIMESTAMP: finished 40 days ago"), std::string::npos)
       << reason;
   EXPECT_NE(r.out.find("REJECT_REASON_TIMESTAMP"), std::string::npos) << r.out;
@@ -218,7 +197,7 @@ TEST_F(UploadCliTest, SubmitNeverSendsATamperedQueueFile) {
   EXPECT_EQ(server.submit_calls(), 0);
   EXPECT_TRUE(Pending().empty());
   const std::string reason =
-      ReadAll(QueueDir() / "rejected" / (queued.filename().string() + ".reason"));
+      ReadFileBytes(QueueDir() / "rejected" / (queued.filename().string() + ".reason"));
   EXPECT_EQ(reason.rfind("local verification failed: ", 0), 0u) << reason;
 }
 
@@ -226,7 +205,7 @@ TEST_F(UploadCliTest, SubmitANamedFileFromOutsideTheQueue) {
   FakeCollector server;
   absl::StatusOr<KeyPair> key = KeyPair::Generate();
   ASSERT_TRUE(key.ok());
-  const fs::path mine = dir_ / "run.signed";
+  const fs::path mine = dir_.path() / "run.signed";
   ASSERT_TRUE(WriteEnvelopeFile(mine, *SignRunResult(TestRunResult(), *key)).ok());
   CommandOutput r = Aiscore("submit " + mine.string() + " --collector " + server.target());
   ASSERT_EQ(r.exit_code, 0) << r.all();
@@ -403,8 +382,8 @@ TEST_F(UploadCliTest, RunSubmitSendsTheMeasuredResultOnce) {
 TEST_F(UploadCliTest, RunSubmitToADownCollectorKeepsTheResultQueued) {
   FakeCollector down;
   down.FailEverySubmit(grpc::StatusCode::UNAVAILABLE, "maintenance");
-  CommandOutput r = Aiscore("run --suite quick --format q2_k --workload chat --submit " +
-                            down.target());
+  CommandOutput r =
+      Aiscore("run --suite quick --format q2_k --workload chat --submit " + down.target());
   EXPECT_EQ(r.exit_code, 1) << r.all();
   ASSERT_EQ(Pending().size(), 1u);
   EXPECT_NE(r.err.find("submit --pending"), std::string::npos) << r.err;
