@@ -1,0 +1,133 @@
+#include "collector/store/schema.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace aiscore::collector {
+namespace {
+
+// Version 1: agents, results, cases and the per-GPU aggregates.
+//
+// Times are microseconds since the Unix epoch on the collector's clock. Keys,
+// nonces and envelopes are BLOBs stored verbatim. A result is aggregated when
+// it is ranked: gpu_aggregates holds one row per (suite, gpu, backend) with its
+// count and best (highest) score, and aggregate_scores holds that group's
+// scores in an index ordered by (group_id, score), so a percentile is an
+// indexed LIMIT/OFFSET walk over one group's scores and never touches results.
+constexpr std::string_view kMigration1 = R"sql(
+CREATE TABLE agents (
+  public_key BLOB PRIMARY KEY NOT NULL,
+  first_seen_us INTEGER NOT NULL,
+  last_seen_us INTEGER NOT NULL,
+  results INTEGER NOT NULL DEFAULT 0,
+  ranked_results INTEGER NOT NULL DEFAULT 0,
+  banned INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE results (
+  id TEXT PRIMARY KEY NOT NULL,
+  nonce BLOB NOT NULL UNIQUE,
+  agent_key BLOB NOT NULL REFERENCES agents(public_key),
+  suite TEXT NOT NULL,
+  suite_sha256 TEXT NOT NULL,
+  received_us INTEGER NOT NULL,
+  gpu TEXT NOT NULL,
+  backend TEXT NOT NULL,
+  score REAL,
+  status TEXT NOT NULL,
+  flags INTEGER NOT NULL,
+  ranked INTEGER NOT NULL,
+  envelope BLOB NOT NULL
+);
+CREATE INDEX results_by_agent ON results(agent_key, received_us);
+CREATE INDEX results_by_group ON results(suite, gpu, backend, received_us);
+CREATE TABLE cases (
+  result_id TEXT NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+  case_name TEXT NOT NULL,
+  metric TEXT NOT NULL,
+  median REAL,
+  UNIQUE (result_id, case_name, metric)
+);
+CREATE TABLE gpu_aggregates (
+  group_id INTEGER PRIMARY KEY,
+  suite TEXT NOT NULL,
+  gpu TEXT NOT NULL,
+  backend TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  best REAL NOT NULL,
+  UNIQUE (suite, gpu, backend)
+);
+CREATE TABLE aggregate_scores (
+  group_id INTEGER NOT NULL REFERENCES gpu_aggregates(group_id),
+  score REAL NOT NULL,
+  result_id TEXT NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+  PRIMARY KEY (group_id, score, result_id)
+) WITHOUT ROWID;
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, kMigration1},
+};
+
+absl::Status SetVersion(Database& db, int version) {
+  // PRAGMA takes no bound parameters; `version` is a constant of this file,
+  // never a value from input.
+  return db.Execute(absl::StrCat("PRAGMA user_version = ", version));
+}
+
+}  // namespace
+
+std::span<const Migration> Migrations() { return kMigrations; }
+
+int SchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+absl::StatusOr<int> ReadSchemaVersion(Database& db) {
+  absl::StatusOr<Statement> stmt = db.Prepare("PRAGMA user_version");
+  if (!stmt.ok()) return stmt.status();
+  absl::StatusOr<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::InternalError("PRAGMA user_version returned no row");
+  return static_cast<int>(stmt->ColumnInt64(0));
+}
+
+absl::Status MigrateTo(Database& db, int target) {
+  if (target < 0 || target > SchemaVersion()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no schema version ", target, "; this code knows 0 to ", SchemaVersion()));
+  }
+  for (const Migration& migration : kMigrations) {
+    if (migration.version > target) break;
+    Transaction txn(db);
+    if (absl::Status s = txn.Begin(); !s.ok()) return s;
+    // Read inside the transaction: another process may have migrated meanwhile.
+    absl::StatusOr<int> current = ReadSchemaVersion(db);
+    if (!current.ok()) return current.status();
+    if (*current > SchemaVersion()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          db.path(), " has schema version ", *current, " but this collector knows only up to ",
+          SchemaVersion(), "; run a newer collector (migrations are forward-only)"));
+    }
+    if (*current >= migration.version) continue;
+    if (*current != migration.version - 1) {
+      return absl::InternalError(
+          absl::StrCat("migration ", migration.version, " found version ", *current));
+    }
+    if (absl::Status s = db.Execute(migration.sql); !s.ok()) {
+      return absl::Status(
+          s.code(), absl::StrCat("migration to version ", migration.version, ": ", s.message()));
+    }
+    if (absl::Status s = SetVersion(db, migration.version); !s.ok()) return s;
+    if (absl::Status s = txn.Commit(); !s.ok()) return s;
+  }
+  // A file already past `target` (or newer than the code) is reported, not touched.
+  absl::StatusOr<int> current = ReadSchemaVersion(db);
+  if (!current.ok()) return current.status();
+  if (*current > SchemaVersion()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        db.path(), " has schema version ", *current, " but this collector knows only up to ",
+        SchemaVersion(), "; run a newer collector (migrations are forward-only)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Migrate(Database& db) { return MigrateTo(db, SchemaVersion()); }
+
+}  // namespace aiscore::collector

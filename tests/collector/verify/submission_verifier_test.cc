@@ -1,0 +1,268 @@
+// The collector's verification: a complete, plausible result of a registered
+// suite is accepted and scored; each rejection reason is produced by a
+// hand-built envelope that breaks exactly that rule.
+#include "collector/verify/submission_verifier.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <random>
+
+#include "agent/sign/envelope.h"
+#include "agent/sign/key_pair.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace aiscore {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using ::testing::HasSubstr;
+
+const absl::Time kNow = absl::FromUnixSeconds(1795000000);
+
+// A complete quick-suite result: chat and long measured at the reference
+// values, spec not run.
+v1::RunResult QuickResult(const LoadedSuite& suite) {
+  static std::mt19937_64 rng{12345};
+  v1::RunResult r;
+  r.mutable_suite()->set_name(suite.spec.name());
+  r.mutable_suite()->set_sha256(suite.sha256);
+  std::string nonce(16, '\0');
+  for (char& c : nonce) c = static_cast<char>(rng());
+  r.set_nonce(nonce);
+  *r.mutable_started_at() = TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(kNow) - 600);
+  *r.mutable_finished_at() = TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(kNow) - 60);
+  r.mutable_backend()->set_name("cpu");
+  r.set_local_score(999999);  // ignored by the collector
+  for (const v1::Workload& w : suite.spec.workloads()) {
+    for (const std::string& f : suite.spec.formats()) {
+      v1::CaseResult* c = r.add_cases();
+      c->set_name(CaseName(w.name(), f));
+      c->set_workload(w.name());
+      c->set_format(f);
+      if (w.kind() == v1::WORKLOAD_KIND_SPECULATIVE) {
+        c->set_status(v1::CASE_STATUS_NOT_RUN);
+        c->set_reason("speculative decoding is not in the engine yet");
+        continue;
+      }
+      c->set_status(v1::CASE_STATUS_OK);
+      c->mutable_self_check()->set_status(v1::SELF_CHECK_STATUS_PASSED);
+      c->set_timed_runs(2);
+      for (const v1::MetricSpec& spec : w.metrics()) {
+        double ref = 0;
+        for (const v1::Reference& x : spec.references()) {
+          if (x.format() == f) ref = x.value();
+        }
+        v1::Measurement* m = c->add_measurements();
+        m->set_name(spec.name());
+        m->set_kind(spec.kind());
+        m->set_unit(UnitOf(spec.kind()));
+        m->set_median(ref);
+        m->set_min(ref * 0.99);
+        m->set_max(ref * 1.01);
+        m->set_stddev(ref * 0.01);
+        m->add_samples(ref * 0.99);
+        m->add_samples(ref * 1.01);
+      }
+    }
+  }
+  return r;
+}
+
+class VerifierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<LoadedSuite> quick = LoadSuite("quick");
+    ASSERT_TRUE(quick.ok());
+    quick_ = *quick;
+    absl::StatusOr<KeyPair> key = KeyPair::Generate();
+    ASSERT_TRUE(key.ok());
+    key_ = std::make_unique<KeyPair>(*key);
+  }
+
+  v1::SignedResult Sign(const v1::RunResult& r) {
+    absl::StatusOr<v1::SignedResult> e = SignRunResult(r, *key_);
+    EXPECT_TRUE(e.ok());
+    return *e;
+  }
+
+  SubmissionVerifier Verifier(VerifierOptions options = {}) {
+    SubmissionVerifier v(std::move(options));
+    EXPECT_TRUE(v.RegisterBuiltInSuites().ok());
+    return v;
+  }
+
+  // Mutates a valid result and expects the given rejection.
+  void ExpectRejected(const std::function<void(v1::RunResult&)>& mutate, v1::RejectReason reason,
+                      const std::string& message, VerifierOptions options = {}) {
+    v1::RunResult r = QuickResult(quick_);
+    mutate(r);
+    const Verdict v = Verifier(std::move(options)).Verify(Sign(r), kNow);
+    EXPECT_FALSE(v.accepted) << message;
+    EXPECT_EQ(v.reason, reason) << v.message;
+    EXPECT_THAT(v.message, HasSubstr(message));
+  }
+
+  LoadedSuite quick_;
+  std::unique_ptr<KeyPair> key_;
+};
+
+TEST_F(VerifierTest, ACompleteResultIsAcceptedAndRescored) {
+  const Verdict v = Verifier().Verify(Sign(QuickResult(quick_)), kNow);
+  ASSERT_TRUE(v.accepted) << v.message;
+  EXPECT_FALSE(v.ranked);  // quick is not rankable
+  // Every measured case at its reference: 1000 x capacity (8 of 12 cases ran).
+  EXPECT_NEAR(v.score.score, 1000.0 * 8 / 12, 1e-6);
+  EXPECT_EQ(v.score.cases_ran, 8);
+}
+
+TEST_F(VerifierTest, PayloadTypeSignatureAndMalformedPayload) {
+  v1::SignedResult e = Sign(QuickResult(quick_));
+  e.set_payload_type("application/json");
+  Verdict v = Verifier().Verify(e, kNow);
+  EXPECT_EQ(v.reason, v1::REJECT_REASON_PAYLOAD_TYPE) << v.message;
+
+  e = Sign(QuickResult(quick_));
+  std::string payload = e.payload();
+  payload[payload.size() / 2] ^= 1;
+  e.set_payload(payload);
+  v = Verifier().Verify(e, kNow);
+  EXPECT_EQ(v.reason, v1::REJECT_REASON_SIGNATURE) << v.message;
+
+  e = Sign(QuickResult(quick_));
+  e.set_public_key("short");
+  EXPECT_EQ(Verifier().Verify(e, kNow).reason, v1::REJECT_REASON_SIGNATURE);
+
+  // Properly signed bytes that are not a RunResult.
+  v1::SignedResult garbage;
+  garbage.set_payload_type(std::string(kRunResultPayloadType));
+  garbage.set_payload(std::string("\xff\xff\xff\xff garbage", 12));
+  garbage.set_public_key(key_->public_key());
+  garbage.set_signature(key_->Sign(Pae(garbage.payload_type(), garbage.payload())));
+  v = Verifier().Verify(garbage, kNow);
+  EXPECT_EQ(v.reason, v1::REJECT_REASON_MALFORMED) << v.message;
+
+  ExpectRejected([](v1::RunResult& r) { r.set_nonce("short"); }, v1::REJECT_REASON_MALFORMED,
+                 "nonce");
+}
+
+TEST_F(VerifierTest, UnknownSuite) {
+  ExpectRejected([](v1::RunResult& r) { r.mutable_suite()->set_sha256(std::string(64, '0')); },
+                 v1::REJECT_REASON_UNKNOWN_SUITE, "is not registered");
+  ExpectRejected([](v1::RunResult& r) { r.mutable_suite()->set_name("v9"); },
+                 v1::REJECT_REASON_UNKNOWN_SUITE, "suite 'v9'");
+}
+
+TEST_F(VerifierTest, IncompleteResults) {
+  ExpectRejected([](v1::RunResult& r) { r.mutable_cases()->RemoveLast(); },
+                 v1::REJECT_REASON_INCOMPLETE, "is missing");
+  ExpectRejected([](v1::RunResult& r) { *r.add_cases() = r.cases(0); },
+                 v1::REJECT_REASON_INCOMPLETE, "appears twice");
+  ExpectRejected([](v1::RunResult& r) { r.mutable_cases(0)->set_name("chat/q5_k"); },
+                 v1::REJECT_REASON_INCOMPLETE, "'chat/q5_k' is not in suite");
+}
+
+TEST_F(VerifierTest, InvalidValues) {
+  ExpectRejected(
+      [](v1::RunResult& r) { r.mutable_cases(0)->set_status(v1::CASE_STATUS_UNSPECIFIED); },
+      v1::REJECT_REASON_INVALID_VALUE, "has no status");
+  ExpectRejected(
+      [](v1::RunResult& r) { r.mutable_cases(0)->mutable_measurements(0)->set_median(NAN); },
+      v1::REJECT_REASON_INVALID_VALUE, "not finite");
+  ExpectRejected(
+      [](v1::RunResult& r) { r.mutable_cases(0)->mutable_measurements(0)->set_median(-5); },
+      v1::REJECT_REASON_INVALID_VALUE, "not finite and positive");
+  ExpectRejected(
+      [](v1::RunResult& r) { r.mutable_cases(0)->mutable_measurements(0)->set_median(1e9); },
+      v1::REJECT_REASON_INVALID_VALUE, "between min and max");
+  ExpectRejected(
+      [](v1::RunResult& r) {
+        r.mutable_cases(0)->mutable_measurements(0)->set_unit(v1::UNIT_SECONDS);
+      },
+      v1::REJECT_REASON_INVALID_VALUE, "kind or unit");
+  ExpectRejected([](v1::RunResult& r) { r.mutable_cases(0)->mutable_measurements()->RemoveLast(); },
+                 v1::REJECT_REASON_INVALID_VALUE, "measurements");
+  ExpectRejected(
+      [](v1::RunResult& r) {
+        r.mutable_cases(0)->mutable_self_check()->set_status(v1::SELF_CHECK_STATUS_FAILED);
+      },
+      v1::REJECT_REASON_INVALID_VALUE, "self-check");
+  ExpectRejected(
+      [](v1::RunResult& r) { r.mutable_cases(0)->mutable_measurements(0)->add_samples(1); },
+      v1::REJECT_REASON_INVALID_VALUE, "samples for 2 timed runs");
+  ExpectRejected(
+      [](v1::RunResult& r) { r.mutable_cases(0)->mutable_measurements(0)->set_stddev(-1); },
+      v1::REJECT_REASON_INVALID_VALUE, "stddev");
+  // A custom model with a shape that would divide by zero.
+  ExpectRejected(
+      [](v1::RunResult& r) {
+        r.mutable_model()->set_custom(true);
+        r.mutable_model()->set_file_format("q4_k");
+        r.mutable_model()->mutable_shape()->set_n_heads(0);
+      },
+      v1::REJECT_REASON_INVALID_VALUE, "custom model's shape");
+}
+
+TEST_F(VerifierTest, TimeWindow) {
+  ExpectRejected(
+      [](v1::RunResult& r) {
+        *r.mutable_finished_at() = TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(kNow) + 3600);
+      },
+      v1::REJECT_REASON_TIMESTAMP, "in the future");
+  ExpectRejected(
+      [](v1::RunResult& r) {
+        *r.mutable_started_at() = TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(kNow) - 4e7);
+        *r.mutable_finished_at() = TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(kNow) - 3e7);
+      },
+      v1::REJECT_REASON_TIMESTAMP, "older than");
+  ExpectRejected(
+      [](v1::RunResult& r) {
+        *r.mutable_started_at() = TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(kNow));
+      },
+      v1::REJECT_REASON_TIMESTAMP, "before started_at");
+  ExpectRejected([](v1::RunResult& r) { r.clear_finished_at(); }, v1::REJECT_REASON_TIMESTAMP,
+                 "missing");
+}
+
+TEST_F(VerifierTest, PhysicsRejectsDecodeFasterThanMemoryAllows) {
+  // quick-target Q4_K tg16 reference reads the weights at the reference
+  // device's effective 179 GB/s; a device with 100 GB/s cannot do that.
+  VerifierOptions slow;
+  slow.device_limits = [](const v1::RunResult&) {
+    return DeviceLimits{.memory_bandwidth = 100e9, .peak_flops = 1e15};
+  };
+  ExpectRejected([](v1::RunResult&) {}, v1::REJECT_REASON_IMPLAUSIBLE, "GB/s", slow);
+  VerifierOptions weak;
+  weak.device_limits = [](const v1::RunResult&) {
+    return DeviceLimits{.memory_bandwidth = 1e15, .peak_flops = 1e12};
+  };
+  ExpectRejected([](v1::RunResult&) {}, v1::REJECT_REASON_IMPLAUSIBLE, "TFLOP/s", weak);
+  // The reference device itself (256 GB/s, 40 TFLOP/s) is plausible.
+  VerifierOptions reference;
+  reference.device_limits = [](const v1::RunResult&) {
+    return DeviceLimits{.memory_bandwidth = 256e9, .peak_flops = 40e12};
+  };
+  const Verdict v = Verifier(reference).Verify(Sign(QuickResult(quick_)), kNow);
+  EXPECT_TRUE(v.accepted) << v.message;
+}
+
+TEST_F(VerifierTest, CustomModelsAreVerifiedButNotRanked) {
+  v1::RunResult r = QuickResult(quick_);
+  // A custom run has one case per workload, in the file's format.
+  v1::RunResult custom = r;
+  custom.clear_cases();
+  for (const v1::CaseResult& c : r.cases()) {
+    if (c.format() == "q8_0") *custom.add_cases() = c;
+  }
+  custom.mutable_model()->set_custom(true);
+  custom.mutable_model()->set_file_format("q8_0");
+  *custom.mutable_model()->mutable_shape() = *FindModel(quick_.spec, "quick-target");
+  const Verdict v = Verifier().Verify(Sign(custom), kNow);
+  ASSERT_TRUE(v.accepted) << v.message;
+  EXPECT_FALSE(v.ranked);
+  EXPECT_EQ(v.score.score, 0);
+}
+
+}  // namespace
+}  // namespace aiscore
