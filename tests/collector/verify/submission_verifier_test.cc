@@ -7,11 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <functional>
-#include <random>
 
 #include "agent/sign/envelope.h"
 #include "agent/sign/key_pair.h"
 #include "google/protobuf/util/time_util.h"
+#include "tests/collector/quick_result.h"
 
 namespace aiscore {
 namespace {
@@ -19,56 +19,7 @@ namespace {
 using google::protobuf::util::TimeUtil;
 using ::testing::HasSubstr;
 
-const absl::Time kNow = absl::FromUnixSeconds(1795000000);
-
-// A complete quick-suite result: chat and long measured at the reference
-// values, spec not run.
-v1::RunResult QuickResult(const LoadedSuite& suite) {
-  static std::mt19937_64 rng{12345};
-  v1::RunResult r;
-  r.mutable_suite()->set_name(suite.spec.name());
-  r.mutable_suite()->set_sha256(suite.sha256);
-  std::string nonce(16, '\0');
-  for (char& c : nonce) c = static_cast<char>(rng());
-  r.set_nonce(nonce);
-  *r.mutable_started_at() = TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(kNow) - 600);
-  *r.mutable_finished_at() = TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(kNow) - 60);
-  r.mutable_backend()->set_name("cpu");
-  r.set_local_score(999999);  // ignored by the collector
-  for (const v1::Workload& w : suite.spec.workloads()) {
-    for (const std::string& f : suite.spec.formats()) {
-      v1::CaseResult* c = r.add_cases();
-      c->set_name(CaseName(w.name(), f));
-      c->set_workload(w.name());
-      c->set_format(f);
-      if (w.kind() == v1::WORKLOAD_KIND_SPECULATIVE) {
-        c->set_status(v1::CASE_STATUS_NOT_RUN);
-        c->set_reason("speculative decoding is not in the engine yet");
-        continue;
-      }
-      c->set_status(v1::CASE_STATUS_OK);
-      c->mutable_self_check()->set_status(v1::SELF_CHECK_STATUS_PASSED);
-      c->set_timed_runs(2);
-      for (const v1::MetricSpec& spec : w.metrics()) {
-        double ref = 0;
-        for (const v1::Reference& x : spec.references()) {
-          if (x.format() == f) ref = x.value();
-        }
-        v1::Measurement* m = c->add_measurements();
-        m->set_name(spec.name());
-        m->set_kind(spec.kind());
-        m->set_unit(UnitOf(spec.kind()));
-        m->set_median(ref);
-        m->set_min(ref * 0.99);
-        m->set_max(ref * 1.01);
-        m->set_stddev(ref * 0.01);
-        m->add_samples(ref * 0.99);
-        m->add_samples(ref * 1.01);
-      }
-    }
-  }
-  return r;
-}
+const absl::Time kNow = kQuickResultNow;
 
 class VerifierTest : public ::testing::Test {
  protected:

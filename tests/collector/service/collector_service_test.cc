@@ -1,0 +1,289 @@
+// CollectorService in process: a real gRPC server on a loopback port over a
+// real SQLite file, driven by a real client with signed quick-suite results.
+#include "collector/service/collector_service.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/sign/envelope.h"
+#include "agent/sign/key_pair.h"
+#include "tests/collector/quick_result.h"
+#include "tests/temp_dir.h"
+
+namespace aiscore::collector {
+namespace {
+
+using ::testing::ElementsAre;
+
+class CollectorServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<LoadedSuite> quick = LoadSuite("quick");
+    ASSERT_TRUE(quick.ok());
+    quick_ = *quick;
+    absl::StatusOr<KeyPair> key = KeyPair::Generate();
+    ASSERT_TRUE(key.ok());
+    key_ = std::make_unique<KeyPair>(*key);
+    ASSERT_TRUE(verifier_.RegisterBuiltInSuites().ok());
+    absl::StatusOr<std::unique_ptr<ResultStore>> store = ResultStore::Open(dir_.Path("c.db"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    service_ = std::make_unique<CollectorService>(store_.get(), &verifier_);
+
+    grpc::ServerBuilder builder;
+    ApplyServerLimits(&builder);
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    grpc::ChannelArguments args;
+    args.SetMaxSendMessageSize(8 << 20);
+    stub_ = v1::Collector::NewStub(grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }
+
+  v1::SignedResult Signed() {
+    absl::StatusOr<v1::SignedResult> e = SignRunResult(QuickResult(quick_, absl::Now()), *key_);
+    EXPECT_TRUE(e.ok());
+    return *e;
+  }
+
+  grpc::Status Submit(const v1::SubmitRequest& request, v1::SubmitResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return stub_->Submit(&context, request, response);
+  }
+
+  grpc::Status GetResult(const std::string& id, v1::GetResultResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::GetResultRequest request;
+    request.set_id(id);
+    return stub_->GetResult(&context, request, response);
+  }
+
+  grpc::Status Leaderboard(const v1::GetLeaderboardRequest& request,
+                           v1::GetLeaderboardResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return stub_->GetLeaderboard(&context, request, response);
+  }
+
+  // Stores a ranked v1 result directly, for the leaderboard.
+  void StoreRanked(const std::string& gpu, const std::string& backend, double score) {
+    StoredResult r;
+    r.id = "id" + std::to_string(next_++);
+    r.nonce = "nonce" + r.id;
+    r.public_key = key_->public_key();
+    r.suite = "v1";
+    r.suite_sha256 = "00";
+    r.gpu = gpu;
+    r.backend = backend;
+    r.score = score;
+    r.status = "accepted";
+    r.ranked = true;
+    r.envelope = "x";
+    ASSERT_TRUE(store_->Insert(r).ok());
+  }
+
+  TempDir dir_;
+  LoadedSuite quick_;
+  std::unique_ptr<KeyPair> key_;
+  SubmissionVerifier verifier_;
+  std::unique_ptr<ResultStore> store_;
+  std::unique_ptr<CollectorService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Collector::Stub> stub_;
+  int next_ = 0;
+};
+
+TEST_F(CollectorServiceTest, AcceptedResultIsStoredAndReadBack) {
+  v1::SubmitRequest request;
+  *request.mutable_envelope() = Signed();
+  v1::SubmitResponse response;
+  ASSERT_TRUE(Submit(request, &response).ok());
+  EXPECT_EQ(response.status(), v1::SUBMIT_STATUS_ACCEPTED) << response.message();
+  EXPECT_EQ(response.id().size(), 16u);
+  EXPECT_NEAR(response.score(), 1000.0 * 8 / 12, 1e-6);
+
+  absl::StatusOr<StoredResult> stored = store_->GetById(response.id());
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->gpu, "CPU: ");  // QuickResult has no hardware
+  EXPECT_EQ(stored->backend, "cpu");
+  EXPECT_FALSE(stored->ranked);
+  EXPECT_EQ(stored->public_key, key_->public_key());
+  EXPECT_FALSE(stored->cases.empty());
+  v1::SignedResult envelope;
+  ASSERT_TRUE(envelope.ParseFromString(stored->envelope));
+  EXPECT_EQ(envelope.payload(), request.envelope().payload());  // signed bytes verbatim
+  EXPECT_TRUE(VerifyEnvelope(envelope).ok());
+
+  v1::GetResultResponse result;
+  ASSERT_TRUE(GetResult(response.id(), &result).ok());
+  EXPECT_EQ(result.id(), response.id());
+  EXPECT_EQ(result.result().SerializeAsString(), request.envelope().payload());
+  EXPECT_DOUBLE_EQ(result.score(), response.score());
+  EXPECT_EQ(result.public_key_fingerprint(), key_->Fingerprint());
+  EXPECT_GT(result.received_at().seconds(), 0);
+}
+
+TEST_F(CollectorServiceTest, TamperedPayloadIsRejectedAndNotStored) {
+  const v1::SignedResult intact = Signed();
+  v1::SubmitRequest request;
+  *request.mutable_envelope() = intact;
+  std::string payload = intact.payload();
+  payload[payload.size() / 2] ^= 1;
+  request.mutable_envelope()->set_payload(payload);
+  v1::SubmitResponse response;
+  ASSERT_TRUE(Submit(request, &response).ok());
+  EXPECT_EQ(response.status(), v1::SUBMIT_STATUS_REJECTED);
+  EXPECT_EQ(response.reason(), v1::REJECT_REASON_SIGNATURE);
+  EXPECT_FALSE(response.message().empty());
+  EXPECT_TRUE(response.id().empty());
+
+  // Nothing was stored: the intact envelope, same nonce, is the first one.
+  *request.mutable_envelope() = intact;
+  ASSERT_TRUE(Submit(request, &response).ok());
+  EXPECT_EQ(response.status(), v1::SUBMIT_STATUS_ACCEPTED);
+}
+
+TEST_F(CollectorServiceTest, FiftyConcurrentCopiesGiveOneId) {
+  v1::SubmitRequest request;
+  *request.mutable_envelope() = Signed();
+  constexpr int kCopies = 50;
+  std::vector<v1::SubmitResponse> responses(kCopies);
+  std::vector<grpc::Status> statuses(kCopies);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kCopies; ++i) {
+    threads.emplace_back([&, i] { statuses[i] = Submit(request, &responses[i]); });
+  }
+  for (std::thread& t : threads) t.join();
+  std::set<std::string> ids;
+  int accepted = 0;
+  int duplicates = 0;
+  for (int i = 0; i < kCopies; ++i) {
+    ASSERT_TRUE(statuses[i].ok()) << statuses[i].error_message();
+    ids.insert(responses[i].id());
+    if (responses[i].status() == v1::SUBMIT_STATUS_ACCEPTED) ++accepted;
+    if (responses[i].status() == v1::SUBMIT_STATUS_DUPLICATE) ++duplicates;
+  }
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(accepted, 1);
+  EXPECT_EQ(duplicates, kCopies - 1);
+}
+
+TEST_F(CollectorServiceTest, MissingEnvelopeAndOversizedRequest) {
+  v1::SubmitResponse response;
+  EXPECT_EQ(Submit(v1::SubmitRequest(), &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::SubmitRequest big;
+  *big.mutable_envelope() = Signed();
+  big.mutable_envelope()->set_payload(std::string(2 << 20, 'x'));
+  EXPECT_EQ(Submit(big, &response).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(CollectorServiceTest, UnknownIdIsNotFoundAndPredictIsUnimplemented) {
+  v1::GetResultResponse result;
+  EXPECT_EQ(GetResult("0123456789abcdef", &result).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(GetResult("", &result).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::PredictResponse predict;
+  const grpc::Status s = stub_->Predict(&context, v1::PredictRequest(), &predict);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(s.error_message(), kPredictUnimplemented);
+}
+
+TEST_F(CollectorServiceTest, LeaderboardSortsFiltersAndPages) {
+  StoreRanked("NVIDIA GeForce RTX 4090", "cuda", 3000);
+  StoreRanked("NVIDIA GeForce RTX 4090", "cuda", 3200);
+  StoreRanked("NVIDIA GeForce RTX 4060", "cuda", 1000);
+  StoreRanked("NVIDIA H100 80GB HBM3", "cuda", 5000);
+  StoreRanked("CPU: AMD EPYC 9654", "cpu", 100);
+
+  v1::GetLeaderboardRequest request;  // suite "v1", median score
+  v1::GetLeaderboardResponse response;
+  ASSERT_TRUE(Leaderboard(request, &response).ok());
+  EXPECT_EQ(response.suite(), "v1");
+  EXPECT_EQ(response.total_entries(), 4);
+  ASSERT_EQ(response.entries_size(), 4);
+  EXPECT_EQ(response.entries(0).gpu(), "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(response.entries(0).rank(), 1);
+  EXPECT_EQ(response.entries(1).gpu(), "NVIDIA GeForce RTX 4090");
+  EXPECT_EQ(response.entries(1).results(), 2);
+  EXPECT_DOUBLE_EQ(response.entries(1).median_score(), 3100);
+  EXPECT_DOUBLE_EQ(response.entries(1).best_score(), 3200);
+  EXPECT_TRUE(response.next_page_token().empty());
+
+  request.set_sort(v1::LEADERBOARD_SORT_RESULTS);
+  ASSERT_TRUE(Leaderboard(request, &response).ok());
+  EXPECT_EQ(response.entries(0).gpu(), "NVIDIA GeForce RTX 4090");
+  request.set_sort(v1::LEADERBOARD_SORT_NAME);
+  ASSERT_TRUE(Leaderboard(request, &response).ok());
+  EXPECT_EQ(response.entries(0).gpu(), "CPU: AMD EPYC 9654");
+
+  // Pages of 3: ranks carry on across pages.
+  request.set_sort(v1::LEADERBOARD_SORT_MEDIAN_SCORE);
+  request.set_page_size(3);
+  ASSERT_TRUE(Leaderboard(request, &response).ok());
+  EXPECT_EQ(response.entries_size(), 3);
+  EXPECT_EQ(response.next_page_token(), "3");
+  request.set_page_token(response.next_page_token());
+  ASSERT_TRUE(Leaderboard(request, &response).ok());
+  ASSERT_EQ(response.entries_size(), 1);
+  EXPECT_EQ(response.entries(0).rank(), 4);
+  EXPECT_EQ(response.entries(0).gpu(), "CPU: AMD EPYC 9654");
+  EXPECT_TRUE(response.next_page_token().empty());
+
+  for (const char* bad : {"abc", "-1", "99", "1e3"}) {
+    request.set_page_token(bad);
+    EXPECT_EQ(Leaderboard(request, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << bad;
+  }
+
+  // Filters: a case-insensitive GPU substring, and the backend.
+  request = v1::GetLeaderboardRequest();
+  request.set_gpu_filter("rtx 40");
+  ASSERT_TRUE(Leaderboard(request, &response).ok());
+  EXPECT_EQ(response.total_entries(), 2);
+  request = v1::GetLeaderboardRequest();
+  request.set_backend("cpu");
+  ASSERT_TRUE(Leaderboard(request, &response).ok());
+  ASSERT_EQ(response.entries_size(), 1);
+  EXPECT_EQ(response.entries(0).backend(), "cpu");
+
+  // ListGpus: the distinct GPUs with their counts.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ListGpusRequest gpus_request;
+  gpus_request.set_suite("v1");
+  v1::ListGpusResponse gpus;
+  ASSERT_TRUE(stub_->ListGpus(&context, gpus_request, &gpus).ok());
+  std::vector<std::string> names;
+  for (const v1::GpuSummary& g : gpus.gpus()) names.push_back(g.name());
+  EXPECT_THAT(names, ElementsAre("CPU: AMD EPYC 9654", "NVIDIA GeForce RTX 4060",
+                                 "NVIDIA GeForce RTX 4090", "NVIDIA H100 80GB HBM3"));
+  EXPECT_EQ(gpus.gpus(2).results(), 2);
+
+  // A stored envelope that does not parse is reported, not a crash.
+  v1::GetResultResponse result;
+  EXPECT_EQ(GetResult("id0", &result).error_code(), grpc::StatusCode::DATA_LOSS);
+}
+
+}  // namespace
+}  // namespace aiscore::collector
