@@ -88,6 +88,17 @@ absl::StatusOr<int> ReadSchemaVersion(Database& db) {
   return static_cast<int>(stmt->ColumnInt64(0));
 }
 
+namespace {
+
+// A file written by a newer collector: reported, never touched.
+absl::Status TooNew(Database& db, int version) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      db.path(), " has schema version ", version, " but this collector knows only up to ",
+      SchemaVersion(), "; run a newer collector (migrations are forward-only)"));
+}
+
+}  // namespace
+
 absl::Status MigrateTo(Database& db, int target) {
   if (target < 0 || target > SchemaVersion()) {
     return absl::InvalidArgumentError(
@@ -101,9 +112,7 @@ absl::Status MigrateTo(Database& db, int target) {
     absl::StatusOr<int> current = ReadSchemaVersion(db);
     if (!current.ok()) return current.status();
     if (*current > SchemaVersion()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          db.path(), " has schema version ", *current, " but this collector knows only up to ",
-          SchemaVersion(), "; run a newer collector (migrations are forward-only)"));
+      return TooNew(db, *current);
     }
     if (*current >= migration.version) continue;
     if (*current != migration.version - 1) {
@@ -121,9 +130,7 @@ absl::Status MigrateTo(Database& db, int target) {
   absl::StatusOr<int> current = ReadSchemaVersion(db);
   if (!current.ok()) return current.status();
   if (*current > SchemaVersion()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        db.path(), " has schema version ", *current, " but this collector knows only up to ",
-        SchemaVersion(), "; run a newer collector (migrations are forward-only)"));
+    return TooNew(db, *current);
   }
   return absl::OkStatus();
 }

@@ -7,16 +7,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "tests/collector/store/open_database.h"
 #include "tests/temp_dir.h"
 
 namespace aiscore::collector {
 namespace {
-
-std::unique_ptr<Database> OpenOrDie(const std::string& path) {
-  absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(path, Database::Options{});
-  EXPECT_TRUE(db.ok()) << db.status();
-  return db.ok() ? std::move(*db) : nullptr;
-}
 
 int64_t CountTables(Database& db) {
   absl::StatusOr<Statement> stmt =

@@ -6,16 +6,11 @@
 
 #include <string>
 
+#include "tests/collector/store/open_database.h"
 #include "tests/temp_dir.h"
 
 namespace aiscore::collector {
 namespace {
-
-std::unique_ptr<Database> OpenOrDie(const std::string& path) {
-  absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(path, Database::Options{});
-  EXPECT_TRUE(db.ok()) << db.status();
-  return db.ok() ? std::move(*db) : nullptr;
-}
 
 std::string QueryText(Database& db, const std::string& sql) {
   absl::StatusOr<Statement> stmt = db.Prepare(sql);
