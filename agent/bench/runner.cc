@@ -45,6 +45,24 @@ int32_t Argmax(const std::vector<float>& logits) {
 
 bool IsOutOfMemory(const absl::Status& s) { return absl::IsResourceExhausted(s); }
 
+// The formats of `plan` in plan order, each once; with `runnable_only`, only
+// those with a case that will run.
+std::vector<std::string> PlanFormats(const std::vector<CasePlan>& plan, bool runnable_only) {
+  std::vector<std::string> formats;
+  for (const CasePlan& c : plan) {
+    if (runnable_only && (!c.selected || !c.not_run_reason.empty())) continue;
+    if (std::find(formats.begin(), formats.end(), c.format_name) == formats.end()) {
+      formats.push_back(c.format_name);
+    }
+  }
+  return formats;
+}
+
+// The name under which synthesized weights are kept between cases.
+std::string WeightsKey(const ModelConfig& model, std::string_view format) {
+  return absl::StrCat(model.name, "/", std::string(format));
+}
+
 // Raw samples of one case, per metric kind.
 struct CaseSamples {
   std::map<v1::MetricKind, std::vector<double>> by_kind;
@@ -120,7 +138,7 @@ class SuiteRun {
 
 absl::StatusOr<ModelWeights> SuiteRun::Weights(const ModelConfig& model, Format format) {
   if (custom_) return *custom_;
-  const std::string key = absl::StrCat(model.name, "/", std::string(FormatName(format)));
+  const std::string key = WeightsKey(model, FormatName(format));
   if (cached_key_ == key && cached_) return *cached_;
   cached_.reset();  // free the previous model first
   cached_key_.clear();
@@ -275,10 +293,9 @@ v1::CaseResult SuiteRun::RunCase(size_t index, const CasePlan& plan) {
 
   // Memory: the weights in host memory, then everything on the device. The
   // weights of this format that are already loaded count as available.
-  const int64_t loaded =
-      (cached_ && cached_key_ == absl::StrCat(plan.model.name, "/", plan.format_name))
-          ? static_cast<int64_t>(cached_->TotalBytes())
-          : 0;
+  const int64_t loaded = (cached_ && cached_key_ == WeightsKey(plan.model, plan.format_name))
+                             ? static_cast<int64_t>(cached_->TotalBytes())
+                             : 0;
   const int64_t host = static_cast<int64_t>(AvailableHostMemory()) + loaded;
   const int64_t device = static_cast<int64_t>(backend_.AvailableMemory()) +
                          (backend_.details().host_memory ? loaded : 0);
@@ -392,15 +409,8 @@ absl::StatusOr<v1::RunResult> SuiteRun::Run(const LoadedSuite& loaded) {
   if (!plan.ok()) return plan.status();
 
   // Self-checks and compute calibration for every format that will run.
-  std::vector<std::string> formats;
-  for (const CasePlan& c : *plan) {
-    if (!c.selected || !c.not_run_reason.empty()) continue;
-    if (std::find(formats.begin(), formats.end(), c.format_name) == formats.end()) {
-      formats.push_back(c.format_name);
-    }
-  }
   std::map<std::string, double> flops;
-  for (const std::string& f : formats) {
+  for (const std::string& f : PlanFormats(*plan, /*runnable_only=*/true)) {
     const Format format = *FormatFromName(f);
     self_checks_[f] = RunSelfCheck(backend_, format, suite_.seed());
     if (self_checks_[f].status() == v1::SELF_CHECK_STATUS_PASSED) flops[f] = CalibrateFlops(format);
@@ -421,13 +431,7 @@ absl::StatusOr<v1::RunResult> SuiteRun::Run(const LoadedSuite& loaded) {
   // results stay in suite order.
   std::vector<v1::CaseResult> results(plan->size());
   double done_estimate = 0, done_actual = 0;
-  std::vector<std::string> order;
-  for (const CasePlan& c : *plan) {
-    if (std::find(order.begin(), order.end(), c.format_name) == order.end()) {
-      order.push_back(c.format_name);
-    }
-  }
-  for (const std::string& f : order) {
+  for (const std::string& f : PlanFormats(*plan, /*runnable_only=*/false)) {
     for (size_t i = 0; i < plan->size(); ++i) {
       const CasePlan& c = (*plan)[i];
       if (c.format_name != f) continue;

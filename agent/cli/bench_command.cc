@@ -2,8 +2,6 @@
 // or more formats on one backend, reported like llama-bench, with the rate at
 // which decode reads weights. The full benchmark (suites, signing, upload)
 // is `aiscore run`; this measures the engine alone.
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -16,6 +14,7 @@
 #include "agent/cli/commands.h"
 #include "agent/cpu/cpu_backend.h"
 #include "agent/engine/backend_registry.h"
+#include "agent/engine/host_memory.h"
 #include "agent/engine/model_source.h"
 #include "agent/engine/session.h"
 #include "scoring/statistics.h"
@@ -38,12 +37,6 @@ struct BenchOptions {
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
-}
-
-double PeakRssGiB() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / 1048576.0;
 }
 
 absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend) {
@@ -125,7 +118,8 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
     if (o.depth > 0) test += " @ d" + std::to_string(o.depth);
     row(test, st, st.median * read_per_token / 1e9, *probe / 1e9);
   }
-  std::fprintf(stderr, "peak resident memory so far: %.2f GiB\n", PeakRssGiB());
+  std::fprintf(stderr, "peak resident memory so far: %.2f GiB\n",
+               PeakResidentBytes() / 1073741824.0);
   return absl::OkStatus();
 }
 

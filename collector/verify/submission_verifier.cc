@@ -159,7 +159,7 @@ Verdict SubmissionVerifier::Verify(const v1::SignedResult& envelope, absl::Time 
     }
   }
 
-  // Every case of the suite, once, and nothing else.
+  // Every case of the suite (in suite order), once, and nothing else.
   std::vector<std::pair<std::string, const v1::Workload*>> expected;
   for (const v1::Workload& w : suite.workloads()) {
     if (custom) {
@@ -168,11 +168,10 @@ Verdict SubmissionVerifier::Verify(const v1::SignedResult& envelope, absl::Time 
       for (const std::string& f : suite.formats()) expected.emplace_back(CaseName(w.name(), f), &w);
     }
   }
+  const std::map<std::string, const v1::Workload*> workload_of(expected.begin(), expected.end());
   std::set<std::string> seen;
   for (const v1::CaseResult& c : r.cases()) {
-    bool known = false;
-    for (const auto& [name, w] : expected) known |= name == c.name();
-    if (!known) {
+    if (!workload_of.count(c.name())) {
       return Reject(v, v1::REJECT_REASON_INCOMPLETE,
                     absl::StrCat("case '", c.name(), "' is not in suite '", suite.name(), "'"));
     }
@@ -190,10 +189,7 @@ Verdict SubmissionVerifier::Verify(const v1::SignedResult& envelope, absl::Time 
 
   // Values.
   for (const v1::CaseResult& c : r.cases()) {
-    const v1::Workload* w = nullptr;
-    for (const auto& [name, workload] : expected) {
-      if (name == c.name()) w = workload;
-    }
+    const v1::Workload* w = workload_of.at(c.name());
     if (c.status() == v1::CASE_STATUS_UNSPECIFIED || !v1::CaseStatus_IsValid(c.status())) {
       return Reject(v, v1::REJECT_REASON_INVALID_VALUE,
                     absl::StrCat("case '", c.name(), "' has no status"));
@@ -230,10 +226,7 @@ Verdict SubmissionVerifier::Verify(const v1::SignedResult& envelope, absl::Time 
     if (std::optional<DeviceLimits> limits = options_.device_limits(r)) {
       for (const v1::CaseResult& c : r.cases()) {
         if (c.status() != v1::CASE_STATUS_OK) continue;
-        const v1::Workload* w = nullptr;
-        for (const auto& [name, workload] : expected) {
-          if (name == c.name()) w = workload;
-        }
+        const v1::Workload* w = workload_of.at(c.name());
         const v1::ModelShape* shape = custom ? &r.model().shape() : FindModel(suite, w->model());
         if (shape == nullptr) continue;
         if (std::string problem = CheckPhysics(c, *w, *shape, *limits, options_.physics_margin);
