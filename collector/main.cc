@@ -1,30 +1,78 @@
 // aiscore-collector: serves the Collector gRPC service (collector/service/)
-// over a SQLite result store.
+// over a SQLite result store, and the operator's commands on such a store.
 //
-//   aiscore-collector --db PATH --listen ADDR
+//   aiscore-collector --db PATH --listen ADDR [--rate-per-peer R] [--rate-per-key R]
+//   aiscore-collector admin ban|unban --db PATH WHO
+//   aiscore-collector admin rescore --db PATH
+//   aiscore-collector admin export --db PATH [--format csv|json] [--output FILE]
+//   aiscore-collector admin backup --db PATH --to FILE
 //
-// Prints "listening on HOST:PORT" (the port actually bound, so ADDR may end in
-// :0) on stdout once it serves, and shuts down cleanly on SIGINT or SIGTERM
-// (in-flight calls get a few seconds to finish), exiting 0. Exit 1 when the
-// database cannot be opened or the address cannot be bound; 2 for bad flags.
+// Serving prints "listening on HOST:PORT" (the port actually bound, so ADDR
+// may end in :0) on stdout once it serves, and shuts down cleanly on SIGINT or
+// SIGTERM (in-flight calls get a few seconds to finish), exiting 0. A database
+// holding results stored before schema version 2 is rescored first. Exit 1
+// when the database cannot be opened, the address cannot be bound or an admin
+// command fails; 2 for bad flags.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iostream>
 #include <memory>
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "collector/admin/admin_commands.h"
 #include "collector/service/collector_service.h"
+#include "collector/service/rate_limiter.h"
 #include "collector/store/result_store.h"
+#include "collector/verify/device_limits.h"
 #include "collector/verify/submission_verifier.h"
 
 namespace {
 
-constexpr std::chrono::seconds kShutdownGrace{5};  // for in-flight calls on shutdown
+using aiscore::collector::ResultStore;
 
-int Serve(const std::string& db, const std::string& listen) {
+constexpr std::chrono::seconds kShutdownGrace{5};  // for in-flight calls on shutdown
+constexpr char kDefaultPerPeer[] = "10/s:100";     // per client host
+constexpr char kDefaultPerKey[] = "60/h:20";       // per signing key
+
+void PrintError(const std::string& what, const absl::Status& s) {
+  std::fprintf(stderr, "aiscore-collector: %s: %s\n", what.c_str(),
+               std::string(s.message()).c_str());
+}
+
+std::unique_ptr<ResultStore> OpenStore(const std::string& db) {
+  absl::StatusOr<std::unique_ptr<ResultStore>> store = ResultStore::Open(db);
+  if (!store.ok()) {
+    PrintError("cannot open the database " + db, store.status());
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+struct ServeFlags {
+  std::string db;
+  std::string listen;
+  std::string rate_per_peer = kDefaultPerPeer;
+  std::string rate_per_key = kDefaultPerKey;
+};
+
+int Serve(const ServeFlags& flags) {
+  aiscore::collector::ServiceOptions options;
+  for (auto [text, limit, name] :
+       {std::tuple{&flags.rate_per_peer, &options.per_peer, "--rate-per-peer"},
+        std::tuple{&flags.rate_per_key, &options.per_key, "--rate-per-key"}}) {
+    absl::StatusOr<aiscore::collector::RateLimit> parsed =
+        aiscore::collector::ParseRateLimit(*text);
+    if (!parsed.ok()) {
+      PrintError(name, parsed.status());
+      return 2;
+    }
+    *limit = *parsed;
+  }
   // Block the shutdown signals in every thread (the store's writer and gRPC's
   // threads inherit the mask); this thread waits for them with sigwait.
   sigset_t signals;
@@ -33,36 +81,44 @@ int Serve(const std::string& db, const std::string& listen) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  absl::StatusOr<std::unique_ptr<aiscore::collector::ResultStore>> store =
-      aiscore::collector::ResultStore::Open(db);
-  if (!store.ok()) {
-    std::fprintf(stderr, "aiscore-collector: cannot open the database %s: %s\n", db.c_str(),
-                 std::string(store.status().message()).c_str());
-    return 1;
-  }
-  aiscore::SubmissionVerifier verifier;
+  std::unique_ptr<ResultStore> store = OpenStore(flags.db);
+  if (store == nullptr) return 1;
+  aiscore::SubmissionVerifier verifier(aiscore::CollectorVerifierOptions());
   if (absl::Status s = verifier.RegisterBuiltInSuites(); !s.ok()) {
-    std::fprintf(stderr, "aiscore-collector: cannot load the built-in suites: %s\n",
-                 std::string(s.message()).c_str());
+    PrintError("cannot load the built-in suites", s);
     return 1;
   }
-  aiscore::collector::CollectorService service(store->get(), &verifier);
+  absl::StatusOr<int64_t> unscored = store->CountUnscored();
+  if (!unscored.ok()) {
+    PrintError("cannot read the database " + flags.db, unscored.status());
+    return 1;
+  }
+  if (*unscored > 0) {
+    std::fprintf(stderr, "aiscore-collector: %lld results predate per-format scores; rescoring\n",
+                 static_cast<long long>(*unscored));
+    if (absl::Status s = aiscore::collector::RescoreAll(*store, verifier, std::cerr); !s.ok()) {
+      PrintError("rescoring failed", s);
+      return 1;
+    }
+  }
+  aiscore::collector::CollectorService service(store.get(), &verifier, options);
 
   grpc::ServerBuilder builder;
   aiscore::collector::ApplyServerLimits(&builder);
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(flags.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     std::fprintf(stderr,
                  "aiscore-collector: cannot listen on %s (expected HOST:PORT, a free port, or "
                  "HOST:0 for any)\n",
-                 listen.c_str());
+                 flags.listen.c_str());
     return 1;
   }
-  const std::string::size_type colon = listen.rfind(':');
-  const std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  const std::string::size_type colon = flags.listen.rfind(':');
+  const std::string host =
+      colon == std::string::npos ? flags.listen : flags.listen.substr(0, colon);
   std::printf("listening on %s:%d\n", host.c_str(), port);
   std::fflush(stdout);
 
@@ -74,15 +130,101 @@ int Serve(const std::string& db, const std::string& listen) {
   return 0;  // the store's destructor finishes queued writes
 }
 
+// Runs an admin command on the store at `db`: 0, or 1 with the error printed.
+template <typename Command>
+int Admin(const std::string& db, const std::string& what, Command command) {
+  std::unique_ptr<ResultStore> store = OpenStore(db);
+  if (store == nullptr) return 1;
+  if (absl::Status s = command(*store); !s.ok()) {
+    PrintError(what, s);
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"aiscore-collector: verifies, stores and ranks signed aiscore results"};
+  app.require_subcommand(0, 1);
+  ServeFlags serve;
+  app.add_option("--db", serve.db, "SQLite database file (created if missing)");
+  app.add_option("--listen", serve.listen,
+                 "address to serve gRPC on, HOST:PORT (PORT 0: any free port)");
+  app.add_option("--rate-per-peer", serve.rate_per_peer,
+                 "Submit calls per client host: COUNT/PERIOD[:BURST] (10/s, 600/m:50, 1/10s) or "
+                 "0 for no limit")
+      ->capture_default_str();
+  app.add_option("--rate-per-key", serve.rate_per_key,
+                 "Submit calls per signing key, same syntax")
+      ->capture_default_str();
+
+  CLI::App* admin = app.add_subcommand("admin", "operator commands on a collector's database");
+  admin->require_subcommand(1);
   std::string db;
-  std::string listen;
-  app.add_option("--db", db, "SQLite database file (created if missing)")->required();
-  app.add_option("--listen", listen, "address to serve on, HOST:PORT (PORT 0: any free port)")
-      ->required();
+  std::string who;
+  CLI::App* ban = admin->add_subcommand("ban", "ban a key: its results leave the leaderboard, "
+                                               "its submissions are rejected");
+  CLI::App* unban = admin->add_subcommand("unban", "lift a ban");
+  for (CLI::App* sub : {ban, unban}) {
+    sub->add_option("--db", db, "SQLite database file")->required();
+    sub->add_option("who", who,
+                    "the key: its fingerprint (SHA256:...), its 64 hex digits, or result:ID")
+        ->required();
+  }
+  CLI::App* rescore = admin->add_subcommand(
+      "rescore", "recompute every result's scores and the leaderboards after a scoring change");
+  rescore->add_option("--db", db, "SQLite database file")->required();
+  CLI::App* export_cmd =
+      admin->add_subcommand("export", "write every result (no envelopes) as CSV or JSON");
+  export_cmd->add_option("--db", db, "SQLite database file")->required();
+  std::string format = "csv";
+  export_cmd->add_option("--format", format, "csv or json")
+      ->check(CLI::IsMember({"csv", "json"}))
+      ->capture_default_str();
+  std::string output = "-";
+  export_cmd->add_option("--output", output, "file to write, - for stdout")->capture_default_str();
+  CLI::App* backup = admin->add_subcommand(
+      "backup", "copy the database consistently while a collector may be serving it");
+  backup->add_option("--db", db, "SQLite database file")->required();
+  std::string to;
+  backup->add_option("--to", to, "the new file to write (must not exist)")->required();
+
   CLI11_PARSE(app, argc, argv);
-  return Serve(db, listen);
+
+  if (ban->parsed() || unban->parsed()) {
+    const bool banned = ban->parsed();
+    return Admin(db, banned ? "ban" : "unban", [&](ResultStore& store) {
+      return aiscore::collector::Ban(store, who, banned, std::cout);
+    });
+  }
+  if (rescore->parsed()) {
+    return Admin(db, "rescore", [&](ResultStore& store) {
+      aiscore::SubmissionVerifier verifier;
+      if (absl::Status s = verifier.RegisterBuiltInSuites(); !s.ok()) return s;
+      return aiscore::collector::RescoreAll(store, verifier, std::cout);
+    });
+  }
+  if (export_cmd->parsed()) {
+    return Admin(db, "export", [&](ResultStore& store) {
+      const auto kind = format == "json" ? aiscore::collector::ExportFormat::kJson
+                                         : aiscore::collector::ExportFormat::kCsv;
+      if (output == "-") return aiscore::collector::Export(store, kind, std::cout);
+      std::ofstream file(output, std::ios::binary | std::ios::trunc);
+      if (!file) return absl::NotFoundError("cannot write " + output);
+      return aiscore::collector::Export(store, kind, file);
+    });
+  }
+  if (backup->parsed()) {
+    return Admin(db, "backup", [&](ResultStore& store) {
+      return aiscore::collector::BackupTo(store, to, std::cout);
+    });
+  }
+  if (serve.db.empty() || serve.listen.empty()) {
+    std::fprintf(stderr,
+                 "aiscore-collector: serving needs --db PATH and --listen HOST:PORT "
+                 "(or an admin command; see --help)\n");
+    return 2;
+  }
+  return Serve(serve);
 }

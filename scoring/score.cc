@@ -2,6 +2,7 @@
 // the definition.
 #include "scoring/score.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -55,9 +56,10 @@ absl::StatusOr<const v1::Measurement*> FindMeasurement(const v1::CaseResult& c,
   return found;
 }
 
-}  // namespace
-
-absl::StatusOr<ScoreReport> ComputeScore(const v1::SuiteSpec& suite, const v1::RunResult& result) {
+// ComputeScore over the suite's formats, or over `only_format` alone when it
+// is not empty.
+absl::StatusOr<ScoreReport> Score(const v1::SuiteSpec& suite, const v1::RunResult& result,
+                                  std::string_view only_format) {
   if (!result.suite().name().empty() && result.suite().name() != suite.name()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the result is of suite '", result.suite().name(), "', not of suite '", suite.name(), "'"));
@@ -84,6 +86,7 @@ absl::StatusOr<ScoreReport> ComputeScore(const v1::SuiteSpec& suite, const v1::R
   std::map<v1::SubScore, LogMean> by_sub_score;
   for (const v1::Workload& w : suite.workloads()) {
     for (const std::string& format : suite.formats()) {
+      if (!only_format.empty() && format != only_format) continue;
       const std::string name = CaseName(w.name(), format);
       ++report.cases_total;
       const auto it = cases.find(name);
@@ -140,6 +143,23 @@ absl::StatusOr<ScoreReport> ComputeScore(const v1::SuiteSpec& suite, const v1::R
   report.long_context = sub_score(v1::SUB_SCORE_LONG_CONTEXT);
   report.speculative = sub_score(v1::SUB_SCORE_SPECULATIVE);
   return report;
+}
+
+}  // namespace
+
+absl::StatusOr<ScoreReport> ComputeScore(const v1::SuiteSpec& suite, const v1::RunResult& result) {
+  return Score(suite, result, "");
+}
+
+absl::StatusOr<ScoreReport> ComputeFormatScore(const v1::SuiteSpec& suite,
+                                               const v1::RunResult& result,
+                                               std::string_view format) {
+  if (std::find(suite.formats().begin(), suite.formats().end(), format) ==
+      suite.formats().end()) {
+    return absl::InvalidArgumentError(absl::StrCat("suite '", suite.name(), "' has no format '",
+                                                   std::string(format), "'"));
+  }
+  return Score(suite, result, format);
 }
 
 v1::SubScores ToProto(const ScoreReport& report) {

@@ -17,6 +17,7 @@
 #define AISCORE_SCORING_SCORE_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -59,6 +60,14 @@ struct ScoreReport {
 // or appears twice, a case that ran lacks (or repeats) a scored measurement,
 // a median is not finite and positive, or the suite lacks a reference.
 absl::StatusOr<ScoreReport> ComputeScore(const v1::SuiteSpec& suite, const v1::RunResult& result);
+
+// The score of one format's cases alone, as a leaderboard filtered by format
+// ranks them: capacity is the format's cases that ran over the suite's
+// workloads, and the ratios are that format's only. The same errors as
+// ComputeScore, and InvalidArgument when the suite has no such format.
+absl::StatusOr<ScoreReport> ComputeFormatScore(const v1::SuiteSpec& suite,
+                                               const v1::RunResult& result,
+                                               std::string_view format);
 
 // The sub-scores and capacity of a report, as the collector's API carries them.
 v1::SubScores ToProto(const ScoreReport& report);

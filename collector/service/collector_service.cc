@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
-#include <random>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -16,6 +16,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/sign/key_pair.h"
+#include "collector/service/outlier_check.h"
+#include "collector/service/stored_result.h"
+#include "scoring/hardware_table.h"
 #include "suites/suite_loader.h"
 
 namespace aiscore::collector {
@@ -26,17 +29,23 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
-// 16 lower-case hex characters from the system's random source.
-std::string NewResultId() {
-  std::random_device rd;
-  std::string id;
-  for (int i = 0; i < 2; ++i) absl::StrAppend(&id, absl::StrFormat("%08x", uint32_t{rd()}));
-  return id;
+// Seconds since `start`.
+double SecondsSince(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
+
+void SetSubScores(const SubScoreValues& v, v1::SubScores* out) {
+  out->set_prefill(v.prefill);
+  out->set_decode(v.decode);
+  out->set_latency(v.latency);
+  out->set_long_context(v.long_context);
+  out->set_speculative(v.speculative);
+  out->set_capacity(v.capacity);
 }
 
-std::string GpuName(const v1::RunResult& result) {
-  if (result.hardware().gpus_size() > 0) return result.hardware().gpus(0).name();
-  return "CPU: " + result.hardware().cpu().model();
+grpc::Status RateLimited(std::string_view what, absl::Duration retry_after) {
+  return grpc::Status(
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      absl::StrCat("too many submissions from this ", std::string(what), "; retry in ",
+                   absl::FormatDuration(absl::Ceil(retry_after, absl::Milliseconds(1)))));
 }
 
 // Orders leaderboard rows; ties fall back to GPU name, then backend, so pages
@@ -72,58 +81,119 @@ void ApplyServerLimits(grpc::ServerBuilder* builder) {
   builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams);
 }
 
-StoredResult MakeStoredResult(const v1::SignedResult& envelope, const Verdict& verdict,
-                              int64_t received_us) {
-  const v1::RunResult& r = verdict.result;
-  StoredResult s;
-  s.id = NewResultId();
-  s.nonce = r.nonce();
-  s.public_key = envelope.public_key();
-  s.suite = r.suite().name();
-  s.suite_sha256 = r.suite().sha256();
-  s.received_us = received_us;
-  s.gpu = GpuName(r);
-  s.backend = r.backend().name();
-  s.score = verdict.score.score;
-  s.status = "accepted";
-  s.ranked = verdict.ranked;
-  s.envelope = envelope.SerializeAsString();  // payload verbatim; see the header
-  for (const v1::CaseResult& c : r.cases()) {
-    for (const v1::Measurement& m : c.measurements()) {
-      s.cases.push_back(StoredCase{c.name(), m.name(), m.median()});
-    }
+CollectorService::CollectorService(ResultStore* store, const SubmissionVerifier* verifier,
+                                   ServiceOptions options)
+    : store_(store),
+      verifier_(verifier),
+      observer_(options.observer),
+      per_peer_(options.per_peer),
+      per_key_(options.per_key) {}
+
+grpc::Status CollectorService::Submit(grpc::ServerContext* context,
+                                      const v1::SubmitRequest* request,
+                                      v1::SubmitResponse* response) {
+  const absl::Time start = absl::Now();
+  grpc::Status status = Observed("Submit", [&] { return DoSubmit(context, request, response); });
+  if (observer_ != nullptr && status.ok()) {
+    observer_->OnSubmit(response->status(), response->reason(), SecondsSince(start));
   }
-  return s;
+  return status;
 }
 
-CollectorService::CollectorService(ResultStore* store, const SubmissionVerifier* verifier)
-    : store_(store), verifier_(verifier) {}
+template <typename Handler>
+grpc::Status CollectorService::Observed(std::string_view method, Handler handler) {
+  const absl::Time start = absl::Now();
+  grpc::Status status = handler();
+  if (observer_ != nullptr) observer_->OnRpc(method, status.error_code(), SecondsSince(start));
+  return status;
+}
 
-grpc::Status CollectorService::Submit(grpc::ServerContext*, const v1::SubmitRequest* request,
-                                      v1::SubmitResponse* response) {
+grpc::Status CollectorService::GetLeaderboard(grpc::ServerContext* context,
+                                              const v1::GetLeaderboardRequest* request,
+                                              v1::GetLeaderboardResponse* response) {
+  return Observed("GetLeaderboard", [&] { return DoGetLeaderboard(context, request, response); });
+}
+
+grpc::Status CollectorService::GetResult(grpc::ServerContext* context,
+                                         const v1::GetResultRequest* request,
+                                         v1::GetResultResponse* response) {
+  return Observed("GetResult", [&] { return DoGetResult(context, request, response); });
+}
+
+grpc::Status CollectorService::ListGpus(grpc::ServerContext* context,
+                                        const v1::ListGpusRequest* request,
+                                        v1::ListGpusResponse* response) {
+  return Observed("ListGpus", [&] { return DoListGpus(context, request, response); });
+}
+
+grpc::Status CollectorService::Predict(grpc::ServerContext* context,
+                                       const v1::PredictRequest* request,
+                                       v1::PredictResponse* response) {
+  return Observed("Predict", [&] { return DoPredict(context, request, response); });
+}
+
+grpc::Status CollectorService::DoSubmit(grpc::ServerContext* context,
+                                        const v1::SubmitRequest* request,
+                                        v1::SubmitResponse* response) {
+  absl::Duration retry_after;
+  if (!per_peer_.Allow(PeerHost(context->peer()), &retry_after)) {
+    if (observer_ != nullptr) observer_->OnRateLimited("peer");
+    return RateLimited("address", retry_after);
+  }
   if (!request->has_envelope()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the request carries no envelope");
   }
   const absl::Time now = absl::Now();
   Verdict verdict = verifier_->Verify(request->envelope(), now);
-  if (!verdict.accepted) {
+  auto reject = [response](v1::RejectReason reason, std::string message) {
     response->set_status(v1::SUBMIT_STATUS_REJECTED);
-    response->set_reason(verdict.reason);
-    response->set_message(verdict.message);
+    response->set_reason(reason);
+    response->set_message(std::move(message));
     return grpc::Status::OK;
+  };
+  if (!verdict.accepted) return reject(verdict.reason, verdict.message);
+  const std::string& key = request->envelope().public_key();
+  if (!per_key_.Allow(key, &retry_after)) {
+    if (observer_ != nullptr) observer_->OnRateLimited("key");
+    return RateLimited("key", retry_after);
   }
-  const StoredResult stored =
-      MakeStoredResult(request->envelope(), verdict, absl::ToUnixMicros(now));
+  absl::StatusOr<bool> banned = store_->IsBanned(key);
+  if (!banned.ok()) return ToGrpc(banned.status());
+  if (*banned) {
+    return reject(v1::REJECT_REASON_BANNED_KEY,
+                  absl::StrCat("key ", KeyFingerprint(key), " is banned on this collector"));
+  }
+
+  int64_t flags = 0;
+  std::string flag_message;
+  StoredResult stored = MakeStoredResult(request->envelope(), verdict, absl::ToUnixMicros(now));
+  if (stored.ranked()) {
+    absl::StatusOr<std::optional<LeaderboardRow>> group =
+        store_->Group(stored.suite, "", stored.gpu, stored.backend);
+    if (!group.ok()) return ToGrpc(group.status());
+    if (group->has_value()) flag_message = OutlierReason(stored.score, **group);
+    if (!flag_message.empty()) {
+      flags |= kFlagOutlier;
+      stored.flags |= kFlagOutlier;
+      stored.status = "accepted_flagged";
+    }
+  }
   absl::StatusOr<InsertOutcome> outcome = store_->Insert(stored);
   if (!outcome.ok()) return ToGrpc(outcome.status());
   response->set_id(outcome->id);
-  response->set_status(outcome->inserted ? v1::SUBMIT_STATUS_ACCEPTED
-                                         : v1::SUBMIT_STATUS_DUPLICATE);
   response->set_score(verdict.score.score);
+  if (!outcome->inserted) {
+    response->set_status(v1::SUBMIT_STATUS_DUPLICATE);
+    return grpc::Status::OK;
+  }
+  response->set_status(flags != 0 ? v1::SUBMIT_STATUS_ACCEPTED_FLAGGED
+                                  : v1::SUBMIT_STATUS_ACCEPTED);
+  response->set_message(flag_message);
+  for (const std::string& name : FlagNames(flags)) response->add_flags(name);
   return grpc::Status::OK;
 }
 
-grpc::Status CollectorService::GetLeaderboard(grpc::ServerContext*,
+grpc::Status CollectorService::DoGetLeaderboard(grpc::ServerContext*,
                                               const v1::GetLeaderboardRequest* request,
                                               v1::GetLeaderboardResponse* response) {
   const std::string suite = request->suite().empty() ? "v1" : request->suite();
@@ -139,7 +209,12 @@ grpc::Status CollectorService::GetLeaderboard(grpc::ServerContext*,
                         "page_token is not one this collector issued");
   }
 
-  absl::StatusOr<std::vector<LeaderboardRow>> rows = store_->Leaderboard(suite);
+  const std::string format = absl::AsciiStrToLower(request->format());
+  if (!format.empty() && !verifier_->SuiteHasFormat(suite, format)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("suite '", suite, "' has no format '", format, "'"));
+  }
+  absl::StatusOr<std::vector<LeaderboardRow>> rows = store_->Leaderboard(suite, format);
   if (!rows.ok()) return ToGrpc(rows.status());
   const std::string gpu_filter = absl::AsciiStrToLower(request->gpu_filter());
   std::vector<LeaderboardRow> kept;
@@ -176,12 +251,14 @@ grpc::Status CollectorService::GetLeaderboard(grpc::ServerContext*,
     e->set_p25_score(row.p25);
     e->set_p75_score(row.p75);
     e->set_best_score(row.best);
+    SetSubScores(row.median_sub, e->mutable_median_sub_scores());
+    e->set_best_result_id(row.best_result_id);
   }
   if (end < total) response->set_next_page_token(absl::StrCat(end));
   return grpc::Status::OK;
 }
 
-grpc::Status CollectorService::GetResult(grpc::ServerContext*, const v1::GetResultRequest* request,
+grpc::Status CollectorService::DoGetResult(grpc::ServerContext*, const v1::GetResultRequest* request,
                                          v1::GetResultResponse* response) {
   absl::StatusOr<StoredResult> stored = store_->GetById(request->id());
   if (!stored.ok()) return ToGrpc(stored.status());
@@ -193,7 +270,11 @@ grpc::Status CollectorService::GetResult(grpc::ServerContext*, const v1::GetResu
   }
   response->set_id(stored->id);
   response->set_score(stored->score);
-  response->set_ranked(stored->ranked);
+  response->set_ranked(stored->ranked());
+  for (const StoredScores& scores : stored->scores) {
+    if (scores.format.empty()) SetSubScores(scores.sub, response->mutable_sub_scores());
+  }
+  for (const std::string& flag : FlagNames(stored->flags)) response->add_flags(flag);
   const absl::Time received = absl::FromUnixMicros(stored->received_us);
   response->mutable_received_at()->set_seconds(absl::ToUnixSeconds(received));
   response->mutable_received_at()->set_nanos(
@@ -202,7 +283,7 @@ grpc::Status CollectorService::GetResult(grpc::ServerContext*, const v1::GetResu
   return grpc::Status::OK;
 }
 
-grpc::Status CollectorService::ListGpus(grpc::ServerContext*, const v1::ListGpusRequest* request,
+grpc::Status CollectorService::DoListGpus(grpc::ServerContext*, const v1::ListGpusRequest* request,
                                         v1::ListGpusResponse* response) {
   const std::vector<std::string> suites =
       request->suite().empty() ? BuiltInSuiteNames() : std::vector<std::string>{request->suite()};
@@ -216,11 +297,16 @@ grpc::Status CollectorService::ListGpus(grpc::ServerContext*, const v1::ListGpus
     v1::GpuSummary* g = response->add_gpus();
     g->set_name(name);
     g->set_results(count);
+    for (const HardwareSpec& row : HardwareTable()) {
+      if (row.name != name) continue;
+      g->set_in_spec_table(true);
+      g->set_spec_row(row.name);
+    }
   }
   return grpc::Status::OK;
 }
 
-grpc::Status CollectorService::Predict(grpc::ServerContext*, const v1::PredictRequest*,
+grpc::Status CollectorService::DoPredict(grpc::ServerContext*, const v1::PredictRequest*,
                                        v1::PredictResponse*) {
   return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, kPredictUnimplemented);
 }

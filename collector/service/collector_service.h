@@ -1,36 +1,39 @@
 // CollectorService: the gRPC Collector service (proto/aiscore/v1/collector.proto)
 // over a ResultStore and a SubmissionVerifier.
 //
-// Submit verifies the envelope with the verifier at absl::Now(), stores an
-// accepted result and answers with the collector's score; a rejection is an OK
-// RPC whose response says REJECTED and why (nothing is stored); a nonce stored
-// before is DUPLICATE with the first id. The stored envelope is the request's
-// SignedResult re-serialized (generated stubs never see the request's wire
-// bytes); its payload field, the bytes the agent signed, is kept verbatim, so
-// the stored envelope still verifies.
+// Submit, in order: the peer's rate limit (per host, before any work); the
+// verifier at absl::Now(); the signer's rate limit (per key, once the
+// signature is known good); a banned key is REJECTED with BANNED_KEY;
+// then the outlier check against the result's GPU group
+// (collector/service/outlier_check.h), which stores the result flagged and
+// unranked (ACCEPTED_FLAGGED); then the store. A rejection is an OK RPC whose
+// response says REJECTED and why (nothing is stored); a nonce stored before is
+// DUPLICATE with the first id; a refused rate limit is RESOURCE_EXHAUSTED
+// saying which limit and when to retry.
 //
-// GetLeaderboard reads the store's per-(gpu, backend) aggregates of a suite,
-// filters, sorts and pages them (page_token: decimal offset of the first row).
-// GetResult parses the stored envelope's payload. ListGpus lists the distinct
-// GPUs of the leaderboard groups (ranked results only). Predict is not
-// implemented yet (UNIMPLEMENTED).
-//
-// Not filled yet, since the store does not keep them: the leaderboard's
-// `format` filter (rows aggregate every format), median_sub_scores and
-// best_result_id; GetResult's sub_scores and flags; ListGpus' spec-table match.
+// GetLeaderboard reads the store's groups of a suite and format (every format
+// when empty; a format the suite lacks is INVALID_ARGUMENT), filters by GPU
+// substring and backend, sorts and pages them (page_token: decimal offset of
+// the first row). GetResult parses the stored envelope's payload and adds the
+// collector's sub-scores and flags. ListGpus lists the GPUs of the
+// leaderboard groups (ranked results only). Predict is not implemented yet
+// (UNIMPLEMENTED).
 //
 // Expected failures become grpc::Status values; no input makes a handler crash.
 //
-// Ownership and thread-safety: borrows the store and the verifier, which must
-// outlive it; every handler may run on any number of server threads at once.
+// Ownership and thread-safety: borrows the store, the verifier and the
+// observer, which must outlive it; every handler may run on any number of
+// server threads at once.
 #ifndef AISCORE_COLLECTOR_SERVICE_COLLECTOR_SERVICE_H_
 #define AISCORE_COLLECTOR_SERVICE_COLLECTOR_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
 
 #include <string>
+#include <string_view>
 
 #include "aiscore/v1/collector.grpc.pb.h"
+#include "collector/service/rate_limiter.h"
 #include "collector/store/result_store.h"
 #include "collector/verify/submission_verifier.h"
 
@@ -55,18 +58,29 @@ void ApplyServerLimits(grpc::ServerBuilder* builder);
 // The message of Predict's UNIMPLEMENTED status.
 inline constexpr char kPredictUnimplemented[] = "prediction arrives with the calibration issue";
 
-// The StoredResult for an accepted verdict: a new random id (16 lower-case hex
-// characters), the result's nonce, key, suite, GPU (the first GPU's name, or
-// "CPU: " + the CPU model when none), backend, score, ranked, the envelope
-// (re-serialized, payload verbatim) and every measurement's median.
-// `received_us`: microseconds since the Unix epoch.
-StoredResult MakeStoredResult(const v1::SignedResult& envelope, const Verdict& verdict,
-                              int64_t received_us);
+// What the service reports as it serves (the collector's metrics implement it).
+class ServiceObserver {
+ public:
+  virtual ~ServiceObserver() = default;
+  // One Submit answered OK: its status and, when REJECTED, the reason.
+  virtual void OnSubmit(v1::SubmitStatus status, v1::RejectReason reason, double seconds) = 0;
+  // Any RPC finished with `code` ("Submit", "GetLeaderboard", ...).
+  virtual void OnRpc(std::string_view method, grpc::StatusCode code, double seconds) = 0;
+  // A call refused by a rate limit, by "key" or by "peer".
+  virtual void OnRateLimited(std::string_view by) = 0;
+};
+
+struct ServiceOptions {
+  RateLimit per_peer;  // Submit calls per peer host; disabled by default
+  RateLimit per_key;   // Submit calls per signing key; disabled by default
+  ServiceObserver* observer = nullptr;  // borrowed; may be null
+};
 
 class CollectorService final : public v1::Collector::Service {
  public:
   // `store` and `verifier` are borrowed and must outlive the service.
-  CollectorService(ResultStore* store, const SubmissionVerifier* verifier);
+  CollectorService(ResultStore* store, const SubmissionVerifier* verifier,
+                   ServiceOptions options = {});
 
   grpc::Status Submit(grpc::ServerContext* context, const v1::SubmitRequest* request,
                       v1::SubmitResponse* response) override;
@@ -81,8 +95,26 @@ class CollectorService final : public v1::Collector::Service {
                        v1::PredictResponse* response) override;
 
  private:
+  // The handlers; the overrides above time them for the observer.
+  grpc::Status DoSubmit(grpc::ServerContext* context, const v1::SubmitRequest* request,
+                        v1::SubmitResponse* response);
+  grpc::Status DoGetLeaderboard(grpc::ServerContext* context,
+                                const v1::GetLeaderboardRequest* request,
+                                v1::GetLeaderboardResponse* response);
+  grpc::Status DoGetResult(grpc::ServerContext* context, const v1::GetResultRequest* request,
+                           v1::GetResultResponse* response);
+  grpc::Status DoListGpus(grpc::ServerContext* context, const v1::ListGpusRequest* request,
+                          v1::ListGpusResponse* response);
+  grpc::Status DoPredict(grpc::ServerContext* context, const v1::PredictRequest* request,
+                         v1::PredictResponse* response);
+  template <typename Handler>
+  grpc::Status Observed(std::string_view method, Handler handler);
+
   ResultStore* const store_;
   const SubmissionVerifier* const verifier_;
+  ServiceObserver* const observer_;
+  RateLimiter per_peer_;
+  RateLimiter per_key_;
 };
 
 }  // namespace aiscore::collector

@@ -1,12 +1,20 @@
 #include "collector/store/result_store.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <filesystem>
 #include <future>
+#include <system_error>
 #include <utility>
+
+#include <sqlite3.h>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "collector/store/quantile_cursor.h"
 #include "collector/store/schema.h"
 
 namespace aiscore::collector {
@@ -14,6 +22,77 @@ namespace {
 
 constexpr size_t kMaxGroup = 256;       // requests committed in one transaction at most
 constexpr size_t kMaxIdleReaders = 16;  // reader connections kept open for reuse
+constexpr size_t kMaxIdBytes = 256;     // ids are 16 hex characters; the cursor format allows 64 KiB
+constexpr int64_t kRescoreBatch = 2000;  // results rescored per committed transaction
+
+// The statistics a group keeps values of, as group_values.stat numbers them.
+enum Stat : int { kScore, kPrefill, kDecode, kLatency, kLongContext, kSpeculative, kCapacity };
+constexpr int kStats = 7;
+
+double StatOf(const StoredScores& s, int stat) {
+  switch (stat) {
+    case kScore:
+      return s.score;
+    case kPrefill:
+      return s.sub.prefill;
+    case kDecode:
+      return s.sub.decode;
+    case kLatency:
+      return s.sub.latency;
+    case kLongContext:
+      return s.sub.long_context;
+    case kSpeculative:
+      return s.sub.speculative;
+    default:
+      return s.sub.capacity;
+  }
+}
+
+// The quantiles a group keeps, in the order of its cursors and of the
+// gpu_groups columns p25, median, p75, prefill .. capacity.
+struct Tracker {
+  int stat;
+  double q;
+};
+constexpr std::array<Tracker, 9> kTrackers = {{{kScore, 0.25},
+                                               {kScore, 0.5},
+                                               {kScore, 0.75},
+                                               {kPrefill, 0.5},
+                                               {kDecode, 0.5},
+                                               {kLatency, 0.5},
+                                               {kLongContext, 0.5},
+                                               {kSpeculative, 0.5},
+                                               {kCapacity, 0.5}}};
+
+// The group columns every group read selects, in LeaderboardRow order.
+constexpr char kGroupColumns[] =
+    "gpu, backend, count, best, best_result_id, p25, median, p75, prefill, decode, latency, "
+    "long_context, speculative, capacity";
+
+LeaderboardRow ReadGroupRow(const Statement& s) {
+  LeaderboardRow row;
+  row.gpu = s.ColumnBytes(0);
+  row.backend = s.ColumnBytes(1);
+  row.count = s.ColumnInt64(2);
+  row.best = s.ColumnDouble(3);
+  row.best_result_id = s.ColumnBytes(4);
+  row.p25 = s.ColumnDouble(5);
+  row.median = s.ColumnDouble(6);
+  row.p75 = s.ColumnDouble(7);
+  row.median_sub = {s.ColumnDouble(8),  s.ColumnDouble(9),  s.ColumnDouble(10),
+                    s.ColumnDouble(11), s.ColumnDouble(12), s.ColumnDouble(13)};
+  return row;
+}
+
+absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+bool AllFinite(const StoredScores& s) {
+  for (int stat = 0; stat < kStats; ++stat) {
+    if (!std::isfinite(StatOf(s, stat))) return false;
+  }
+  return true;
+}
+
 
 #define STORE_RETURN_IF_ERROR(expr)                    \
   do {                                                 \
@@ -31,14 +110,17 @@ constexpr size_t kMaxIdleReaders = 16;  // reader connections kept open for reus
 }  // namespace
 
 struct ResultStore::WriteRequest {
-  const StoredResult* result;
+  const StoredResult* result = nullptr;             // an insert, or
+  std::function<absl::Status(Writer&)> job;         // an operator action run alone
   std::promise<absl::StatusOr<InsertOutcome>> done;
 };
 
 struct ResultStore::Writer {
   std::unique_ptr<Database> db;
   Statement savepoint, release, rollback_to;
-  Statement find_nonce, upsert_agent, insert_result, insert_case, upsert_group, insert_score;
+  Statement find_nonce, upsert_agent, insert_result, insert_case, insert_scores;
+  Statement upsert_group, insert_value, step_forward, step_backward, update_group;
+  Statement nth_value, best_of_group, count_of_group;
 
   absl::Status Prepare() {
     STORE_PREPARE(*db, savepoint, "SAVEPOINT request");
@@ -60,34 +142,301 @@ struct ResultStore::Writer {
     STORE_PREPARE(*db, insert_case,
                   "INSERT INTO cases (result_id, case_name, metric, median) "
                   "VALUES (?1, ?2, ?3, ?4)");
+    STORE_PREPARE(*db, insert_scores,
+                  "INSERT INTO result_scores (result_id, format, score, prefill, decode, latency, "
+                  "long_context, speculative, capacity) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    // A new group starts empty (count 0, no cursors); an existing one keeps
+    // its best unless this score beats it (ties: the smaller id).
     STORE_PREPARE(*db, upsert_group,
-                  "INSERT INTO gpu_aggregates (suite, gpu, backend, count, best) "
-                  "VALUES (?1, ?2, ?3, 1, ?4) "
-                  "ON CONFLICT (suite, gpu, backend) DO UPDATE SET "
-                  "count = count + 1, best = max(best, excluded.best) RETURNING group_id");
-    STORE_PREPARE(*db, insert_score,
-                  "INSERT INTO aggregate_scores (group_id, score, result_id) VALUES (?1, ?2, ?3)");
+                  "INSERT INTO gpu_groups (suite, format, gpu, backend, count, best, "
+                  "best_result_id, p25, median, p75, prefill, decode, latency, long_context, "
+                  "speculative, capacity, cursors) "
+                  "VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, 0, 0, 0, 0, 0, 0, 0, 0, 0, x'') "
+                  "ON CONFLICT (suite, format, gpu, backend) DO UPDATE SET "
+                  "best_result_id = CASE WHEN excluded.best > best OR (excluded.best = best AND "
+                  "excluded.best_result_id < best_result_id) THEN excluded.best_result_id "
+                  "ELSE best_result_id END, "
+                  "best = max(best, excluded.best) "
+                  "RETURNING group_id, count, cursors");
+    STORE_PREPARE(*db, insert_value,
+                  "INSERT INTO group_values (group_id, stat, value, result_id) "
+                  "VALUES (?1, ?2, ?3, ?4)");
+    STORE_PREPARE(*db, step_forward,
+                  "SELECT value, result_id FROM group_values WHERE group_id = ?1 AND stat = ?2 "
+                  "AND (value, result_id) > (?3, ?4) ORDER BY value, result_id LIMIT 1");
+    STORE_PREPARE(*db, step_backward,
+                  "SELECT value, result_id FROM group_values WHERE group_id = ?1 AND stat = ?2 "
+                  "AND (value, result_id) < (?3, ?4) ORDER BY value DESC, result_id DESC "
+                  "LIMIT 1");
+    STORE_PREPARE(*db, update_group,
+                  "UPDATE gpu_groups SET count = ?2, p25 = ?3, median = ?4, p75 = ?5, "
+                  "prefill = ?6, decode = ?7, latency = ?8, long_context = ?9, "
+                  "speculative = ?10, capacity = ?11, cursors = ?12 WHERE group_id = ?1");
+    STORE_PREPARE(*db, nth_value,
+                  "SELECT value, result_id FROM group_values WHERE group_id = ?1 AND stat = ?2 "
+                  "ORDER BY value, result_id LIMIT 1 OFFSET ?3");
+    STORE_PREPARE(*db, best_of_group,
+                  "SELECT value, result_id FROM group_values WHERE group_id = ?1 AND stat = 0 "
+                  "ORDER BY value DESC, result_id ASC LIMIT 1");
+    STORE_PREPARE(*db, count_of_group,
+                  "SELECT count(*) FROM group_values WHERE group_id = ?1 AND stat = 0");
     return absl::OkStatus();
+  }
+
+  // The entry next to `from` in group `group_id`'s values of `stat`.
+  absl::StatusOr<OrderedEntry> Step(int64_t group_id, int stat, const OrderedEntry& from,
+                                    bool forward) {
+    Statement& s = forward ? step_forward : step_backward;
+    absl::Cleanup reset = [&s] { s.Reset(); };
+    STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
+    STORE_RETURN_IF_ERROR(s.BindInt64(2, stat));
+    STORE_RETURN_IF_ERROR(s.BindDouble(3, from.value));
+    STORE_RETURN_IF_ERROR(s.BindText(4, from.id));
+    absl::StatusOr<bool> row = s.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) {
+      return absl::InternalError(absl::StrCat("group ", group_id, " stat ", stat,
+                                              " has no entry ", forward ? "after" : "before",
+                                              " its quantile cursor"));
+    }
+    return OrderedEntry{s.ColumnDouble(0), s.ColumnBytes(1)};
+  }
+
+  StepFn Stepper(int64_t group_id, int stat) {
+    return [this, group_id, stat](const OrderedEntry& from, bool forward) {
+      return Step(group_id, stat, from, forward);
+    };
+  }
+
+  // Writes a group's count, its quantiles from `cursors` and the cursors.
+  absl::Status StoreGroup(int64_t group_id, int64_t count,
+                          const std::vector<QuantileCursor>& cursors) {
+    Statement& s = update_group;
+    absl::Cleanup reset = [&s] { s.Reset(); };
+    STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
+    STORE_RETURN_IF_ERROR(s.BindInt64(2, count));
+    for (size_t t = 0; t < kTrackers.size(); ++t) {
+      absl::StatusOr<double> value = CursorQuantile(kTrackers[t].q, count, cursors[t],
+                                                    Stepper(group_id, kTrackers[t].stat));
+      if (!value.ok()) return value.status();
+      STORE_RETURN_IF_ERROR(s.BindDouble(static_cast<int>(t) + 3, *value));
+    }
+    STORE_RETURN_IF_ERROR(s.BindBlob(12, EncodeCursors(cursors)));
+    return s.Run();
+  }
+
+  // Adds a ranked result's scores of one format to its group.
+  absl::Status AddToGroup(const StoredResult& r, const StoredScores& scores) {
+    int64_t group_id = 0, count = 0;
+    std::string cursor_bytes;
+    {
+      Statement& s = upsert_group;
+      absl::Cleanup reset = [&s] { s.Reset(); };
+      STORE_RETURN_IF_ERROR(s.BindText(1, r.suite));
+      STORE_RETURN_IF_ERROR(s.BindText(2, scores.format));
+      STORE_RETURN_IF_ERROR(s.BindText(3, r.gpu));
+      STORE_RETURN_IF_ERROR(s.BindText(4, r.backend));
+      STORE_RETURN_IF_ERROR(s.BindDouble(5, scores.score));
+      STORE_RETURN_IF_ERROR(s.BindText(6, r.id));
+      absl::StatusOr<bool> row = s.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::InternalError("gpu_groups upsert returned no row");
+      group_id = s.ColumnInt64(0);
+      count = s.ColumnInt64(1) + 1;
+      cursor_bytes = s.ColumnBytes(2);
+      if (absl::StatusOr<bool> more = s.Step(); !more.ok()) return more.status();
+    }
+    for (int stat = 0; stat < kStats; ++stat) {
+      Statement& s = insert_value;
+      absl::Cleanup reset = [&s] { s.Reset(); };
+      STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
+      STORE_RETURN_IF_ERROR(s.BindInt64(2, stat));
+      STORE_RETURN_IF_ERROR(s.BindDouble(3, StatOf(scores, stat)));
+      STORE_RETURN_IF_ERROR(s.BindText(4, r.id));
+      STORE_RETURN_IF_ERROR(s.Run());
+    }
+    std::vector<QuantileCursor> cursors(kTrackers.size());
+    if (count > 1) {
+      absl::StatusOr<std::vector<QuantileCursor>> decoded =
+          DecodeCursors(cursor_bytes, kTrackers.size());
+      if (!decoded.ok()) return decoded.status();
+      cursors = *std::move(decoded);
+    }
+    for (size_t t = 0; t < kTrackers.size(); ++t) {
+      const int stat = kTrackers[t].stat;
+      STORE_RETURN_IF_ERROR(AdvanceCursor(kTrackers[t].q, count,
+                                          OrderedEntry{StatOf(scores, stat), r.id},
+                                          Stepper(group_id, stat), &cursors[t]));
+    }
+    return StoreGroup(group_id, count, cursors);
+  }
+
+  // Recomputes the groups of (suite, gpu, backend), every format, from the
+  // ranked results' stored scores.
+  absl::Status RebuildFamily(const std::string& suite, const std::string& gpu,
+                             const std::string& backend) {
+    {
+      absl::StatusOr<Statement> drop = db->Prepare(
+          "DELETE FROM gpu_groups WHERE suite = ?1 AND gpu = ?2 AND backend = ?3");
+      if (!drop.ok()) return drop.status();
+      STORE_RETURN_IF_ERROR(drop->BindText(1, suite));
+      STORE_RETURN_IF_ERROR(drop->BindText(2, gpu));
+      STORE_RETURN_IF_ERROR(drop->BindText(3, backend));
+      STORE_RETURN_IF_ERROR(drop->Run());  // group_values go with them (ON DELETE CASCADE)
+    }
+    std::vector<std::string> formats;
+    {
+      absl::StatusOr<Statement> list = db->Prepare(
+          "SELECT DISTINCT rs.format FROM results r JOIN result_scores rs ON rs.result_id = r.id "
+          "WHERE r.suite = ?1 AND r.gpu = ?2 AND r.backend = ?3 AND r.ranked = 1");
+      if (!list.ok()) return list.status();
+      STORE_RETURN_IF_ERROR(list->BindText(1, suite));
+      STORE_RETURN_IF_ERROR(list->BindText(2, gpu));
+      STORE_RETURN_IF_ERROR(list->BindText(3, backend));
+      for (;;) {
+        absl::StatusOr<bool> row = list->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        formats.push_back(list->ColumnBytes(0));
+      }
+    }
+    for (const std::string& format : formats) {
+      int64_t group_id = 0;
+      {
+        absl::StatusOr<Statement> create = db->Prepare(
+            "INSERT INTO gpu_groups (suite, format, gpu, backend, count, best, best_result_id, "
+            "p25, median, p75, prefill, decode, latency, long_context, speculative, capacity, "
+            "cursors) VALUES (?1, ?2, ?3, ?4, 0, 0, '', 0, 0, 0, 0, 0, 0, 0, 0, 0, x'') "
+            "RETURNING group_id");
+        if (!create.ok()) return create.status();
+        STORE_RETURN_IF_ERROR(create->BindText(1, suite));
+        STORE_RETURN_IF_ERROR(create->BindText(2, format));
+        STORE_RETURN_IF_ERROR(create->BindText(3, gpu));
+        STORE_RETURN_IF_ERROR(create->BindText(4, backend));
+        absl::StatusOr<bool> row = create->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) return absl::InternalError("gpu_groups insert returned no row");
+        group_id = create->ColumnInt64(0);
+        if (absl::StatusOr<bool> more = create->Step(); !more.ok()) return more.status();
+      }
+      {
+        absl::StatusOr<Statement> fill = db->Prepare(
+            "WITH m AS (SELECT r.id AS id, rs.* FROM results r JOIN result_scores rs "
+            "ON rs.result_id = r.id AND rs.format = ?4 "
+            "WHERE r.suite = ?1 AND r.gpu = ?2 AND r.backend = ?3 AND r.ranked = 1) "
+            "INSERT INTO group_values (group_id, stat, value, result_id) "
+            "SELECT ?5, 0, score, id FROM m UNION ALL SELECT ?5, 1, prefill, id FROM m "
+            "UNION ALL SELECT ?5, 2, decode, id FROM m UNION ALL SELECT ?5, 3, latency, id FROM m "
+            "UNION ALL SELECT ?5, 4, long_context, id FROM m "
+            "UNION ALL SELECT ?5, 5, speculative, id FROM m "
+            "UNION ALL SELECT ?5, 6, capacity, id FROM m");
+        if (!fill.ok()) return fill.status();
+        STORE_RETURN_IF_ERROR(fill->BindText(1, suite));
+        STORE_RETURN_IF_ERROR(fill->BindText(2, gpu));
+        STORE_RETURN_IF_ERROR(fill->BindText(3, backend));
+        STORE_RETURN_IF_ERROR(fill->BindText(4, format));
+        STORE_RETURN_IF_ERROR(fill->BindInt64(5, group_id));
+        STORE_RETURN_IF_ERROR(fill->Run());
+      }
+      int64_t count = 0;
+      {
+        Statement& s = count_of_group;
+        absl::Cleanup reset = [&s] { s.Reset(); };
+        STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
+        absl::StatusOr<bool> row = s.Step();
+        if (!row.ok()) return row.status();
+        count = s.ColumnInt64(0);
+      }
+      {
+        Statement& s = best_of_group;
+        absl::Cleanup reset = [&s] { s.Reset(); };
+        STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
+        absl::StatusOr<bool> row = s.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) return absl::InternalError(absl::StrCat("rebuilt group ", group_id, " is empty"));
+        absl::StatusOr<Statement> set_best =
+            db->Prepare("UPDATE gpu_groups SET best = ?2, best_result_id = ?3 WHERE group_id = ?1");
+        if (!set_best.ok()) return set_best.status();
+        STORE_RETURN_IF_ERROR(set_best->BindInt64(1, group_id));
+        STORE_RETURN_IF_ERROR(set_best->BindDouble(2, s.ColumnDouble(0)));
+        STORE_RETURN_IF_ERROR(set_best->BindText(3, s.ColumnBytes(1)));
+        STORE_RETURN_IF_ERROR(set_best->Run());
+      }
+      std::vector<QuantileCursor> cursors(kTrackers.size());
+      for (size_t t = 0; t < kTrackers.size(); ++t) {
+        Statement& s = nth_value;
+        absl::Cleanup reset = [&s] { s.Reset(); };
+        const int64_t rank = TargetRank(kTrackers[t].q, count);
+        STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
+        STORE_RETURN_IF_ERROR(s.BindInt64(2, kTrackers[t].stat));
+        STORE_RETURN_IF_ERROR(s.BindInt64(3, rank));
+        absl::StatusOr<bool> row = s.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) return absl::InternalError(absl::StrCat("group ", group_id, " lacks rank ", rank));
+        cursors[t] = QuantileCursor{rank, OrderedEntry{s.ColumnDouble(0), s.ColumnBytes(1)}};
+      }
+      STORE_RETURN_IF_ERROR(StoreGroup(group_id, count, cursors));
+    }
+    return absl::OkStatus();
+  }
+
+  // Rebuilds every family that has a ranked result, after dropping all groups.
+  absl::Status RebuildAll() {
+    STORE_RETURN_IF_ERROR(db->Execute("DELETE FROM gpu_groups"));
+    absl::StatusOr<Statement> families = db->Prepare(
+        "SELECT DISTINCT suite, gpu, backend FROM results WHERE ranked = 1");
+    if (!families.ok()) return families.status();
+    std::vector<std::array<std::string, 3>> all;
+    for (;;) {
+      absl::StatusOr<bool> row = families->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      all.push_back({families->ColumnBytes(0), families->ColumnBytes(1), families->ColumnBytes(2)});
+    }
+    families->Reset();
+    for (const auto& [suite, gpu, backend] : all) {
+      STORE_RETURN_IF_ERROR(RebuildFamily(suite, gpu, backend));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status InsertScores(const std::string& id, const StoredScores& scores) {
+    Statement& s = insert_scores;
+    absl::Cleanup reset = [&s] { s.Reset(); };
+    STORE_RETURN_IF_ERROR(s.BindText(1, id));
+    STORE_RETURN_IF_ERROR(s.BindText(2, scores.format));
+    for (int stat = 0; stat < kStats; ++stat) {
+      STORE_RETURN_IF_ERROR(s.BindDouble(stat + 3, StatOf(scores, stat)));
+    }
+    return s.Run();
   }
 };
 
 struct ResultStore::Reader {
   std::unique_ptr<Database> db;
-  Statement by_id, cases_of, groups_of, scores_at;
+  Statement by_id, cases_of, scores_of, groups_of, group, banned, max_rowid, ping;
 
   absl::Status Prepare() {
     STORE_PREPARE(*db, by_id,
                   "SELECT id, nonce, agent_key, suite, suite_sha256, received_us, gpu, backend, "
-                  "score, status, flags, ranked, envelope FROM results WHERE id = ?1");
+                  "score, status, flags, envelope FROM results WHERE id = ?1");
     STORE_PREPARE(*db, cases_of,
                   "SELECT case_name, metric, median FROM cases WHERE result_id = ?1 "
                   "ORDER BY rowid");
+    STORE_PREPARE(*db, scores_of,
+                  "SELECT format, score, prefill, decode, latency, long_context, speculative, "
+                  "capacity FROM result_scores WHERE result_id = ?1 ORDER BY format");
     STORE_PREPARE(*db, groups_of,
-                  "SELECT group_id, gpu, backend, count, best FROM gpu_aggregates "
-                  "WHERE suite = ?1");
-    STORE_PREPARE(*db, scores_at,
-                  "SELECT score FROM aggregate_scores WHERE group_id = ?1 "
-                  "ORDER BY score LIMIT ?2 OFFSET ?3");
+                  absl::StrCat("SELECT ", kGroupColumns,
+                               " FROM gpu_groups WHERE suite = ?1 AND format = ?2"));
+    STORE_PREPARE(*db, group,
+                  absl::StrCat("SELECT ", kGroupColumns,
+                               " FROM gpu_groups WHERE suite = ?1 AND format = ?2 AND gpu = ?3 "
+                               "AND backend = ?4"));
+    STORE_PREPARE(*db, banned, "SELECT banned FROM agents WHERE public_key = ?1");
+    STORE_PREPARE(*db, max_rowid, "SELECT coalesce(max(rowid), 0) FROM results");
+    STORE_PREPARE(*db, ping, "SELECT 1");
     return absl::OkStatus();
   }
 };
@@ -104,6 +453,25 @@ class ResultStore::ReaderLease {
   ResultStore* store_;
   std::unique_ptr<Reader> reader_;
 };
+
+std::vector<std::string> FlagNames(int64_t flags) {
+  static constexpr std::pair<int64_t, const char*> kNames[] = {
+      {kFlagOutlier, "outlier:score"},
+      {kFlagBannedKey, "banned-key"},
+      {kFlagCustomModel, "custom-model"},
+      {kFlagUnrankableSuite, "unrankable-suite"}};
+  std::vector<std::string> names;
+  for (int bit = 0; bit < 63; ++bit) {
+    const int64_t mask = int64_t{1} << bit;
+    if ((flags & mask) == 0) continue;
+    const char* name = nullptr;
+    for (const auto& [flag, text] : kNames) {
+      if (flag == mask) name = text;
+    }
+    names.push_back(name != nullptr ? std::string(name) : absl::StrCat("bit-", bit));
+  }
+  return names;
+}
 
 absl::StatusOr<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path) {
   if (path.empty() || path == ":memory:" || path.starts_with("file:")) {
@@ -135,12 +503,30 @@ ResultStore::~ResultStore() {
 
 absl::StatusOr<InsertOutcome> ResultStore::Insert(const StoredResult& result) {
   if (result.id.empty()) return absl::InvalidArgumentError("result id is empty");
-  if (result.nonce.empty()) return absl::InvalidArgumentError("result nonce is empty");
-  if (result.ranked && !std::isfinite(result.score)) {
+  if (result.id.size() > kMaxIdBytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("ranked result ", result.id, " has a non-finite score"));
+        absl::StrCat("result id has ", result.id.size(), " bytes; at most ", kMaxIdBytes));
   }
-  WriteRequest request{&result, {}};
+  if (result.nonce.empty()) return absl::InvalidArgumentError("result nonce is empty");
+  if (!std::isfinite(result.score)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("result ", result.id, " has a non-finite score"));
+  }
+  bool overall = false;
+  for (const StoredScores& s : result.scores) {
+    if (!AllFinite(s)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "result ", result.id, " has a non-finite score or sub-score for format '", s.format,
+          "'"));
+    }
+    overall |= s.format.empty();
+  }
+  if (result.ranked() && !overall) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ranked result ", result.id, " has no scores over every format"));
+  }
+  WriteRequest request;
+  request.result = &result;
   std::future<absl::StatusOr<InsertOutcome>> done = request.done.get_future();
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
@@ -151,18 +537,46 @@ absl::StatusOr<InsertOutcome> ResultStore::Insert(const StoredResult& result) {
   return done.get();
 }
 
+absl::Status ResultStore::RunOnWriter(std::function<absl::Status(Writer&)> job) {
+  WriteRequest request;
+  request.job = std::move(job);
+  std::future<absl::StatusOr<InsertOutcome>> done = request.done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (stopping_) return absl::UnavailableError("the result store is closing");
+    queue_.push_back(&request);
+  }
+  queue_cv_.notify_one();
+  return done.get().status();
+}
+
 void ResultStore::WriterLoop() {
   std::vector<WriteRequest*> group;
   for (;;) {
     group.clear();
+    WriteRequest* job = nullptr;
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
       queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and every request is answered
-      while (!queue_.empty() && group.size() < kMaxGroup) {
+      if (queue_.front()->job) {
+        job = queue_.front();
+        queue_.pop_front();
+      }
+      while (job == nullptr && !queue_.empty() && !queue_.front()->job &&
+             group.size() < kMaxGroup) {
         group.push_back(queue_.front());
         queue_.pop_front();
       }
+    }
+    if (job != nullptr) {
+      absl::Status s = job->job(*writer_);
+      if (s.ok()) {
+        job->done.set_value(InsertOutcome{});
+      } else {
+        job->done.set_value(s);
+      }
+      continue;
     }
     CommitGroup(group);
   }
@@ -226,7 +640,7 @@ absl::StatusOr<InsertOutcome> ResultStore::InsertOne(const StoredResult& r) {
     absl::Cleanup reset = [&w] { w.upsert_agent.Reset(); };
     STORE_RETURN_IF_ERROR(w.upsert_agent.BindBlob(1, r.public_key));
     STORE_RETURN_IF_ERROR(w.upsert_agent.BindInt64(2, r.received_us));
-    STORE_RETURN_IF_ERROR(w.upsert_agent.BindInt64(3, r.ranked ? 1 : 0));
+    STORE_RETURN_IF_ERROR(w.upsert_agent.BindInt64(3, r.ranked() ? 1 : 0));
     STORE_RETURN_IF_ERROR(w.upsert_agent.Run());
   }
   {
@@ -243,7 +657,7 @@ absl::StatusOr<InsertOutcome> ResultStore::InsertOne(const StoredResult& r) {
     STORE_RETURN_IF_ERROR(s.BindDouble(9, r.score));
     STORE_RETURN_IF_ERROR(s.BindText(10, r.status));
     STORE_RETURN_IF_ERROR(s.BindInt64(11, r.flags));
-    STORE_RETURN_IF_ERROR(s.BindInt64(12, r.ranked ? 1 : 0));
+    STORE_RETURN_IF_ERROR(s.BindInt64(12, r.ranked() ? 1 : 0));
     STORE_RETURN_IF_ERROR(s.BindBlob(13, r.envelope));
     STORE_RETURN_IF_ERROR(s.Run());
   }
@@ -256,27 +670,9 @@ absl::StatusOr<InsertOutcome> ResultStore::InsertOne(const StoredResult& r) {
     STORE_RETURN_IF_ERROR(s.BindDouble(4, c.median));
     STORE_RETURN_IF_ERROR(s.Run());
   }
-  if (r.ranked) {
-    int64_t group_id = 0;
-    {
-      Statement& s = w.upsert_group;
-      absl::Cleanup reset = [&s] { s.Reset(); };
-      STORE_RETURN_IF_ERROR(s.BindText(1, r.suite));
-      STORE_RETURN_IF_ERROR(s.BindText(2, r.gpu));
-      STORE_RETURN_IF_ERROR(s.BindText(3, r.backend));
-      STORE_RETURN_IF_ERROR(s.BindDouble(4, r.score));
-      absl::StatusOr<bool> row = s.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) return absl::InternalError("gpu_aggregates upsert returned no group_id");
-      group_id = s.ColumnInt64(0);
-      if (absl::StatusOr<bool> more = s.Step(); !more.ok()) return more.status();
-    }
-    Statement& s = w.insert_score;
-    absl::Cleanup reset = [&s] { s.Reset(); };
-    STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
-    STORE_RETURN_IF_ERROR(s.BindDouble(2, r.score));
-    STORE_RETURN_IF_ERROR(s.BindText(3, r.id));
-    STORE_RETURN_IF_ERROR(s.Run());
+  for (const StoredScores& scores : r.scores) {
+    STORE_RETURN_IF_ERROR(w.InsertScores(r.id, scores));
+    if (r.ranked()) STORE_RETURN_IF_ERROR(w.AddToGroup(r, scores));
   }
   return InsertOutcome{true, r.id};
 }
@@ -318,9 +714,7 @@ absl::StatusOr<StoredResult> ResultStore::GetById(std::string_view id) {
     STORE_RETURN_IF_ERROR(s.BindText(1, id));
     absl::StatusOr<bool> row = s.Step();
     if (!row.ok()) return row.status();
-    if (!*row)
-      return absl::NotFoundError(
-          absl::StrCat("no result with id '", absl::string_view(id.data(), id.size()), "'"));
+    if (!*row) return absl::NotFoundError(absl::StrCat("no result with id '", Sv(id), "'"));
     r.id = s.ColumnBytes(0);
     r.nonce = s.ColumnBytes(1);
     r.public_key = s.ColumnBytes(2);
@@ -332,8 +726,7 @@ absl::StatusOr<StoredResult> ResultStore::GetById(std::string_view id) {
     r.score = s.ColumnDouble(8);
     r.status = s.ColumnBytes(9);
     r.flags = s.ColumnInt64(10);
-    r.ranked = s.ColumnInt64(11) != 0;
-    r.envelope = s.ColumnBytes(12);
+    r.envelope = s.ColumnBytes(11);
   }
   {
     Statement& s = reader->cases_of;
@@ -346,77 +739,378 @@ absl::StatusOr<StoredResult> ResultStore::GetById(std::string_view id) {
       r.cases.push_back(StoredCase{s.ColumnBytes(0), s.ColumnBytes(1), s.ColumnDouble(2)});
     }
   }
-  STORE_RETURN_IF_ERROR(snapshot.Commit());
-  return r;
-}
-
-absl::StatusOr<std::vector<LeaderboardRow>> ResultStore::Leaderboard(std::string_view suite) {
-  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
-  if (!acquired.ok()) return acquired.status();
-  ReaderLease reader(this, std::move(*acquired));
-  Transaction snapshot(*reader->db, Transaction::Mode::kDeferred);
-  STORE_RETURN_IF_ERROR(snapshot.Begin());
-
-  std::vector<LeaderboardRow> rows;
-  std::vector<int64_t> group_ids;
   {
-    Statement& s = reader->groups_of;
+    Statement& s = reader->scores_of;
     absl::Cleanup reset = [&s] { s.Reset(); };
-    STORE_RETURN_IF_ERROR(s.BindText(1, suite));
+    STORE_RETURN_IF_ERROR(s.BindText(1, id));
     for (;;) {
       absl::StatusOr<bool> row = s.Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      group_ids.push_back(s.ColumnInt64(0));
-      LeaderboardRow out;
-      out.gpu = s.ColumnBytes(1);
-      out.backend = s.ColumnBytes(2);
-      out.count = s.ColumnInt64(3);
-      out.best = s.ColumnDouble(4);
-      rows.push_back(std::move(out));
-    }
-  }
-  // The q-quantile of the group's n sorted scores: the two scores around
-  // position q * (n - 1), read with one indexed LIMIT 2 OFFSET lookup.
-  auto quantile = [&reader](int64_t group_id, int64_t n, double q) -> absl::StatusOr<double> {
-    double position = q * static_cast<double>(n - 1);
-    int64_t lo = static_cast<int64_t>(std::floor(position));
-    double fraction = position - static_cast<double>(lo);
-    Statement& s = reader->scores_at;
-    absl::Cleanup reset = [&s] { s.Reset(); };
-    STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
-    STORE_RETURN_IF_ERROR(s.BindInt64(2, fraction > 0 ? 2 : 1));
-    STORE_RETURN_IF_ERROR(s.BindInt64(3, lo));
-    double values[2] = {0, 0};
-    int got = 0;
-    for (; got < 2; ++got) {
-      absl::StatusOr<bool> row = s.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      values[got] = s.ColumnDouble(0);
-    }
-    if (got == 0 || (fraction > 0 && got < 2)) {
-      return absl::InternalError(
-          absl::StrCat("aggregate group ", group_id, " holds fewer than ", n, " scores"));
-    }
-    return fraction > 0 ? values[0] + (values[1] - values[0]) * fraction : values[0];
-  };
-  for (size_t i = 0; i < rows.size(); ++i) {
-    LeaderboardRow& row = rows[i];
-    for (auto [q, field] :
-         {std::pair{0.5, &row.median}, std::pair{0.25, &row.p25}, std::pair{0.75, &row.p75}}) {
-      absl::StatusOr<double> value = quantile(group_ids[i], row.count, q);
-      if (!value.ok()) return value.status();
-      *field = *value;
+      r.scores.push_back(StoredScores{
+          s.ColumnBytes(0),
+          s.ColumnDouble(1),
+          {s.ColumnDouble(2), s.ColumnDouble(3), s.ColumnDouble(4), s.ColumnDouble(5),
+           s.ColumnDouble(6), s.ColumnDouble(7)}});
     }
   }
   STORE_RETURN_IF_ERROR(snapshot.Commit());
+  return r;
+}
+
+absl::StatusOr<std::vector<LeaderboardRow>> ResultStore::Leaderboard(std::string_view suite,
+                                                                     std::string_view format) {
+  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
+  if (!acquired.ok()) return acquired.status();
+  ReaderLease reader(this, std::move(*acquired));
+  std::vector<LeaderboardRow> rows;
+  {
+    Statement& s = reader->groups_of;
+    absl::Cleanup reset = [&s] { s.Reset(); };
+    STORE_RETURN_IF_ERROR(s.BindText(1, suite));
+    STORE_RETURN_IF_ERROR(s.BindText(2, format));
+    for (;;) {
+      absl::StatusOr<bool> row = s.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      rows.push_back(ReadGroupRow(s));
+    }
+  }
   std::stable_sort(rows.begin(), rows.end(), [](const LeaderboardRow& a, const LeaderboardRow& b) {
     if (a.median != b.median) return a.median > b.median;
     if (a.gpu != b.gpu) return a.gpu < b.gpu;
     return a.backend < b.backend;
   });
   return rows;
+}
+
+absl::StatusOr<std::optional<LeaderboardRow>> ResultStore::Group(std::string_view suite,
+                                                                 std::string_view format,
+                                                                 std::string_view gpu,
+                                                                 std::string_view backend) {
+  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
+  if (!acquired.ok()) return acquired.status();
+  ReaderLease reader(this, std::move(*acquired));
+  Statement& s = reader->group;
+  absl::Cleanup reset = [&s] { s.Reset(); };
+  STORE_RETURN_IF_ERROR(s.BindText(1, suite));
+  STORE_RETURN_IF_ERROR(s.BindText(2, format));
+  STORE_RETURN_IF_ERROR(s.BindText(3, gpu));
+  STORE_RETURN_IF_ERROR(s.BindText(4, backend));
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<LeaderboardRow>();
+  return std::optional<LeaderboardRow>(ReadGroupRow(s));
+}
+
+absl::StatusOr<std::vector<std::string>> ResultStore::AgentKeys() {
+  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
+  if (!acquired.ok()) return acquired.status();
+  ReaderLease reader(this, std::move(*acquired));
+  absl::StatusOr<Statement> s = reader->db->Prepare("SELECT public_key FROM agents");
+  if (!s.ok()) return s.status();
+  std::vector<std::string> keys;
+  for (;;) {
+    absl::StatusOr<bool> row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    keys.push_back(s->ColumnBytes(0));
+  }
+  return keys;
+}
+
+absl::StatusOr<bool> ResultStore::IsBanned(std::string_view public_key) {
+  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
+  if (!acquired.ok()) return acquired.status();
+  ReaderLease reader(this, std::move(*acquired));
+  Statement& s = reader->banned;
+  absl::Cleanup reset = [&s] { s.Reset(); };
+  STORE_RETURN_IF_ERROR(s.BindBlob(1, public_key));
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  return *row && s.ColumnInt64(0) != 0;
+}
+
+absl::StatusOr<int64_t> ResultStore::SetBanned(std::string_view public_key, bool banned) {
+  const std::string key(public_key);
+  int64_t results = 0;
+  absl::Status status = RunOnWriter([&](Writer& w) -> absl::Status {
+    Database& db = *w.db;
+    Transaction txn(db);
+    STORE_RETURN_IF_ERROR(txn.Begin());
+    const int64_t now_us = absl::ToUnixMicros(absl::Now());
+    static_assert(kFlagBannedKey == 2, "the SQL below sets and clears bit 2");
+    {
+      absl::StatusOr<Statement> s = db.Prepare(
+          "INSERT INTO agents (public_key, first_seen_us, last_seen_us, banned) "
+          "VALUES (?1, ?3, ?3, ?2) ON CONFLICT (public_key) DO UPDATE SET banned = ?2");
+      if (!s.ok()) return s.status();
+      STORE_RETURN_IF_ERROR(s->BindBlob(1, key));
+      STORE_RETURN_IF_ERROR(s->BindInt64(2, banned ? 1 : 0));
+      STORE_RETURN_IF_ERROR(s->BindInt64(3, now_us));
+      STORE_RETURN_IF_ERROR(s->Run());
+    }
+    {
+      absl::StatusOr<Statement> s = db.Prepare(
+          "UPDATE results SET flags = CASE WHEN ?2 THEN flags | 2 ELSE flags & ~2 END, "
+          "ranked = (CASE WHEN ?2 THEN flags | 2 ELSE flags & ~2 END) = 0 WHERE agent_key = ?1");
+      if (!s.ok()) return s.status();
+      STORE_RETURN_IF_ERROR(s->BindBlob(1, key));
+      STORE_RETURN_IF_ERROR(s->BindInt64(2, banned ? 1 : 0));
+      STORE_RETURN_IF_ERROR(s->Run());
+    }
+    {
+      absl::StatusOr<Statement> s = db.Prepare(
+          "UPDATE agents SET ranked_results = "
+          "(SELECT count(*) FROM results WHERE agent_key = ?1 AND ranked = 1) "
+          "WHERE public_key = ?1");
+      if (!s.ok()) return s.status();
+      STORE_RETURN_IF_ERROR(s->BindBlob(1, key));
+      STORE_RETURN_IF_ERROR(s->Run());
+    }
+    absl::StatusOr<Statement> families = db.Prepare(
+        "SELECT suite, gpu, backend, count(*) FROM results WHERE agent_key = ?1 "
+        "GROUP BY suite, gpu, backend");
+    if (!families.ok()) return families.status();
+    STORE_RETURN_IF_ERROR(families->BindBlob(1, key));
+    std::vector<std::array<std::string, 3>> touched;
+    for (;;) {
+      absl::StatusOr<bool> row = families->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      touched.push_back({families->ColumnBytes(0), families->ColumnBytes(1), families->ColumnBytes(2)});
+      results += families->ColumnInt64(3);
+    }
+    families->Reset();
+    for (const auto& [suite, gpu, backend] : touched) {
+      STORE_RETURN_IF_ERROR(w.RebuildFamily(suite, gpu, backend));
+    }
+    return txn.Commit();
+  });
+  if (!status.ok()) return status;
+  return results;
+}
+
+absl::StatusOr<int64_t> ResultStore::Rescore(const RescoreFn& rescore) {
+  int64_t done = 0;
+  absl::Status status = RunOnWriter([&](Writer& w) -> absl::Status {
+    Database& db = *w.db;
+    absl::StatusOr<Statement> batch = db.Prepare(
+        "SELECT rowid, id, nonce, agent_key, suite, suite_sha256, received_us, gpu, backend, "
+        "score, status, flags, envelope FROM results WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
+    if (!batch.ok()) return batch.status();
+    absl::StatusOr<Statement> update = db.Prepare(
+        "UPDATE results SET score = ?2, flags = ?3, ranked = (?3 = 0) WHERE id = ?1");
+    if (!update.ok()) return update.status();
+    absl::StatusOr<Statement> drop_scores = db.Prepare("DELETE FROM result_scores WHERE result_id = ?1");
+    if (!drop_scores.ok()) return drop_scores.status();
+    int64_t after = 0;
+    for (;;) {
+      Transaction txn(db);
+      STORE_RETURN_IF_ERROR(txn.Begin());
+      STORE_RETURN_IF_ERROR(batch->BindInt64(1, after));
+      STORE_RETURN_IF_ERROR(batch->BindInt64(2, kRescoreBatch));
+      std::vector<StoredResult> results;
+      for (;;) {
+        absl::StatusOr<bool> row = batch->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        after = batch->ColumnInt64(0);
+        StoredResult r;
+        r.id = batch->ColumnBytes(1);
+        r.nonce = batch->ColumnBytes(2);
+        r.public_key = batch->ColumnBytes(3);
+        r.suite = batch->ColumnBytes(4);
+        r.suite_sha256 = batch->ColumnBytes(5);
+        r.received_us = batch->ColumnInt64(6);
+        r.gpu = batch->ColumnBytes(7);
+        r.backend = batch->ColumnBytes(8);
+        r.score = batch->ColumnDouble(9);
+        r.status = batch->ColumnBytes(10);
+        r.flags = batch->ColumnInt64(11);
+        r.envelope = batch->ColumnBytes(12);
+        results.push_back(std::move(r));
+      }
+      batch->Reset();
+      if (results.empty()) break;
+      for (const StoredResult& r : results) {
+        absl::StatusOr<Rescored> next = rescore(r);
+        if (!next.ok()) {
+          return absl::Status(next.status().code(), absl::StrCat("rescoring result ", r.id, ": ",
+                                                                 next.status().message()));
+        }
+        const int64_t kept = r.flags & (kFlagOutlier | kFlagBannedKey);
+        const int64_t flags = kept | next->unrankable_flags;
+        if ((flags == 0) && !std::any_of(next->scores.begin(), next->scores.end(),
+                                         [](const StoredScores& s) { return s.format.empty(); })) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("rescoring result ", r.id, " gave no scores over every format"));
+        }
+        {
+          absl::Cleanup reset = [&] { update->Reset(); };
+          STORE_RETURN_IF_ERROR(update->BindText(1, r.id));
+          STORE_RETURN_IF_ERROR(update->BindDouble(2, next->score));
+          STORE_RETURN_IF_ERROR(update->BindInt64(3, flags));
+          STORE_RETURN_IF_ERROR(update->Run());
+        }
+        {
+          absl::Cleanup reset = [&] { drop_scores->Reset(); };
+          STORE_RETURN_IF_ERROR(drop_scores->BindText(1, r.id));
+          STORE_RETURN_IF_ERROR(drop_scores->Run());
+        }
+        for (const StoredScores& s : next->scores) {
+          if (!AllFinite(s)) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("rescoring result ", r.id, " gave a non-finite score"));
+          }
+          STORE_RETURN_IF_ERROR(w.InsertScores(r.id, s));
+        }
+        ++done;
+      }
+      STORE_RETURN_IF_ERROR(txn.Commit());
+    }
+    Transaction txn(db);
+    STORE_RETURN_IF_ERROR(txn.Begin());
+    STORE_RETURN_IF_ERROR(db.Execute(
+        "UPDATE agents SET ranked_results = (SELECT count(*) FROM results "
+        "WHERE agent_key = agents.public_key AND ranked = 1)"));
+    STORE_RETURN_IF_ERROR(w.RebuildAll());
+    return txn.Commit();
+  });
+  if (!status.ok()) return status;
+  return done;
+}
+
+absl::StatusOr<int64_t> ResultStore::CountUnscored() {
+  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
+  if (!acquired.ok()) return acquired.status();
+  ReaderLease reader(this, std::move(*acquired));
+  absl::StatusOr<Statement> s = reader->db->Prepare(
+      "SELECT count(*) FROM results r WHERE (r.flags & ?1) = 0 AND NOT EXISTS "
+      "(SELECT 1 FROM result_scores rs WHERE rs.result_id = r.id AND rs.format = '')");
+  if (!s.ok()) return s.status();
+  STORE_RETURN_IF_ERROR(s->BindInt64(1, kFlagCustomModel));
+  absl::StatusOr<bool> row = s->Step();
+  if (!row.ok()) return row.status();
+  return s->ColumnInt64(0);
+}
+
+absl::Status ResultStore::RebuildAggregates() {
+  return RunOnWriter([](Writer& w) -> absl::Status {
+    Transaction txn(*w.db);
+    STORE_RETURN_IF_ERROR(txn.Begin());
+    STORE_RETURN_IF_ERROR(w.RebuildAll());
+    return txn.Commit();
+  });
+}
+
+absl::Status ResultStore::ForEachResult(const ResultVisitor& visit) {
+  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
+  if (!acquired.ok()) return acquired.status();
+  ReaderLease reader(this, std::move(*acquired));
+  Transaction snapshot(*reader->db, Transaction::Mode::kDeferred);
+  STORE_RETURN_IF_ERROR(snapshot.Begin());
+  absl::StatusOr<Statement> s = reader->db->Prepare(
+      "SELECT r.id, r.nonce, r.agent_key, r.suite, r.suite_sha256, r.received_us, r.gpu, "
+      "r.backend, r.score, r.status, r.flags, rs.format, rs.score, rs.prefill, rs.decode, "
+      "rs.latency, rs.long_context, rs.speculative, rs.capacity "
+      "FROM results r LEFT JOIN result_scores rs ON rs.result_id = r.id AND rs.format = '' "
+      "ORDER BY r.rowid");
+  if (!s.ok()) return s.status();
+  for (;;) {
+    absl::StatusOr<bool> row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    StoredResult r;
+    r.id = s->ColumnBytes(0);
+    r.nonce = s->ColumnBytes(1);
+    r.public_key = s->ColumnBytes(2);
+    r.suite = s->ColumnBytes(3);
+    r.suite_sha256 = s->ColumnBytes(4);
+    r.received_us = s->ColumnInt64(5);
+    r.gpu = s->ColumnBytes(6);
+    r.backend = s->ColumnBytes(7);
+    r.score = s->ColumnDouble(8);
+    r.status = s->ColumnBytes(9);
+    r.flags = s->ColumnInt64(10);
+    if (!s->ColumnIsNull(11)) {
+      r.scores.push_back(StoredScores{
+          "",
+          s->ColumnDouble(12),
+          {s->ColumnDouble(13), s->ColumnDouble(14), s->ColumnDouble(15), s->ColumnDouble(16),
+           s->ColumnDouble(17), s->ColumnDouble(18)}});
+    }
+    STORE_RETURN_IF_ERROR(visit(r));
+  }
+  return snapshot.Commit();
+}
+
+absl::Status ResultStore::Backup(const std::string& destination) {
+  std::error_code error;
+  if (std::filesystem::exists(destination, error)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(destination, " exists; back up to a new file name"));
+  }
+  const std::string partial = destination + ".partial";
+  std::filesystem::remove(partial, error);
+  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
+  if (!acquired.ok()) return acquired.status();
+  ReaderLease reader(this, std::move(*acquired));
+  {
+    Database::Options options;
+    absl::StatusOr<std::unique_ptr<Database>> target = Database::Open(partial, options);
+    if (!target.ok()) return target.status();
+    // The copy is written in one step from one read snapshot of the source
+    // (WAL: writers go on meanwhile).
+    sqlite3_backup* backup =
+        sqlite3_backup_init((*target)->handle(), "main", reader->db->handle(), "main");
+    if (backup == nullptr) return (*target)->Error("sqlite3_backup_init", sqlite3_errcode((*target)->handle()));
+    const int step = sqlite3_backup_step(backup, -1);
+    const int finish = sqlite3_backup_finish(backup);
+    if (step != SQLITE_DONE) return (*target)->Error("sqlite3_backup_step", step);
+    if (finish != SQLITE_OK) return (*target)->Error("sqlite3_backup_finish", finish);
+    // Fold the copy's write-ahead log into its file so the backup is one file.
+    STORE_RETURN_IF_ERROR((*target)->Execute("PRAGMA wal_checkpoint(TRUNCATE)"));
+    STORE_RETURN_IF_ERROR((*target)->Execute("PRAGMA journal_mode=DELETE"));
+  }
+  std::filesystem::rename(partial, destination, error);
+  if (error) {
+    return absl::InternalError(
+        absl::StrCat("renaming ", partial, " to ", destination, ": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> ResultStore::ResultCount() {
+  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
+  if (!acquired.ok()) return acquired.status();
+  ReaderLease reader(this, std::move(*acquired));
+  Statement& s = reader->max_rowid;
+  absl::Cleanup reset = [&s] { s.Reset(); };
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  return s.ColumnInt64(0);
+}
+
+int64_t ResultStore::DatabaseBytes() const {
+  int64_t total = 0;
+  for (const std::string& file : {path_, path_ + "-wal"}) {
+    std::error_code error;
+    const std::uintmax_t size = std::filesystem::file_size(file, error);
+    if (!error) total += static_cast<int64_t>(size);
+  }
+  return total;
+}
+
+absl::Status ResultStore::Ping() {
+  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
+  if (!acquired.ok()) return acquired.status();
+  ReaderLease reader(this, std::move(*acquired));
+  Statement& s = reader->ping;
+  absl::Cleanup reset = [&s] { s.Reset(); };
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  return absl::OkStatus();
 }
 
 }  // namespace aiscore::collector

@@ -63,8 +63,69 @@ CREATE TABLE aggregate_scores (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 2: scores per format, exact running percentiles and sub-score
+// medians, the best result of each group, and bans that take effect.
+//
+// result_scores holds each result's score and sub-scores over every format
+// (format '') and over each format's cases alone. Results stored under
+// version 1 get no rows here (their sub-scores were never kept); the
+// collector rescores them from their envelopes when it opens such a file.
+// gpu_groups replaces gpu_aggregates: one row per (suite, format, gpu, backend)
+// of ranked results with its count, best score and result, p25 / median / p75
+// of the score and the median of each sub-score, all kept exact on every
+// insert through quantile cursors (collector/store/quantile_cursor.h; the
+// cursors column). group_values indexes each group's values per statistic
+// (0 score, 1 prefill, 2 decode, 3 latency, 4 long context, 5 speculative,
+// 6 capacity) in (value, result_id) order: the cursors walk it.
+constexpr std::string_view kMigration2 = R"sql(
+DROP TABLE aggregate_scores;
+DROP TABLE gpu_aggregates;
+CREATE TABLE result_scores (
+  result_id TEXT NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+  format TEXT NOT NULL,
+  score REAL NOT NULL,
+  prefill REAL NOT NULL,
+  decode REAL NOT NULL,
+  latency REAL NOT NULL,
+  long_context REAL NOT NULL,
+  speculative REAL NOT NULL,
+  capacity REAL NOT NULL,
+  PRIMARY KEY (result_id, format)
+) WITHOUT ROWID;
+CREATE TABLE gpu_groups (
+  group_id INTEGER PRIMARY KEY,
+  suite TEXT NOT NULL,
+  format TEXT NOT NULL,
+  gpu TEXT NOT NULL,
+  backend TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  best REAL NOT NULL,
+  best_result_id TEXT NOT NULL,
+  p25 REAL NOT NULL,
+  median REAL NOT NULL,
+  p75 REAL NOT NULL,
+  prefill REAL NOT NULL,
+  decode REAL NOT NULL,
+  latency REAL NOT NULL,
+  long_context REAL NOT NULL,
+  speculative REAL NOT NULL,
+  capacity REAL NOT NULL,
+  cursors BLOB NOT NULL,
+  UNIQUE (suite, format, gpu, backend)
+);
+CREATE TABLE group_values (
+  group_id INTEGER NOT NULL REFERENCES gpu_groups(group_id) ON DELETE CASCADE,
+  stat INTEGER NOT NULL,
+  value REAL NOT NULL,
+  result_id TEXT NOT NULL,
+  PRIMARY KEY (group_id, stat, value, result_id)
+) WITHOUT ROWID;
+CREATE INDEX results_ranked_by_group ON results(suite, gpu, backend) WHERE ranked = 1;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kMigration1},
+    {2, kMigration2},
 };
 
 absl::Status SetVersion(Database& db, int version) {

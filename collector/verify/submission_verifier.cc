@@ -229,6 +229,8 @@ Verdict SubmissionVerifier::Verify(const v1::SignedResult& envelope, absl::Time 
         const v1::Workload* w = workload_of.at(c.name());
         const v1::ModelShape* shape = custom ? &r.model().shape() : FindModel(suite, w->model());
         if (shape == nullptr) continue;
+        absl::StatusOr<double> weight_bytes = WeightBytesPerToken(*shape, c.format());
+        if (!weight_bytes.ok() || *weight_bytes < options_.physics_min_weight_bytes) continue;
         if (std::string problem = CheckPhysics(c, *w, *shape, *limits, options_.physics_margin);
             !problem.empty()) {
           return Reject(v, v1::REJECT_REASON_IMPLAUSIBLE, problem);
@@ -237,16 +239,48 @@ Verdict SubmissionVerifier::Verify(const v1::SignedResult& envelope, absl::Time 
     }
   }
 
-  if (!custom) {
-    absl::StatusOr<ScoreReport> score = ComputeScore(suite, r);
-    if (!score.ok()) {
-      return Reject(v, v1::REJECT_REASON_INVALID_VALUE, std::string(score.status().message()));
-    }
-    v.score = *std::move(score);
+  absl::StatusOr<ResultScores> scores = ScoreResult(r);
+  if (!scores.ok()) {
+    return Reject(v, v1::REJECT_REASON_INVALID_VALUE, std::string(scores.status().message()));
   }
-  v.ranked = suite.rankable() && !custom;
+  v.score = std::move(scores->overall);
+  v.format_scores = std::move(scores->by_format);
+  v.custom_model = custom;
+  v.ranked = scores->rankable_suite && !custom;
   v.accepted = true;
   return v;
+}
+
+bool SubmissionVerifier::SuiteHasFormat(std::string_view suite, std::string_view format) const {
+  for (const auto& [id, spec] : suites_) {
+    if (id.first != suite) continue;
+    for (const std::string& f : spec.formats()) {
+      if (f == format) return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<ResultScores> SubmissionVerifier::ScoreResult(const v1::RunResult& r) const {
+  auto suite_it = suites_.find({r.suite().name(), r.suite().sha256()});
+  if (suite_it == suites_.end()) {
+    return absl::NotFoundError(absl::StrCat("suite '", r.suite().name(), "' with SHA-256 ",
+                                            r.suite().sha256(), " is not registered here"));
+  }
+  const v1::SuiteSpec& suite = suite_it->second;
+  ResultScores scores;
+  scores.custom_model = r.model().custom();
+  scores.rankable_suite = suite.rankable();
+  if (scores.custom_model) return scores;
+  absl::StatusOr<ScoreReport> overall = ComputeScore(suite, r);
+  if (!overall.ok()) return overall.status();
+  scores.overall = *std::move(overall);
+  for (const std::string& format : suite.formats()) {
+    absl::StatusOr<ScoreReport> one = ComputeFormatScore(suite, r, format);
+    if (!one.ok()) return one.status();
+    scores.by_format.emplace_back(format, *std::move(one));
+  }
+  return scores;
 }
 
 }  // namespace aiscore

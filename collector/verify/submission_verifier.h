@@ -17,7 +17,9 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -42,7 +44,20 @@ struct VerifierOptions {
   absl::Duration max_age = absl::Hours(24 * 7);       // finished_at at most this old
   absl::Duration max_clock_skew = absl::Minutes(10);  // nor this far in the future
   double physics_margin = 1.1;                        // allowed factor over the device's limits
+  // Cases of models whose weights (bytes read per token) are smaller than
+  // this skip the physics check: a model that fits in a cache is read at
+  // cache speed, not at the memory bandwidth.
+  double physics_min_weight_bytes = 0;
   DeviceLimitsFn device_limits;                       // empty: no physics check
+};
+
+// A result's scores as the collector recomputes them.
+struct ResultScores {
+  ScoreReport overall;  // over every format; zero for custom models
+  // Each format of the suite on its own, in suite order; empty for custom models.
+  std::vector<std::pair<std::string, ScoreReport>> by_format;
+  bool custom_model = false;    // a person's own GGUF: never ranked
+  bool rankable_suite = false;  // the suite is a leaderboard basket
 };
 
 struct Verdict {
@@ -51,6 +66,8 @@ struct Verdict {
   std::string message;                                      // readable: what was wrong, or empty
   v1::RunResult result;                                     // the parsed payload (when it parsed)
   ScoreReport score;                                        // recomputed (zero for custom models)
+  std::vector<std::pair<std::string, ScoreReport>> format_scores;  // ResultScores::by_format
+  bool custom_model = false;                                // a person's own GGUF
   bool ranked = false;  // rankable suite, the suite's own models, every case self-checked
 };
 
@@ -64,6 +81,14 @@ class SubmissionVerifier {
   absl::Status RegisterBuiltInSuites();
 
   Verdict Verify(const v1::SignedResult& envelope, absl::Time now) const;
+
+  // Whether a registered suite named `suite` has `format`.
+  bool SuiteHasFormat(std::string_view suite, std::string_view format) const;
+
+  // Scores a result that was verified before (the operator's rescore after a
+  // scoring change): NotFound when its suite is not registered,
+  // InvalidArgument when the scoring refuses it.
+  absl::StatusOr<ResultScores> ScoreResult(const v1::RunResult& result) const;
 
  private:
   VerifierOptions options_;

@@ -16,10 +16,12 @@ namespace aiscore {
 // The verifier tests' fixed clock.
 inline const absl::Time kQuickResultNow = absl::FromUnixSeconds(1795000000);
 
-// A complete quick-suite result finished a minute before `now`: chat and
-// long measured at the reference values, spec not run. Each call draws a new
+// A complete result of `suite` (quick unless said) finished a minute before
+// `now`: chat and long measured at `speed` x the reference values (rates
+// times `speed`, times divided by it), spec not run. Each call draws a new
 // nonce from a fixed-seed generator (not thread-safe).
-inline v1::RunResult QuickResult(const LoadedSuite& suite, absl::Time now = kQuickResultNow) {
+inline v1::RunResult QuickResult(const LoadedSuite& suite, absl::Time now = kQuickResultNow,
+                                 double speed = 1) {
   static std::mt19937_64 rng{12345};
   v1::RunResult r;
   r.mutable_suite()->set_name(suite.spec.name());
@@ -52,6 +54,7 @@ inline v1::RunResult QuickResult(const LoadedSuite& suite, absl::Time now = kQui
         for (const v1::Reference& x : spec.references()) {
           if (x.format() == f) ref = x.value();
         }
+        ref = HigherIsBetter(spec.kind()) ? ref * speed : ref / speed;
         v1::Measurement* m = c->add_measurements();
         m->set_name(spec.name());
         m->set_kind(spec.kind());

@@ -247,6 +247,39 @@ TEST(ScoreTest, ACaseThatDoesNotFitLowersCapacity) {
   }
 }
 
+TEST(ScoreTest, AFormatScoreCountsThatFormatsCasesOnly) {
+  const v1::SuiteSpec suite = Suite("v1");
+  // q4_k cases at 2x the reference, every other format at 1/2.
+  v1::RunResult result = MakeResult(suite, [](const std::string& case_name, const v1::MetricSpec&) {
+    return case_name.ends_with("/q4_k") ? 2.0 : 0.5;
+  });
+  MarkNotRun(FindCase(&result, "long/q4_k"), v1::CASE_STATUS_DOES_NOT_FIT);
+  absl::StatusOr<ScoreReport> q4 = ComputeFormatScore(suite, result, "q4_k");
+  ASSERT_TRUE(q4.ok()) << q4.status();
+  EXPECT_EQ(q4->cases_total, 3);
+  EXPECT_EQ(q4->cases_ran, 2);
+  EXPECT_DOUBLE_EQ(q4->capacity, 2.0 / 3);
+  EXPECT_DOUBLE_EQ(q4->score, 1000 * (2.0 / 3) * 2);
+  EXPECT_DOUBLE_EQ(q4->decode, 2000);
+  EXPECT_EQ(q4->long_context, 0);
+  for (const MetricRatio& r : q4->ratios) EXPECT_TRUE(r.case_name.ends_with("/q4_k")) << r.case_name;
+
+  absl::StatusOr<ScoreReport> f16 = ComputeFormatScore(suite, result, "f16");
+  ASSERT_TRUE(f16.ok()) << f16.status();
+  EXPECT_EQ(f16->capacity, 1);
+  EXPECT_DOUBLE_EQ(f16->score, 500);
+}
+
+TEST(ScoreTest, AFormatScoreOfAFormatNotInTheSuiteIsAnError) {
+  const v1::SuiteSpec suite = Suite("v1");
+  const v1::RunResult result =
+      MakeResult(suite, [](const std::string&, const v1::MetricSpec&) { return 1.0; });
+  absl::StatusOr<ScoreReport> report = ComputeFormatScore(suite, result, "q5_k");
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(report.status().message(), HasSubstr("no format 'q5_k'"));
+}
+
 TEST(ScoreTest, IdenticalInputsGiveIdenticalBits) {
   std::mt19937_64 rng(5);
   const v1::SuiteSpec suite = Suite("v1");

@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -15,6 +17,7 @@
 
 #include "agent/sign/envelope.h"
 #include "agent/sign/key_pair.h"
+#include "collector/service/outlier_check.h"
 #include "tests/collector/quick_result.h"
 #include "tests/temp_dir.h"
 
@@ -36,8 +39,17 @@ class CollectorServiceTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<ResultStore>> store = ResultStore::Open(dir_.Path("c.db"));
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
-    service_ = std::make_unique<CollectorService>(store_.get(), &verifier_);
+    absl::StatusOr<LoadedSuite> v1_suite = LoadSuite("v1");
+    ASSERT_TRUE(v1_suite.ok());
+    v1_ = *v1_suite;
+    StartServer(ServiceOptions{});
+  }
 
+  // (Re)starts the server with a new service configured by `options`.
+  void StartServer(ServiceOptions options) {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    server_.reset();
+    service_ = std::make_unique<CollectorService>(store_.get(), &verifier_, options);
     grpc::ServerBuilder builder;
     ApplyServerLimits(&builder);
     int port = 0;
@@ -59,6 +71,15 @@ class CollectorServiceTest : public ::testing::Test {
     absl::StatusOr<v1::SignedResult> e = SignRunResult(QuickResult(quick_, absl::Now()), *key_);
     EXPECT_TRUE(e.ok());
     return *e;
+  }
+
+  // A signed v1 result (rankable) at `speed` x the reference.
+  v1::SubmitRequest V1Request(double speed) {
+    absl::StatusOr<v1::SignedResult> e = SignRunResult(QuickResult(v1_, absl::Now(), speed), *key_);
+    EXPECT_TRUE(e.ok());
+    v1::SubmitRequest request;
+    *request.mutable_envelope() = *e;
+    return request;
   }
 
   grpc::Status Submit(const v1::SubmitRequest& request, v1::SubmitResponse* response) {
@@ -94,13 +115,14 @@ class CollectorServiceTest : public ::testing::Test {
     r.backend = backend;
     r.score = score;
     r.status = "accepted";
-    r.ranked = true;
     r.envelope = "x";
+    r.scores = {{"", score, {score, score, score, score, score, 1}}};
     ASSERT_TRUE(store_->Insert(r).ok());
   }
 
   TempDir dir_;
   LoadedSuite quick_;
+  LoadedSuite v1_;
   std::unique_ptr<KeyPair> key_;
   SubmissionVerifier verifier_;
   std::unique_ptr<ResultStore> store_;
@@ -121,9 +143,10 @@ TEST_F(CollectorServiceTest, AcceptedResultIsStoredAndReadBack) {
 
   absl::StatusOr<StoredResult> stored = store_->GetById(response.id());
   ASSERT_TRUE(stored.ok()) << stored.status();
-  EXPECT_EQ(stored->gpu, "CPU: ");  // QuickResult has no hardware
+  EXPECT_EQ(stored->gpu, "CPU: unknown");  // QuickResult has no hardware
   EXPECT_EQ(stored->backend, "cpu");
-  EXPECT_FALSE(stored->ranked);
+  EXPECT_FALSE(stored->ranked());
+  EXPECT_EQ(stored->flags, kFlagUnrankableSuite);
   EXPECT_EQ(stored->public_key, key_->public_key());
   EXPECT_FALSE(stored->cases.empty());
   v1::SignedResult envelope;
@@ -138,6 +161,10 @@ TEST_F(CollectorServiceTest, AcceptedResultIsStoredAndReadBack) {
   EXPECT_DOUBLE_EQ(result.score(), response.score());
   EXPECT_EQ(result.public_key_fingerprint(), key_->Fingerprint());
   EXPECT_GT(result.received_at().seconds(), 0);
+  EXPECT_FALSE(result.ranked());
+  EXPECT_THAT(result.flags(), ElementsAre("unrankable-suite"));
+  EXPECT_DOUBLE_EQ(result.sub_scores().decode(), 1000);  // measured at the reference
+  EXPECT_DOUBLE_EQ(result.sub_scores().capacity(), 8.0 / 12);
 }
 
 TEST_F(CollectorServiceTest, TamperedPayloadIsRejectedAndNotStored) {
@@ -283,6 +310,182 @@ TEST_F(CollectorServiceTest, LeaderboardSortsFiltersAndPages) {
   // A stored envelope that does not parse is reported, not a crash.
   v1::GetResultResponse result;
   EXPECT_EQ(GetResult("id0", &result).error_code(), grpc::StatusCode::DATA_LOSS);
+}
+
+TEST_F(CollectorServiceTest, RankedResultsFillTheBoardPerFormatWithSubScoresAndBest) {
+  std::vector<std::string> ids;
+  for (double speed : {1.0, 2.0, 4.0}) {
+    v1::SubmitResponse response;
+    ASSERT_TRUE(Submit(V1Request(speed), &response).ok());
+    ASSERT_EQ(response.status(), v1::SUBMIT_STATUS_ACCEPTED) << response.message();
+    EXPECT_NEAR(response.score(), 1000 * speed * 8 / 12, 1e-6);
+    ids.push_back(response.id());
+  }
+  v1::GetLeaderboardRequest request;
+  v1::GetLeaderboardResponse board;
+  ASSERT_TRUE(Leaderboard(request, &board).ok());
+  ASSERT_EQ(board.entries_size(), 1);
+  const v1::LeaderboardEntry& e = board.entries(0);
+  EXPECT_EQ(e.gpu(), "CPU: unknown");
+  EXPECT_EQ(e.results(), 3);
+  EXPECT_NEAR(e.median_score(), 2000 * 8.0 / 12, 1e-6);
+  EXPECT_NEAR(e.p25_score(), 1500 * 8.0 / 12, 1e-6);
+  EXPECT_NEAR(e.best_score(), 4000 * 8.0 / 12, 1e-6);
+  EXPECT_EQ(e.best_result_id(), ids[2]);
+  EXPECT_NEAR(e.median_sub_scores().decode(), 2000, 1e-6);
+  EXPECT_NEAR(e.median_sub_scores().prefill(), 2000, 1e-6);
+  EXPECT_EQ(e.median_sub_scores().speculative(), 0);  // never ran
+  EXPECT_NEAR(e.median_sub_scores().capacity(), 8.0 / 12, 1e-12);
+
+  // Ranked by one format: that format's cases alone (2 of its 3 ran).
+  request.set_format("Q4_K");
+  ASSERT_TRUE(Leaderboard(request, &board).ok());
+  ASSERT_EQ(board.entries_size(), 1);
+  EXPECT_NEAR(board.entries(0).median_score(), 2000 * 2.0 / 3, 1e-6);
+  request.set_format("q5_k");
+  EXPECT_EQ(Leaderboard(request, &board).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::GetResultResponse result;
+  ASSERT_TRUE(GetResult(ids[0], &result).ok());
+  EXPECT_TRUE(result.ranked());
+  EXPECT_TRUE(result.flags().empty());
+  EXPECT_NEAR(result.sub_scores().latency(), 1000, 1e-6);
+}
+
+TEST_F(CollectorServiceTest, AnOutlierIsStoredFlaggedAndKeptOffTheBoard) {
+  for (int i = 0; i < kMinOutlierGroup; ++i) {
+    v1::SubmitResponse response;
+    ASSERT_TRUE(Submit(V1Request(0.9 + 0.02 * i), &response).ok());
+    ASSERT_EQ(response.status(), v1::SUBMIT_STATUS_ACCEPTED) << response.message();
+  }
+  v1::SubmitResponse response;
+  ASSERT_TRUE(Submit(V1Request(5), &response).ok());
+  EXPECT_EQ(response.status(), v1::SUBMIT_STATUS_ACCEPTED_FLAGGED);
+  EXPECT_THAT(response.flags(), ElementsAre("outlier:score"));
+  EXPECT_THAT(response.message(), ::testing::HasSubstr("robust standard deviations above"));
+  EXPECT_FALSE(response.id().empty());
+  v1::GetResultResponse result;
+  ASSERT_TRUE(GetResult(response.id(), &result).ok());
+  EXPECT_FALSE(result.ranked());
+  EXPECT_THAT(result.flags(), ElementsAre("outlier:score"));
+  v1::GetLeaderboardResponse board;
+  ASSERT_TRUE(Leaderboard(v1::GetLeaderboardRequest(), &board).ok());
+  ASSERT_EQ(board.entries_size(), 1);
+  EXPECT_EQ(board.entries(0).results(), kMinOutlierGroup);
+
+  // Within the spread is fine.
+  ASSERT_TRUE(Submit(V1Request(1.0), &response).ok());
+  EXPECT_EQ(response.status(), v1::SUBMIT_STATUS_ACCEPTED);
+}
+
+TEST_F(CollectorServiceTest, ABannedKeyIsRejectedAndItsResultsLeaveTheBoard) {
+  v1::SubmitResponse response;
+  ASSERT_TRUE(Submit(V1Request(1), &response).ok());
+  ASSERT_EQ(response.status(), v1::SUBMIT_STATUS_ACCEPTED);
+  ASSERT_TRUE(store_->SetBanned(key_->public_key(), true).ok());
+  ASSERT_TRUE(Submit(V1Request(1), &response).ok());
+  EXPECT_EQ(response.status(), v1::SUBMIT_STATUS_REJECTED);
+  EXPECT_EQ(response.reason(), v1::REJECT_REASON_BANNED_KEY);
+  EXPECT_THAT(response.message(), ::testing::HasSubstr(key_->Fingerprint()));
+  v1::GetLeaderboardResponse board;
+  ASSERT_TRUE(Leaderboard(v1::GetLeaderboardRequest(), &board).ok());
+  EXPECT_EQ(board.entries_size(), 0);
+}
+
+TEST_F(CollectorServiceTest, GpuNamesAreCanonicalAndMemorySizesStayApart) {
+  // The same card as two drivers spell it is one row; another memory size is another.
+  struct Submission {
+    const char* name;
+    int64_t memory_bytes;
+  };
+  const Submission submissions[] = {{"NVIDIA GeForce RTX 4060 Ti", 16ll << 30},
+                                    {"GeForce RTX 4060 Ti", 16ll << 30},
+                                    {"NVIDIA GeForce RTX 4060 Ti", 8ll << 30},
+                                    {"Mystery Accelerator", 12ll << 30}};
+  for (const Submission& sub : submissions) {
+    v1::RunResult r = QuickResult(v1_, absl::Now());
+    r.mutable_backend()->set_name("cuda");
+    v1::GpuInfo* gpu = r.mutable_hardware()->add_gpus();
+    gpu->set_name(sub.name);
+    gpu->set_memory_bytes(sub.memory_bytes - (200ll << 20));  // drivers report a little less
+    absl::StatusOr<v1::SignedResult> e = SignRunResult(r, *key_);
+    ASSERT_TRUE(e.ok());
+    v1::SubmitRequest request;
+    *request.mutable_envelope() = *e;
+    v1::SubmitResponse response;
+    ASSERT_TRUE(Submit(request, &response).ok());
+    ASSERT_EQ(response.status(), v1::SUBMIT_STATUS_ACCEPTED) << sub.name << response.message();
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ListGpusResponse gpus;
+  ASSERT_TRUE(stub_->ListGpus(&context, v1::ListGpusRequest(), &gpus).ok());
+  ASSERT_EQ(gpus.gpus_size(), 3) << gpus.DebugString();
+  std::map<std::string, v1::GpuSummary> by_name;
+  for (const v1::GpuSummary& g : gpus.gpus()) by_name[g.name()] = g;
+  ASSERT_EQ(by_name.count("NVIDIA GeForce RTX 4060 Ti 16GB"), 1u) << gpus.DebugString();
+  EXPECT_EQ(by_name["NVIDIA GeForce RTX 4060 Ti 16GB"].results(), 2);
+  EXPECT_TRUE(by_name["NVIDIA GeForce RTX 4060 Ti 16GB"].in_spec_table());
+  ASSERT_EQ(by_name.count("NVIDIA GeForce RTX 4060 Ti 8GB"), 1u);
+  ASSERT_EQ(by_name.count("Mystery Accelerator (12 GB)"), 1u) << gpus.DebugString();
+  EXPECT_FALSE(by_name["Mystery Accelerator (12 GB)"].in_spec_table());
+}
+
+// Records what the service reports.
+class RecordingObserver : public ServiceObserver {
+ public:
+  void OnSubmit(v1::SubmitStatus status, v1::RejectReason reason, double seconds) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    submits.push_back(status);
+    EXPECT_GE(seconds, 0);
+  }
+  void OnRpc(std::string_view method, grpc::StatusCode code, double seconds) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    rpcs.push_back(std::string(method) + ":" + std::to_string(code));
+  }
+  void OnRateLimited(std::string_view by) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    limited.push_back(std::string(by));
+  }
+  std::vector<v1::SubmitStatus> submits;
+  std::vector<std::string> rpcs;
+  std::vector<std::string> limited;
+
+ private:
+  std::mutex mu_;
+};
+
+TEST_F(CollectorServiceTest, RateLimitsPerPeerAndPerKeyAnswerResourceExhausted) {
+  RecordingObserver observer;
+  ServiceOptions options;
+  options.per_peer = RateLimit{0.001, 3};  // 3 calls, then one per 1000 s
+  options.observer = &observer;
+  StartServer(options);
+  v1::SubmitResponse response;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(Submit(V1Request(1), &response).ok()) << i;
+  }
+  grpc::Status refused = Submit(V1Request(1), &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("this address; retry in"));
+
+  options.per_peer = RateLimit{};
+  options.per_key = RateLimit{0.001, 2};
+  StartServer(options);
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(Submit(V1Request(1), &response).ok()) << i;
+  refused = Submit(V1Request(1), &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("this key"));
+  // Another key is not limited by the first one's bucket.
+  absl::StatusOr<KeyPair> other = KeyPair::Generate();
+  ASSERT_TRUE(other.ok());
+  key_ = std::make_unique<KeyPair>(*other);
+  ASSERT_TRUE(Submit(V1Request(1), &response).ok());
+
+  EXPECT_THAT(observer.limited, ElementsAre("peer", "key"));
+  EXPECT_EQ(observer.submits.size(), 6u);  // the refused calls are RPC errors, not submissions
+  EXPECT_EQ(observer.rpcs.size(), 8u);
+  EXPECT_EQ(observer.rpcs[3], "Submit:" + std::to_string(grpc::StatusCode::RESOURCE_EXHAUSTED));
 }
 
 }  // namespace

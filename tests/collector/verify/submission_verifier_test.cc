@@ -10,6 +10,7 @@
 
 #include "agent/sign/envelope.h"
 #include "agent/sign/key_pair.h"
+#include "collector/verify/device_limits.h"
 #include "google/protobuf/util/time_util.h"
 #include "tests/collector/quick_result.h"
 
@@ -196,6 +197,59 @@ TEST_F(VerifierTest, PhysicsRejectsDecodeFasterThanMemoryAllows) {
   };
   const Verdict v = Verifier(reference).Verify(Sign(QuickResult(quick_)), kNow);
   EXPECT_TRUE(v.accepted) << v.message;
+}
+
+// A v1 result on `gpu` (as NVML names it, with its memory) at `speed` x the reference.
+v1::RunResult V1OnGpu(const std::string& gpu, int64_t memory_bytes, double speed) {
+  absl::StatusOr<LoadedSuite> v1_suite = LoadSuite("v1");
+  EXPECT_TRUE(v1_suite.ok());
+  v1::RunResult r = QuickResult(*v1_suite, kNow, speed);
+  r.mutable_backend()->set_name("cuda");
+  v1::GpuInfo* g = r.mutable_hardware()->add_gpus();
+  g->set_name(gpu);
+  g->set_memory_bytes(memory_bytes);
+  return r;
+}
+
+TEST_F(VerifierTest, TheCollectorsPhysicsComeFromTheHardwareTable) {
+  const SubmissionVerifier verifier = Verifier(CollectorVerifierOptions());
+  constexpr int64_t k24GiB = 24ll << 30;
+  // v1's reference reads the weights at 179 GB/s per decoded token. An RTX
+  // 4090 (1008 GB/s) can do 5x that (896 GB/s), not 7x (1253 GB/s > 1.1 x 1008).
+  Verdict v = verifier.Verify(Sign(V1OnGpu("NVIDIA GeForce RTX 4090", k24GiB, 5)), kNow);
+  EXPECT_TRUE(v.accepted) << v.message;
+  v = verifier.Verify(Sign(V1OnGpu("NVIDIA GeForce RTX 4090", k24GiB, 7)), kNow);
+  EXPECT_EQ(v.reason, v1::REJECT_REASON_IMPLAUSIBLE) << v.message;
+  EXPECT_THAT(v.message, HasSubstr("1008.0 GB/s"));
+  // A GPU the table lacks is bounded by the fastest row: 100x is beyond any.
+  v = verifier.Verify(Sign(V1OnGpu("Imaginary GPU 9000", k24GiB, 7)), kNow);
+  EXPECT_TRUE(v.accepted) << v.message;
+  v = verifier.Verify(Sign(V1OnGpu("Imaginary GPU 9000", k24GiB, 100)), kNow);
+  EXPECT_EQ(v.reason, v1::REJECT_REASON_IMPLAUSIBLE) << v.message;
+  // CPU-only results get the generous CPU bound: 10x (1.8 TB/s) passes, 20x does not.
+  absl::StatusOr<LoadedSuite> v1_suite = LoadSuite("v1");
+  ASSERT_TRUE(v1_suite.ok());
+  v = verifier.Verify(Sign(QuickResult(*v1_suite, kNow, 10)), kNow);
+  EXPECT_TRUE(v.accepted) << v.message;
+  v = verifier.Verify(Sign(QuickResult(*v1_suite, kNow, 20)), kNow);
+  EXPECT_EQ(v.reason, v1::REJECT_REASON_IMPLAUSIBLE) << v.message;
+  // The quick suite's models fit in caches: no physics check, however fast.
+  v = verifier.Verify(Sign(QuickResult(quick_, kNow, 1000)), kNow);
+  EXPECT_TRUE(v.accepted) << v.message;
+}
+
+TEST_F(VerifierTest, HardwareTableLimitsPerDevice) {
+  std::optional<DeviceLimits> limits =
+      HardwareTableLimits(V1OnGpu("NVIDIA H100 80GB HBM3", 81559ll << 20, 1));
+  ASSERT_TRUE(limits.has_value());
+  EXPECT_EQ(limits->memory_bandwidth, 3350e9);
+  EXPECT_GT(limits->peak_flops, 900e12);
+  absl::StatusOr<LoadedSuite> v1_suite = LoadSuite("v1");
+  ASSERT_TRUE(v1_suite.ok());
+  limits = HardwareTableLimits(QuickResult(*v1_suite, kNow));  // no GPU: CPU bounds
+  ASSERT_TRUE(limits.has_value());
+  EXPECT_EQ(limits->memory_bandwidth, kCpuMemoryBandwidthBound);
+  EXPECT_EQ(limits->peak_flops, kCpuPeakFlopsBound);
 }
 
 TEST_F(VerifierTest, CustomModelsAreVerifiedButNotRanked) {
