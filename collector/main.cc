@@ -1,14 +1,16 @@
 // aiscore-collector: serves the Collector gRPC service (collector/service/)
 // over a SQLite result store, and the operator's commands on such a store.
 //
-//   aiscore-collector --db PATH --listen ADDR [--rate-per-peer R] [--rate-per-key R]
+//   aiscore-collector --db PATH --listen ADDR [--http ADDR] [--rate-per-peer R]
+//                     [--rate-per-key R]
 //   aiscore-collector admin ban|unban --db PATH WHO
 //   aiscore-collector admin rescore --db PATH
 //   aiscore-collector admin export --db PATH [--format csv|json] [--output FILE]
 //   aiscore-collector admin backup --db PATH --to FILE
 //
 // Serving prints "listening on HOST:PORT" (the port actually bound, so ADDR
-// may end in :0) on stdout once it serves, and shuts down cleanly on SIGINT or
+// may end in :0) on stdout once it serves, after "http on HOST:PORT" when
+// --http serves /healthz and /metrics, and shuts down cleanly on SIGINT or
 // SIGTERM (in-flight calls get a few seconds to finish), exiting 0. A database
 // holding results stored before schema version 2 is rescored first. Exit 1
 // when the database cannot be opened, the address cannot be bound or an admin
@@ -24,7 +26,11 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "agent/bench/build_info.h"
 #include "collector/admin/admin_commands.h"
+#include "collector/http/collector_metrics.h"
+#include "collector/http/http_server.h"
 #include "collector/service/collector_service.h"
 #include "collector/service/rate_limiter.h"
 #include "collector/store/result_store.h"
@@ -53,9 +59,27 @@ std::unique_ptr<ResultStore> OpenStore(const std::string& db) {
   return std::move(*store);
 }
 
+// Reports the service's events to the Prometheus metrics.
+class MetricsObserver : public aiscore::collector::ServiceObserver {
+ public:
+  explicit MetricsObserver(aiscore::collector::CollectorMetrics* metrics) : metrics_(metrics) {}
+  void OnSubmit(aiscore::v1::SubmitStatus status, aiscore::v1::RejectReason reason,
+                double seconds) override {
+    metrics_->RecordSubmit(status, reason, seconds);
+  }
+  void OnRpc(std::string_view method, grpc::StatusCode code, double seconds) override {
+    metrics_->RecordRpc(method, static_cast<int>(code), seconds);
+  }
+  void OnRateLimited(std::string_view by) override { metrics_->RecordRateLimited(by); }
+
+ private:
+  aiscore::collector::CollectorMetrics* const metrics_;
+};
+
 struct ServeFlags {
   std::string db;
   std::string listen;
+  std::string http;
   std::string rate_per_peer = kDefaultPerPeer;
   std::string rate_per_key = kDefaultPerKey;
 };
@@ -101,7 +125,36 @@ int Serve(const ServeFlags& flags) {
       return 1;
     }
   }
+  aiscore::collector::CollectorMetrics::Options metric_options;
+  metric_options.version =
+      absl::StrCat(aiscore::build_info::kVersion, " (", aiscore::build_info::kGitCommit, ")");
+  metric_options.database_bytes = [s = store.get()]() -> absl::StatusOr<double> {
+    return static_cast<double>(s->DatabaseBytes());
+  };
+  metric_options.results_stored = [s = store.get()]() -> absl::StatusOr<double> {
+    absl::StatusOr<int64_t> n = s->ResultCount();
+    if (!n.ok()) return n.status();
+    return static_cast<double>(*n);
+  };
+  aiscore::collector::CollectorMetrics metrics(std::move(metric_options));
+  MetricsObserver observer(&metrics);
+  options.observer = &observer;
   aiscore::collector::CollectorService service(store.get(), &verifier, options);
+
+  std::unique_ptr<aiscore::collector::HttpServer> http;  // stops before what it reads
+  if (!flags.http.empty()) {
+    aiscore::collector::HttpServer::Options http_options;
+    http_options.health = [s = store.get()] { return s->Ping(); };
+    http_options.metrics = [&metrics] { return metrics.RenderPrometheus(); };
+    absl::StatusOr<std::unique_ptr<aiscore::collector::HttpServer>> started =
+        aiscore::collector::HttpServer::Start(flags.http, std::move(http_options));
+    if (!started.ok()) {
+      PrintError("--http", started.status());
+      return 1;
+    }
+    http = *std::move(started);
+    std::printf("http on %s\n", http->address().c_str());
+  }
 
   grpc::ServerBuilder builder;
   aiscore::collector::ApplyServerLimits(&builder);
@@ -125,6 +178,7 @@ int Serve(const ServeFlags& flags) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   std::fprintf(stderr, "aiscore-collector: signal %d, shutting down\n", signal_number);
+  if (http != nullptr) http->Stop();
   server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   server->Wait();
   return 0;  // the store's destructor finishes queued writes
@@ -151,6 +205,8 @@ int main(int argc, char** argv) {
   app.add_option("--db", serve.db, "SQLite database file (created if missing)");
   app.add_option("--listen", serve.listen,
                  "address to serve gRPC on, HOST:PORT (PORT 0: any free port)");
+  app.add_option("--http", serve.http,
+                 "address to serve /healthz and Prometheus /metrics on, HOST:PORT; empty: none");
   app.add_option("--rate-per-peer", serve.rate_per_peer,
                  "Submit calls per client host: COUNT/PERIOD[:BURST] (10/s, 600/m:50, 1/10s) or "
                  "0 for no limit")
@@ -190,7 +246,16 @@ int main(int argc, char** argv) {
   std::string to;
   backup->add_option("--to", to, "the new file to write (must not exist)")->required();
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
 
   if (ban->parsed() || unban->parsed()) {
     const bool banned = ban->parsed();

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on this machine: install, build, start a local collector on an
 # SQLite file, run the benchmark suite on the local accelerator and submit the
-# signed result to it, then print the collector's leaderboard.
+# signed result to it, then print the collector's leaderboard and its web
+# address (/healthz and Prometheus /metrics for now; the leaderboard pages come
+# with the web issue).
 #
 # Suite: v1 (the leaderboard basket: the 7B model at F16, Q8_0, Q4_K, Q2_K) when
 # an NVIDIA GPU is present, else the quick suite (seconds on a CPU; not ranked,
@@ -16,7 +18,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
 aiscore=build/agent/cli/aiscore
-collector=build/collector/service/aiscore-collector
+collector=build/collector/aiscore-collector
 "$aiscore" info
 
 suite="${AISCORE_SUITE:-}"
@@ -25,7 +27,8 @@ if [ -z "$suite" ]; then
 fi
 
 log=$(mktemp)
-"$collector" --db "${AISCORE_DB:-aiscore-local.db}" --listen 127.0.0.1:0 >"$log" 2>&1 &
+"$collector" --db "${AISCORE_DB:-aiscore-local.db}" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
+  >"$log" 2>&1 &
 collector_pid=$!
 trap 'kill "$collector_pid" 2>/dev/null; wait "$collector_pid" 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 100); do
@@ -34,6 +37,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 address=$(sed -n 's/.*listening on //p' "$log" | head -1)
+http=$(sed -n 's/.*http on //p' "$log" | head -1)
 [ -n "$address" ] || { echo "main-job: the collector did not start" >&2; cat "$log" >&2; exit 1; }
 echo "local collector: $address (database ${AISCORE_DB:-aiscore-local.db})"
 
@@ -44,3 +48,5 @@ echo "leaderboard of suite $suite at $address:"
 if [ "$suite" = quick ]; then
   echo "(the quick suite is never ranked, so its board stays empty; AISCORE_SUITE=v1 runs the basket)"
 fi
+echo
+echo "collector: gRPC $address, web http://$http/ (health http://$http/healthz, metrics http://$http/metrics)"

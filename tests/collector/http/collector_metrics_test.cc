@@ -1,19 +1,16 @@
 // Tests of CollectorMetrics (its exposition text, read back with a strict
-// parser), RejectReasonLabel and SqliteDatabaseBytes.
+// parser), and RejectReasonLabel.
 #include "collector/http/collector_metrics.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "collector/http/database_bytes.h"
 #include "tests/collector/http/exposition_parser.h"
-#include "tests/temp_dir.h"
 
 namespace aiscore::collector {
 namespace {
@@ -324,17 +321,6 @@ TEST(ExpositionParserTest, RejectsWhatPrometheusWouldReject) {
   EXPECT_NE(ParseExposition("# TYPE a counter\n\na 1\n").error, "");  // blank line
   EXPECT_NE(ParseExposition("# TYPE h histogram\nh 1\n").error, "");
   EXPECT_NE(ParseExposition("# TYPE h histogram\nh_bucket 1\n").error, "");  // no le
-}
-
-TEST(SqliteDatabaseBytesTest, AddsTheWriteAheadLog) {
-  TempDir dir;
-  const std::string db = (dir.path() / "results.db").string();
-  EXPECT_EQ(SqliteDatabaseBytes(db).status().code(), absl::StatusCode::kNotFound);
-  std::ofstream(db, std::ios::binary) << std::string(1000, 'x');
-  ASSERT_TRUE(SqliteDatabaseBytes(db).ok());
-  EXPECT_EQ(*SqliteDatabaseBytes(db), 1000);
-  std::ofstream(db + "-wal", std::ios::binary) << std::string(24, 'y');
-  EXPECT_EQ(*SqliteDatabaseBytes(db), 1024);
 }
 
 }  // namespace

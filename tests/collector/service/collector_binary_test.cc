@@ -1,7 +1,10 @@
 // aiscore-collector end to end with the real binaries: the collector serves a
 // fresh database on a free port, `aiscore run --submit` sends it a quick-suite
 // result, the id `aiscore` prints is found through GetResult, `aiscore
-// leaderboard` talks to it, and SIGTERM stops it with exit 0. Bad flags exit 1.
+// leaderboard` talks to it, /healthz and /metrics answer over HTTP, and
+// SIGTERM stops it with exit 0. The admin commands on the file it leaves:
+// export (CSV, JSON), ban, backup, rescore. Bad flags exit 2, an unusable
+// database or address 1.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -14,8 +17,12 @@
 #include <cstdio>
 #include <regex>
 #include <string>
+#include <vector>
+
+#include <httplib.h>
 
 #include "aiscore/v1/collector.grpc.pb.h"
+#include "nlohmann/json.hpp"
 #include "tests/shell_command.h"
 #include "tests/temp_dir.h"
 
@@ -27,7 +34,7 @@ namespace {
 // A running aiscore-collector child; killed (SIGKILL) if the test did not stop it.
 class CollectorProcess {
  public:
-  explicit CollectorProcess(const std::string& db) {
+  explicit CollectorProcess(const std::string& db, std::vector<std::string> extra = {}) {
     int fds[2];
     if (pipe(fds) != 0) return;
     posix_spawn_file_actions_t actions;
@@ -38,9 +45,12 @@ class CollectorProcess {
     std::string db_flag = "--db";
     std::string listen_flag = "--listen";
     std::string listen = "127.0.0.1:0";
-    char* argv[] = {binary.data(),      db_flag.data(), const_cast<char*>(db.c_str()),
-                    listen_flag.data(), listen.data(),  nullptr};
-    if (posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv, environ) != 0) pid_ = -1;
+    std::vector<std::string> args = {binary, db_flag, db, listen_flag, listen};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
     posix_spawn_file_actions_destroy(&actions);
     close(fds[1]);
     out_ = fdopen(fds[0], "r");
@@ -79,8 +89,13 @@ class CollectorProcess {
 
 TEST(CollectorBinaryTest, RunSubmitsToTheCollectorAndSigtermStopsIt) {
   TempDir dir;
-  CollectorProcess collector(dir.Path("c.db"));
+  CollectorProcess collector(dir.Path("c.db"), {"--http", "127.0.0.1:0"});
   ASSERT_TRUE(collector.started());
+  std::smatch http_match;
+  const std::string http_line = collector.ReadLine();
+  ASSERT_TRUE(std::regex_match(http_line, http_match, std::regex("http on 127\\.0\\.0\\.1:([0-9]+)")))
+      << http_line;
+  httplib::Client http("127.0.0.1", std::stoi(http_match[1].str()));
   const std::string line = collector.ReadLine();
   std::smatch m;
   ASSERT_TRUE(std::regex_match(line, m, std::regex("listening on 127\\.0\\.0\\.1:([0-9]+)")))
@@ -114,7 +129,62 @@ TEST(CollectorBinaryTest, RunSubmitsToTheCollectorAndSigtermStopsIt) {
       env + AISCORE_BINARY + " leaderboard --suite quick --collector " + target + " 2>&1");
   EXPECT_EQ(board.exit_code, 0) << board.output;
 
+  httplib::Result health = http.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  httplib::Result metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("aiscore_submissions_total{outcome=\"accepted\",reason=\"none\"} 1\n"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("aiscore_results_stored 1\n"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("aiscore_rpc_total{method=\"GetResult\",code=\"OK\"} 1\n"),
+            std::string::npos)
+      << metrics->body;
+
   EXPECT_EQ(collector.Stop(SIGTERM), 0);
+
+  // The operator's commands on the file it leaves.
+  const std::string admin = std::string(AISCORE_COLLECTOR_BINARY) + " admin ";
+  const std::string db = " --db " + dir.Path("c.db");
+  CommandResult csv = RunShellCommand(admin + "export" + db + " 2>&1");
+  ASSERT_EQ(csv.exit_code, 0) << csv.output;
+  EXPECT_EQ(csv.output.find("id,received_at,key,suite,"), 0u) << csv.output;
+  EXPECT_NE(csv.output.find(id[1].str() + ","), std::string::npos) << csv.output;
+  EXPECT_NE(csv.output.find(",quick,"), std::string::npos) << csv.output;
+  CommandResult json = RunShellCommand(admin + "export --format json" + db);
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  const nlohmann::json rows = nlohmann::json::parse(json.output, nullptr, false);
+  ASSERT_TRUE(rows.is_array()) << json.output;
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["id"], id[1].str());
+  EXPECT_EQ(rows[0]["ranked"], false);
+  EXPECT_EQ(rows[0]["flags"], "unrankable-suite");
+  EXPECT_TRUE(rows[0]["score"].is_number());
+
+  CommandResult ban = RunShellCommand(admin + "ban" + db + " result:" + id[1].str() + " 2>&1");
+  ASSERT_EQ(ban.exit_code, 0) << ban.output;
+  EXPECT_NE(ban.output.find("banned SHA256:"), std::string::npos) << ban.output;
+  json = RunShellCommand(admin + "export --format json" + db);
+  EXPECT_EQ(nlohmann::json::parse(json.output)[0]["flags"], "banned-key|unrankable-suite");
+  CommandResult bad = RunShellCommand(admin + "ban" + db + " nobody 2>&1");
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("names no key"), std::string::npos) << bad.output;
+
+  CommandResult backup = RunShellCommand(admin + "backup" + db + " --to " + dir.Path("copy.db") + " 2>&1");
+  ASSERT_EQ(backup.exit_code, 0) << backup.output;
+  CommandResult from_copy = RunShellCommand(admin + "export --db " + dir.Path("copy.db"));
+  EXPECT_EQ(from_copy.output, RunShellCommand(admin + "export" + db).output);
+  backup = RunShellCommand(admin + "backup" + db + " --to " + dir.Path("copy.db") + " 2>&1");
+  EXPECT_EQ(backup.exit_code, 1) << backup.output;
+
+  CommandResult rescore = RunShellCommand(admin + "rescore" + db + " 2>&1");
+  ASSERT_EQ(rescore.exit_code, 0) << rescore.output;
+  EXPECT_NE(rescore.output.find("rescored 1 results"), std::string::npos) << rescore.output;
+
+  EXPECT_EQ(RunShellCommand(admin + "2>&1").exit_code, 2);
+  EXPECT_EQ(RunShellCommand(admin + "export --format xml" + db + " 2>&1").exit_code, 2);
 }
 
 TEST(CollectorBinaryTest, UnusableDatabaseOrAddressExitsOne) {
@@ -128,6 +198,13 @@ TEST(CollectorBinaryTest, UnusableDatabaseOrAddressExitsOne) {
   r = RunShellCommand(bin + " --db " + dir.Path("c.db") + " --listen not-an-address:99999 2>&1");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("cannot listen on"), std::string::npos) << r.output;
+
+  r = RunShellCommand(bin + " --db " + dir.Path("c.db") + " 2>&1");  // no --listen
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  r = RunShellCommand(bin + " --db " + dir.Path("c.db") +
+                      " --listen 127.0.0.1:0 --rate-per-key 10/fortnight 2>&1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--rate-per-key"), std::string::npos) << r.output;
 
   r = RunShellCommand(bin + " --help");
   EXPECT_EQ(r.exit_code, 0);
