@@ -251,7 +251,7 @@ grpc::Status CollectorService::DoGetLeaderboard(grpc::ServerContext*,
     e->set_p25_score(row.p25);
     e->set_p75_score(row.p75);
     e->set_best_score(row.best);
-    SetSubScores(row.median_sub, e->mutable_median_sub_scores());
+    if (format.empty()) SetSubScores(row.median_sub, e->mutable_median_sub_scores());
     e->set_best_result_id(row.best_result_id);
   }
   if (end < total) response->set_next_page_token(absl::StrCat(end));

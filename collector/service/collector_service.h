@@ -13,7 +13,8 @@
 //
 // GetLeaderboard reads the store's groups of a suite and format (every format
 // when empty; a format the suite lacks is INVALID_ARGUMENT), filters by GPU
-// substring and backend, sorts and pages them (page_token: decimal offset of
+// substring and backend, sorts and pages them (median_sub_scores: on the
+// every-format board only) (page_token: decimal offset of
 // the first row). GetResult parses the stored envelope's payload and adds the
 // collector's sub-scores and flags. ListGpus lists the GPUs of the
 // leaderboard groups (ranked results only). Predict is not implemented yet

@@ -1,11 +1,8 @@
 #include "collector/service/stored_result.h"
 
-#include <random>
-
 #include "scoring/hardware_table.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -29,13 +26,6 @@ std::string CleanCpuName(const std::string& model) {
 }
 
 }  // namespace
-
-std::string NewResultId() {
-  std::random_device rd;
-  std::string id;
-  for (int i = 0; i < 2; ++i) absl::StrAppend(&id, absl::StrFormat("%08x", uint32_t{rd()}));
-  return id;
-}
 
 std::string DeviceNameOf(const v1::RunResult& result) {
   if (result.hardware().gpus_size() > 0) {
@@ -62,7 +52,6 @@ StoredResult MakeStoredResult(const v1::SignedResult& envelope, const Verdict& v
                               int64_t received_us, int64_t extra_flags) {
   const v1::RunResult& r = verdict.result;
   StoredResult s;
-  s.id = NewResultId();
   s.nonce = r.nonce();
   s.public_key = envelope.public_key();
   s.suite = r.suite().name();

@@ -2,8 +2,7 @@
 // accepted verdict, its scores per format, the flags that keep it off the
 // leaderboard, and the rescoring of stored results after a scoring change.
 //
-// Pure functions over their arguments (NewResultId reads the system's random
-// source); thread-safe.
+// Pure functions over their arguments; thread-safe.
 #ifndef AISCORE_COLLECTOR_SERVICE_STORED_RESULT_H_
 #define AISCORE_COLLECTOR_SERVICE_STORED_RESULT_H_
 
@@ -17,9 +16,6 @@
 #include "collector/verify/submission_verifier.h"
 
 namespace aiscore::collector {
-
-// 16 lower-case hex characters from the system's random source.
-std::string NewResultId();
 
 // The name a result's leaderboard row goes by: its first GPU's canonical name
 // (scoring/hardware_table.h), or "CPU: " + the CPU model without trademark
@@ -36,7 +32,8 @@ std::vector<StoredScores> ToStoredScores(const ScoreReport& overall,
 // that is not a leaderboard basket, else 0.
 int64_t UnrankableFlags(const ResultScores& scores);
 
-// The StoredResult for an accepted verdict: a new id, the result's nonce, key,
+// The StoredResult for an accepted verdict (no id: the store assigns it): the
+// result's nonce, key,
 // suite, device name, backend, score, flags (UnrankableFlags plus `extra_flags`),
 // the envelope (re-serialized: the generated stubs never see the request's
 // wire bytes; its payload, the bytes the agent signed, is kept verbatim, so

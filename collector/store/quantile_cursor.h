@@ -3,17 +3,19 @@
 //
 // The multiset's entries are ordered by (value, id), a total order, so every
 // entry has a rank (0-based). A cursor tracking the q-quantile sits on the
-// entry of rank floor(q * (n - 1)); the quantile is that entry's value,
-// interpolated linearly towards the next entry by the fraction of
-// q * (n - 1) (numpy's default, type 7 of Hyndman and Fan, as
+// entry of rank floor(q * (n - 1)) and remembers the entry after it; the
+// quantile is the first's value, interpolated linearly towards the second by
+// the fraction of q * (n - 1) (numpy's default, type 7 of Hyndman and Fan, as
 // scoring/statistics.h's Quantile). When an entry is inserted the cursor's
 // rank grows by one if the entry sorts before it, and the target rank grows
-// by at most one, so the cursor moves at most one step: the store keeps the
-// leaderboard's percentiles exact without ever reading a whole group.
+// by at most one, so the cursor moves at most one step, which costs at most
+// one index read: the store keeps the leaderboard's percentiles exact
+// without ever reading a whole group.
 //
 // The store supplies the index walk as a StepFn; tests supply a sorted vector.
 // Cursors persist as one BLOB per group (EncodeCursors / DecodeCursors:
-// per cursor, rank as int64, value as the 8 bytes of a double, id length as
+// per cursor, rank as int64, then its entry and the next (a byte 0 when there
+// is none, else 1), each entry as the 8 bytes of a double, id length as
 // uint16 and the id bytes; little-endian).
 //
 // Pure functions; thread-safe.
@@ -42,8 +44,10 @@ struct OrderedEntry {
 bool operator<(const OrderedEntry& a, const OrderedEntry& b);
 
 struct QuantileCursor {
-  int64_t rank = 0;  // of `at` in the multiset, 0-based
-  OrderedEntry at;   // the entry the cursor sits on
+  int64_t rank = 0;       // of `at` in the multiset, 0-based
+  OrderedEntry at;        // the entry the cursor sits on
+  bool has_next = false;  // whether an entry follows `at`
+  OrderedEntry next;      // that entry, when has_next
 };
 
 // The entry right after (forward) or right before `from` in the multiset;
@@ -61,8 +65,8 @@ absl::Status AdvanceCursor(double q, int64_t n, const OrderedEntry& inserted, co
 
 // The q-quantile of n >= 1 entries from its cursor (which sits on rank
 // TargetRank(q, n)): the cursor's value, interpolated towards the next entry.
-absl::StatusOr<double> CursorQuantile(double q, int64_t n, const QuantileCursor& cursor,
-                                      const StepFn& step);
+// Internal when the cursor is not where it should be.
+absl::StatusOr<double> CursorQuantile(double q, int64_t n, const QuantileCursor& cursor);
 
 std::string EncodeCursors(std::span<const QuantileCursor> cursors);
 // DataLoss when `bytes` is not `count` encoded cursors.

@@ -1,17 +1,19 @@
 #include "collector/store/result_store.h"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <filesystem>
 #include <future>
+#include <span>
 #include <system_error>
 #include <utility>
 
-#include <sqlite3.h>
-
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "collector/store/quantile_cursor.h"
@@ -22,7 +24,7 @@ namespace {
 
 constexpr size_t kMaxGroup = 256;       // requests committed in one transaction at most
 constexpr size_t kMaxIdleReaders = 16;  // reader connections kept open for reuse
-constexpr size_t kMaxIdBytes = 256;     // ids are 16 hex characters; the cursor format allows 64 KiB
+constexpr size_t kMaxIdBytes = 256;  // ids are 16 hex characters; the cursor format allows 64 KiB
 constexpr int64_t kRescoreBatch = 2000;  // results rescored per committed transaction
 
 // The statistics a group keeps values of, as group_values.stat numbers them.
@@ -49,7 +51,10 @@ double StatOf(const StoredScores& s, int stat) {
 }
 
 // The quantiles a group keeps, in the order of its cursors and of the
-// gpu_groups columns p25, median, p75, prefill .. capacity.
+// gpu_groups columns p25, median, p75, prefill .. capacity. Groups of the
+// every-format board ("") keep all of them over all kStats statistics; groups
+// of one format keep the score's three (kFormatTrackers) over the score alone,
+// which keeps each insert to 7 + 4 index entries instead of 35.
 struct Tracker {
   int stat;
   double q;
@@ -63,6 +68,13 @@ constexpr std::array<Tracker, 9> kTrackers = {{{kScore, 0.25},
                                                {kLongContext, 0.5},
                                                {kSpeculative, 0.5},
                                                {kCapacity, 0.5}}};
+constexpr size_t kFormatTrackers = 3;
+
+std::span<const Tracker> TrackersOf(std::string_view format) {
+  return std::span<const Tracker>(kTrackers).first(format.empty() ? kTrackers.size()
+                                                                  : kFormatTrackers);
+}
+int StatsOf(std::string_view format) { return format.empty() ? kStats : 1; }
 
 // The group columns every group read selects, in LeaderboardRow order.
 constexpr char kGroupColumns[] =
@@ -93,7 +105,6 @@ bool AllFinite(const StoredScores& s) {
   return true;
 }
 
-
 #define STORE_RETURN_IF_ERROR(expr)                    \
   do {                                                 \
     if (absl::Status _s = (expr); !_s.ok()) return _s; \
@@ -110,13 +121,14 @@ bool AllFinite(const StoredScores& s) {
 }  // namespace
 
 struct ResultStore::WriteRequest {
-  const StoredResult* result = nullptr;             // an insert, or
-  std::function<absl::Status(Writer&)> job;         // an operator action run alone
+  const StoredResult* result = nullptr;      // an insert, or
+  std::function<absl::Status(Writer&)> job;  // an operator action run alone
   std::promise<absl::StatusOr<InsertOutcome>> done;
 };
 
 struct ResultStore::Writer {
   std::unique_ptr<Database> db;
+  uint64_t last_id = 0;  // the last id NextId() gave, as a number
   Statement savepoint, release, rollback_to;
   Statement find_nonce, upsert_agent, insert_result, insert_case, insert_scores;
   Statement upsert_group, insert_value, step_forward, step_backward, update_group;
@@ -175,7 +187,7 @@ struct ResultStore::Writer {
                   "speculative = ?10, capacity = ?11, cursors = ?12 WHERE group_id = ?1");
     STORE_PREPARE(*db, nth_value,
                   "SELECT value, result_id FROM group_values WHERE group_id = ?1 AND stat = ?2 "
-                  "ORDER BY value, result_id LIMIT 1 OFFSET ?3");
+                  "ORDER BY value, result_id LIMIT 2 OFFSET ?3");
     STORE_PREPARE(*db, best_of_group,
                   "SELECT value, result_id FROM group_values WHERE group_id = ?1 AND stat = 0 "
                   "ORDER BY value DESC, result_id ASC LIMIT 1");
@@ -184,20 +196,38 @@ struct ResultStore::Writer {
     return absl::OkStatus();
   }
 
+  // Continues after the largest 16-hex-digit id stored, so ids stay unique
+  // across restarts even when the clock went back.
+  absl::Status LoadLastId() {
+    absl::StatusOr<Statement> s = db->Prepare(
+        "SELECT max(id) FROM results WHERE length(id) = 16 AND id NOT GLOB '*[^0-9a-f]*'");
+    if (!s.ok()) return s.status();
+    absl::StatusOr<bool> row = s->Step();
+    if (!row.ok()) return row.status();
+    if (*row && !s->ColumnIsNull(0)) last_id = std::stoull(s->ColumnBytes(0), nullptr, 16);
+    return absl::OkStatus();
+  }
+
+  // A new id: 16 lower-case hex digits of (milliseconds since the epoch << 16)
+  // + a sequence number, so ids grow with time (results, their scores and
+  // cases append at the end of their indexes) and never repeat.
+  std::string NextId() {
+    const uint64_t now = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())) << 16;
+    last_id = std::max(last_id + 1, now);
+    return absl::StrFormat("%016x", last_id);
+  }
+
   // The entry next to `from` in group `group_id`'s values of `stat`.
   absl::StatusOr<OrderedEntry> Step(int64_t group_id, int stat, const OrderedEntry& from,
                                     bool forward) {
     Statement& s = forward ? step_forward : step_backward;
     absl::Cleanup reset = [&s] { s.Reset(); };
-    STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
-    STORE_RETURN_IF_ERROR(s.BindInt64(2, stat));
-    STORE_RETURN_IF_ERROR(s.BindDouble(3, from.value));
-    STORE_RETURN_IF_ERROR(s.BindText(4, from.id));
+    STORE_RETURN_IF_ERROR(s.BindAll(group_id, stat, from.value, from.id));
     absl::StatusOr<bool> row = s.Step();
     if (!row.ok()) return row.status();
     if (!*row) {
-      return absl::InternalError(absl::StrCat("group ", group_id, " stat ", stat,
-                                              " has no entry ", forward ? "after" : "before",
+      return absl::InternalError(absl::StrCat("group ", group_id, " stat ", stat, " has no entry ",
+                                              forward ? "after" : "before",
                                               " its quantile cursor"));
     }
     return OrderedEntry{s.ColumnDouble(0), s.ColumnBytes(1)};
@@ -210,35 +240,34 @@ struct ResultStore::Writer {
   }
 
   // Writes a group's count, its quantiles from `cursors` and the cursors.
-  absl::Status StoreGroup(int64_t group_id, int64_t count,
+  absl::Status StoreGroup(int64_t group_id, std::string_view format, int64_t count,
                           const std::vector<QuantileCursor>& cursors) {
     Statement& s = update_group;
     absl::Cleanup reset = [&s] { s.Reset(); };
-    STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
-    STORE_RETURN_IF_ERROR(s.BindInt64(2, count));
+    STORE_RETURN_IF_ERROR(s.BindAll(group_id, count));
+    const std::span<const Tracker> trackers = TrackersOf(format);
     for (size_t t = 0; t < kTrackers.size(); ++t) {
-      absl::StatusOr<double> value = CursorQuantile(kTrackers[t].q, count, cursors[t],
-                                                    Stepper(group_id, kTrackers[t].stat));
-      if (!value.ok()) return value.status();
-      STORE_RETURN_IF_ERROR(s.BindDouble(static_cast<int>(t) + 3, *value));
+      double value = 0;  // a quantile this group does not keep
+      if (t < trackers.size()) {
+        absl::StatusOr<double> q = CursorQuantile(trackers[t].q, count, cursors[t]);
+        if (!q.ok()) return q.status();
+        value = *q;
+      }
+      STORE_RETURN_IF_ERROR(s.BindDouble(static_cast<int>(t) + 3, value));
     }
     STORE_RETURN_IF_ERROR(s.BindBlob(12, EncodeCursors(cursors)));
     return s.Run();
   }
 
   // Adds a ranked result's scores of one format to its group.
-  absl::Status AddToGroup(const StoredResult& r, const StoredScores& scores) {
+  absl::Status AddToGroup(const StoredResult& r, const std::string& id,
+                          const StoredScores& scores) {
     int64_t group_id = 0, count = 0;
     std::string cursor_bytes;
     {
       Statement& s = upsert_group;
       absl::Cleanup reset = [&s] { s.Reset(); };
-      STORE_RETURN_IF_ERROR(s.BindText(1, r.suite));
-      STORE_RETURN_IF_ERROR(s.BindText(2, scores.format));
-      STORE_RETURN_IF_ERROR(s.BindText(3, r.gpu));
-      STORE_RETURN_IF_ERROR(s.BindText(4, r.backend));
-      STORE_RETURN_IF_ERROR(s.BindDouble(5, scores.score));
-      STORE_RETURN_IF_ERROR(s.BindText(6, r.id));
+      STORE_RETURN_IF_ERROR(s.BindAll(r.suite, scores.format, r.gpu, r.backend, scores.score, id));
       absl::StatusOr<bool> row = s.Step();
       if (!row.ok()) return row.status();
       if (!*row) return absl::InternalError("gpu_groups upsert returned no row");
@@ -247,29 +276,27 @@ struct ResultStore::Writer {
       cursor_bytes = s.ColumnBytes(2);
       if (absl::StatusOr<bool> more = s.Step(); !more.ok()) return more.status();
     }
-    for (int stat = 0; stat < kStats; ++stat) {
+    for (int stat = 0; stat < StatsOf(scores.format); ++stat) {
       Statement& s = insert_value;
       absl::Cleanup reset = [&s] { s.Reset(); };
-      STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
-      STORE_RETURN_IF_ERROR(s.BindInt64(2, stat));
-      STORE_RETURN_IF_ERROR(s.BindDouble(3, StatOf(scores, stat)));
-      STORE_RETURN_IF_ERROR(s.BindText(4, r.id));
+      STORE_RETURN_IF_ERROR(s.BindAll(group_id, stat, StatOf(scores, stat), id));
       STORE_RETURN_IF_ERROR(s.Run());
     }
-    std::vector<QuantileCursor> cursors(kTrackers.size());
+    const std::span<const Tracker> trackers = TrackersOf(scores.format);
+    std::vector<QuantileCursor> cursors(trackers.size());
     if (count > 1) {
       absl::StatusOr<std::vector<QuantileCursor>> decoded =
-          DecodeCursors(cursor_bytes, kTrackers.size());
+          DecodeCursors(cursor_bytes, trackers.size());
       if (!decoded.ok()) return decoded.status();
       cursors = *std::move(decoded);
     }
-    for (size_t t = 0; t < kTrackers.size(); ++t) {
-      const int stat = kTrackers[t].stat;
-      STORE_RETURN_IF_ERROR(AdvanceCursor(kTrackers[t].q, count,
-                                          OrderedEntry{StatOf(scores, stat), r.id},
+    for (size_t t = 0; t < trackers.size(); ++t) {
+      const int stat = trackers[t].stat;
+      STORE_RETURN_IF_ERROR(AdvanceCursor(trackers[t].q, count,
+                                          OrderedEntry{StatOf(scores, stat), id},
                                           Stepper(group_id, stat), &cursors[t]));
     }
-    return StoreGroup(group_id, count, cursors);
+    return StoreGroup(group_id, scores.format, count, cursors);
   }
 
   // Recomputes the groups of (suite, gpu, backend), every format, from the
@@ -277,12 +304,10 @@ struct ResultStore::Writer {
   absl::Status RebuildFamily(const std::string& suite, const std::string& gpu,
                              const std::string& backend) {
     {
-      absl::StatusOr<Statement> drop = db->Prepare(
-          "DELETE FROM gpu_groups WHERE suite = ?1 AND gpu = ?2 AND backend = ?3");
+      absl::StatusOr<Statement> drop =
+          db->Prepare("DELETE FROM gpu_groups WHERE suite = ?1 AND gpu = ?2 AND backend = ?3");
       if (!drop.ok()) return drop.status();
-      STORE_RETURN_IF_ERROR(drop->BindText(1, suite));
-      STORE_RETURN_IF_ERROR(drop->BindText(2, gpu));
-      STORE_RETURN_IF_ERROR(drop->BindText(3, backend));
+      STORE_RETURN_IF_ERROR(drop->BindAll(suite, gpu, backend));
       STORE_RETURN_IF_ERROR(drop->Run());  // group_values go with them (ON DELETE CASCADE)
     }
     std::vector<std::string> formats;
@@ -291,9 +316,7 @@ struct ResultStore::Writer {
           "SELECT DISTINCT rs.format FROM results r JOIN result_scores rs ON rs.result_id = r.id "
           "WHERE r.suite = ?1 AND r.gpu = ?2 AND r.backend = ?3 AND r.ranked = 1");
       if (!list.ok()) return list.status();
-      STORE_RETURN_IF_ERROR(list->BindText(1, suite));
-      STORE_RETURN_IF_ERROR(list->BindText(2, gpu));
-      STORE_RETURN_IF_ERROR(list->BindText(3, backend));
+      STORE_RETURN_IF_ERROR(list->BindAll(suite, gpu, backend));
       for (;;) {
         absl::StatusOr<bool> row = list->Step();
         if (!row.ok()) return row.status();
@@ -310,10 +333,7 @@ struct ResultStore::Writer {
             "cursors) VALUES (?1, ?2, ?3, ?4, 0, 0, '', 0, 0, 0, 0, 0, 0, 0, 0, 0, x'') "
             "RETURNING group_id");
         if (!create.ok()) return create.status();
-        STORE_RETURN_IF_ERROR(create->BindText(1, suite));
-        STORE_RETURN_IF_ERROR(create->BindText(2, format));
-        STORE_RETURN_IF_ERROR(create->BindText(3, gpu));
-        STORE_RETURN_IF_ERROR(create->BindText(4, backend));
+        STORE_RETURN_IF_ERROR(create->BindAll(suite, format, gpu, backend));
         absl::StatusOr<bool> row = create->Step();
         if (!row.ok()) return row.status();
         if (!*row) return absl::InternalError("gpu_groups insert returned no row");
@@ -327,16 +347,14 @@ struct ResultStore::Writer {
             "WHERE r.suite = ?1 AND r.gpu = ?2 AND r.backend = ?3 AND r.ranked = 1) "
             "INSERT INTO group_values (group_id, stat, value, result_id) "
             "SELECT ?5, 0, score, id FROM m UNION ALL SELECT ?5, 1, prefill, id FROM m "
-            "UNION ALL SELECT ?5, 2, decode, id FROM m UNION ALL SELECT ?5, 3, latency, id FROM m "
-            "UNION ALL SELECT ?5, 4, long_context, id FROM m "
-            "UNION ALL SELECT ?5, 5, speculative, id FROM m "
-            "UNION ALL SELECT ?5, 6, capacity, id FROM m");
+            "WHERE ?6 UNION ALL SELECT ?5, 2, decode, id FROM m WHERE ?6 "
+            "UNION ALL SELECT ?5, 3, latency, id FROM m WHERE ?6 "
+            "UNION ALL SELECT ?5, 4, long_context, id FROM m WHERE ?6 "
+            "UNION ALL SELECT ?5, 5, speculative, id FROM m WHERE ?6 "
+            "UNION ALL SELECT ?5, 6, capacity, id FROM m WHERE ?6");
         if (!fill.ok()) return fill.status();
-        STORE_RETURN_IF_ERROR(fill->BindText(1, suite));
-        STORE_RETURN_IF_ERROR(fill->BindText(2, gpu));
-        STORE_RETURN_IF_ERROR(fill->BindText(3, backend));
-        STORE_RETURN_IF_ERROR(fill->BindText(4, format));
-        STORE_RETURN_IF_ERROR(fill->BindInt64(5, group_id));
+        STORE_RETURN_IF_ERROR(
+            fill->BindAll(suite, gpu, backend, format, group_id, StatsOf(format) > 1 ? 1 : 0));
         STORE_RETURN_IF_ERROR(fill->Run());
       }
       int64_t count = 0;
@@ -354,29 +372,35 @@ struct ResultStore::Writer {
         STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
         absl::StatusOr<bool> row = s.Step();
         if (!row.ok()) return row.status();
-        if (!*row) return absl::InternalError(absl::StrCat("rebuilt group ", group_id, " is empty"));
+        if (!*row)
+          return absl::InternalError(absl::StrCat("rebuilt group ", group_id, " is empty"));
         absl::StatusOr<Statement> set_best =
             db->Prepare("UPDATE gpu_groups SET best = ?2, best_result_id = ?3 WHERE group_id = ?1");
         if (!set_best.ok()) return set_best.status();
-        STORE_RETURN_IF_ERROR(set_best->BindInt64(1, group_id));
-        STORE_RETURN_IF_ERROR(set_best->BindDouble(2, s.ColumnDouble(0)));
-        STORE_RETURN_IF_ERROR(set_best->BindText(3, s.ColumnBytes(1)));
+        STORE_RETURN_IF_ERROR(set_best->BindAll(group_id, s.ColumnDouble(0), s.ColumnBytes(1)));
         STORE_RETURN_IF_ERROR(set_best->Run());
       }
-      std::vector<QuantileCursor> cursors(kTrackers.size());
-      for (size_t t = 0; t < kTrackers.size(); ++t) {
+      const std::span<const Tracker> trackers = TrackersOf(format);
+      std::vector<QuantileCursor> cursors(trackers.size());
+      for (size_t t = 0; t < trackers.size(); ++t) {
         Statement& s = nth_value;
         absl::Cleanup reset = [&s] { s.Reset(); };
-        const int64_t rank = TargetRank(kTrackers[t].q, count);
-        STORE_RETURN_IF_ERROR(s.BindInt64(1, group_id));
-        STORE_RETURN_IF_ERROR(s.BindInt64(2, kTrackers[t].stat));
-        STORE_RETURN_IF_ERROR(s.BindInt64(3, rank));
+        const int64_t rank = TargetRank(trackers[t].q, count);
+        STORE_RETURN_IF_ERROR(s.BindAll(group_id, trackers[t].stat, rank));
         absl::StatusOr<bool> row = s.Step();
         if (!row.ok()) return row.status();
-        if (!*row) return absl::InternalError(absl::StrCat("group ", group_id, " lacks rank ", rank));
-        cursors[t] = QuantileCursor{rank, OrderedEntry{s.ColumnDouble(0), s.ColumnBytes(1)}};
+        if (!*row)
+          return absl::InternalError(absl::StrCat("group ", group_id, " lacks rank ", rank));
+        cursors[t] =
+            QuantileCursor{rank, OrderedEntry{s.ColumnDouble(0), s.ColumnBytes(1)}, false, {}};
+        absl::StatusOr<bool> next = s.Step();
+        if (!next.ok()) return next.status();
+        if (*next) {
+          cursors[t].has_next = true;
+          cursors[t].next = OrderedEntry{s.ColumnDouble(0), s.ColumnBytes(1)};
+        }
       }
-      STORE_RETURN_IF_ERROR(StoreGroup(group_id, count, cursors));
+      STORE_RETURN_IF_ERROR(StoreGroup(group_id, format, count, cursors));
     }
     return absl::OkStatus();
   }
@@ -384,8 +408,8 @@ struct ResultStore::Writer {
   // Rebuilds every family that has a ranked result, after dropping all groups.
   absl::Status RebuildAll() {
     STORE_RETURN_IF_ERROR(db->Execute("DELETE FROM gpu_groups"));
-    absl::StatusOr<Statement> families = db->Prepare(
-        "SELECT DISTINCT suite, gpu, backend FROM results WHERE ranked = 1");
+    absl::StatusOr<Statement> families =
+        db->Prepare("SELECT DISTINCT suite, gpu, backend FROM results WHERE ranked = 1");
     if (!families.ok()) return families.status();
     std::vector<std::array<std::string, 3>> all;
     for (;;) {
@@ -404,8 +428,7 @@ struct ResultStore::Writer {
   absl::Status InsertScores(const std::string& id, const StoredScores& scores) {
     Statement& s = insert_scores;
     absl::Cleanup reset = [&s] { s.Reset(); };
-    STORE_RETURN_IF_ERROR(s.BindText(1, id));
-    STORE_RETURN_IF_ERROR(s.BindText(2, scores.format));
+    STORE_RETURN_IF_ERROR(s.BindAll(id, scores.format));
     for (int stat = 0; stat < kStats; ++stat) {
       STORE_RETURN_IF_ERROR(s.BindDouble(stat + 3, StatOf(scores, stat)));
     }
@@ -483,7 +506,13 @@ absl::StatusOr<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string
   if (!db.ok()) return db.status();
   writer->db = std::move(*db);
   STORE_RETURN_IF_ERROR(Migrate(*writer->db));
+  // The writer walks indexes of every group it touches: keep them in memory.
+  STORE_RETURN_IF_ERROR(writer->db->Execute("PRAGMA cache_size = -262144"));  // 256 MiB
+  // Checkpoint the write-ahead log every 16 MiB rather than every 4 MiB: fewer,
+  // larger copies into the database file between group commits.
+  STORE_RETURN_IF_ERROR(writer->db->Execute("PRAGMA wal_autocheckpoint = 4096"));
   STORE_RETURN_IF_ERROR(writer->Prepare());
+  STORE_RETURN_IF_ERROR(writer->LoadLastId());
   return std::unique_ptr<ResultStore>(new ResultStore(path, std::move(writer)));
 }
 
@@ -502,7 +531,6 @@ ResultStore::~ResultStore() {
 }
 
 absl::StatusOr<InsertOutcome> ResultStore::Insert(const StoredResult& result) {
-  if (result.id.empty()) return absl::InvalidArgumentError("result id is empty");
   if (result.id.size() > kMaxIdBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("result id has ", result.id.size(), " bytes; at most ", kMaxIdBytes));
@@ -515,9 +543,9 @@ absl::StatusOr<InsertOutcome> ResultStore::Insert(const StoredResult& result) {
   bool overall = false;
   for (const StoredScores& s : result.scores) {
     if (!AllFinite(s)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "result ", result.id, " has a non-finite score or sub-score for format '", s.format,
-          "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("result ", result.id, " has a non-finite score or sub-score for format '",
+                       s.format, "'"));
     }
     overall |= s.format.empty();
   }
@@ -636,45 +664,32 @@ absl::StatusOr<InsertOutcome> ResultStore::InsertOne(const StoredResult& r) {
     if (!row.ok()) return row.status();
     if (*row) return InsertOutcome{false, w.find_nonce.ColumnBytes(0)};
   }
+  const std::string id = r.id.empty() ? w.NextId() : r.id;
   {
     absl::Cleanup reset = [&w] { w.upsert_agent.Reset(); };
-    STORE_RETURN_IF_ERROR(w.upsert_agent.BindBlob(1, r.public_key));
-    STORE_RETURN_IF_ERROR(w.upsert_agent.BindInt64(2, r.received_us));
-    STORE_RETURN_IF_ERROR(w.upsert_agent.BindInt64(3, r.ranked() ? 1 : 0));
+    STORE_RETURN_IF_ERROR(
+        w.upsert_agent.BindAll(Blob{r.public_key}, r.received_us, r.ranked() ? 1 : 0));
     STORE_RETURN_IF_ERROR(w.upsert_agent.Run());
   }
   {
     Statement& s = w.insert_result;
     absl::Cleanup reset = [&s] { s.Reset(); };
-    STORE_RETURN_IF_ERROR(s.BindText(1, r.id));
-    STORE_RETURN_IF_ERROR(s.BindBlob(2, r.nonce));
-    STORE_RETURN_IF_ERROR(s.BindBlob(3, r.public_key));
-    STORE_RETURN_IF_ERROR(s.BindText(4, r.suite));
-    STORE_RETURN_IF_ERROR(s.BindText(5, r.suite_sha256));
-    STORE_RETURN_IF_ERROR(s.BindInt64(6, r.received_us));
-    STORE_RETURN_IF_ERROR(s.BindText(7, r.gpu));
-    STORE_RETURN_IF_ERROR(s.BindText(8, r.backend));
-    STORE_RETURN_IF_ERROR(s.BindDouble(9, r.score));
-    STORE_RETURN_IF_ERROR(s.BindText(10, r.status));
-    STORE_RETURN_IF_ERROR(s.BindInt64(11, r.flags));
-    STORE_RETURN_IF_ERROR(s.BindInt64(12, r.ranked() ? 1 : 0));
-    STORE_RETURN_IF_ERROR(s.BindBlob(13, r.envelope));
+    STORE_RETURN_IF_ERROR(s.BindAll(id, Blob{r.nonce}, Blob{r.public_key}, r.suite, r.suite_sha256,
+                                    r.received_us, r.gpu, r.backend, r.score, r.status, r.flags,
+                                    r.ranked() ? 1 : 0, Blob{r.envelope}));
     STORE_RETURN_IF_ERROR(s.Run());
   }
   for (const StoredCase& c : r.cases) {
     Statement& s = w.insert_case;
     absl::Cleanup reset = [&s] { s.Reset(); };
-    STORE_RETURN_IF_ERROR(s.BindText(1, r.id));
-    STORE_RETURN_IF_ERROR(s.BindText(2, c.case_name));
-    STORE_RETURN_IF_ERROR(s.BindText(3, c.metric));
-    STORE_RETURN_IF_ERROR(s.BindDouble(4, c.median));
+    STORE_RETURN_IF_ERROR(s.BindAll(id, c.case_name, c.metric, c.median));
     STORE_RETURN_IF_ERROR(s.Run());
   }
   for (const StoredScores& scores : r.scores) {
-    STORE_RETURN_IF_ERROR(w.InsertScores(r.id, scores));
-    if (r.ranked()) STORE_RETURN_IF_ERROR(w.AddToGroup(r, scores));
+    STORE_RETURN_IF_ERROR(w.InsertScores(id, scores));
+    if (r.ranked()) STORE_RETURN_IF_ERROR(w.AddToGroup(r, id, scores));
   }
-  return InsertOutcome{true, r.id};
+  return InsertOutcome{true, id};
 }
 
 absl::StatusOr<std::unique_ptr<ResultStore::Reader>> ResultStore::AcquireReader() {
@@ -747,11 +762,10 @@ absl::StatusOr<StoredResult> ResultStore::GetById(std::string_view id) {
       absl::StatusOr<bool> row = s.Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      r.scores.push_back(StoredScores{
-          s.ColumnBytes(0),
-          s.ColumnDouble(1),
-          {s.ColumnDouble(2), s.ColumnDouble(3), s.ColumnDouble(4), s.ColumnDouble(5),
-           s.ColumnDouble(6), s.ColumnDouble(7)}});
+      r.scores.push_back(StoredScores{s.ColumnBytes(0),
+                                      s.ColumnDouble(1),
+                                      {s.ColumnDouble(2), s.ColumnDouble(3), s.ColumnDouble(4),
+                                       s.ColumnDouble(5), s.ColumnDouble(6), s.ColumnDouble(7)}});
     }
   }
   STORE_RETURN_IF_ERROR(snapshot.Commit());
@@ -767,8 +781,7 @@ absl::StatusOr<std::vector<LeaderboardRow>> ResultStore::Leaderboard(std::string
   {
     Statement& s = reader->groups_of;
     absl::Cleanup reset = [&s] { s.Reset(); };
-    STORE_RETURN_IF_ERROR(s.BindText(1, suite));
-    STORE_RETURN_IF_ERROR(s.BindText(2, format));
+    STORE_RETURN_IF_ERROR(s.BindAll(suite, format));
     for (;;) {
       absl::StatusOr<bool> row = s.Step();
       if (!row.ok()) return row.status();
@@ -793,10 +806,7 @@ absl::StatusOr<std::optional<LeaderboardRow>> ResultStore::Group(std::string_vie
   ReaderLease reader(this, std::move(*acquired));
   Statement& s = reader->group;
   absl::Cleanup reset = [&s] { s.Reset(); };
-  STORE_RETURN_IF_ERROR(s.BindText(1, suite));
-  STORE_RETURN_IF_ERROR(s.BindText(2, format));
-  STORE_RETURN_IF_ERROR(s.BindText(3, gpu));
-  STORE_RETURN_IF_ERROR(s.BindText(4, backend));
+  STORE_RETURN_IF_ERROR(s.BindAll(suite, format, gpu, backend));
   absl::StatusOr<bool> row = s.Step();
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<LeaderboardRow>();
@@ -845,9 +855,7 @@ absl::StatusOr<int64_t> ResultStore::SetBanned(std::string_view public_key, bool
           "INSERT INTO agents (public_key, first_seen_us, last_seen_us, banned) "
           "VALUES (?1, ?3, ?3, ?2) ON CONFLICT (public_key) DO UPDATE SET banned = ?2");
       if (!s.ok()) return s.status();
-      STORE_RETURN_IF_ERROR(s->BindBlob(1, key));
-      STORE_RETURN_IF_ERROR(s->BindInt64(2, banned ? 1 : 0));
-      STORE_RETURN_IF_ERROR(s->BindInt64(3, now_us));
+      STORE_RETURN_IF_ERROR(s->BindAll(Blob{key}, banned ? 1 : 0, now_us));
       STORE_RETURN_IF_ERROR(s->Run());
     }
     {
@@ -855,8 +863,7 @@ absl::StatusOr<int64_t> ResultStore::SetBanned(std::string_view public_key, bool
           "UPDATE results SET flags = CASE WHEN ?2 THEN flags | 2 ELSE flags & ~2 END, "
           "ranked = (CASE WHEN ?2 THEN flags | 2 ELSE flags & ~2 END) = 0 WHERE agent_key = ?1");
       if (!s.ok()) return s.status();
-      STORE_RETURN_IF_ERROR(s->BindBlob(1, key));
-      STORE_RETURN_IF_ERROR(s->BindInt64(2, banned ? 1 : 0));
+      STORE_RETURN_IF_ERROR(s->BindAll(Blob{key}, banned ? 1 : 0));
       STORE_RETURN_IF_ERROR(s->Run());
     }
     {
@@ -878,7 +885,8 @@ absl::StatusOr<int64_t> ResultStore::SetBanned(std::string_view public_key, bool
       absl::StatusOr<bool> row = families->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      touched.push_back({families->ColumnBytes(0), families->ColumnBytes(1), families->ColumnBytes(2)});
+      touched.push_back(
+          {families->ColumnBytes(0), families->ColumnBytes(1), families->ColumnBytes(2)});
       results += families->ColumnInt64(3);
     }
     families->Reset();
@@ -899,17 +907,17 @@ absl::StatusOr<int64_t> ResultStore::Rescore(const RescoreFn& rescore) {
         "SELECT rowid, id, nonce, agent_key, suite, suite_sha256, received_us, gpu, backend, "
         "score, status, flags, envelope FROM results WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
     if (!batch.ok()) return batch.status();
-    absl::StatusOr<Statement> update = db.Prepare(
-        "UPDATE results SET score = ?2, flags = ?3, ranked = (?3 = 0) WHERE id = ?1");
+    absl::StatusOr<Statement> update =
+        db.Prepare("UPDATE results SET score = ?2, flags = ?3, ranked = (?3 = 0) WHERE id = ?1");
     if (!update.ok()) return update.status();
-    absl::StatusOr<Statement> drop_scores = db.Prepare("DELETE FROM result_scores WHERE result_id = ?1");
+    absl::StatusOr<Statement> drop_scores =
+        db.Prepare("DELETE FROM result_scores WHERE result_id = ?1");
     if (!drop_scores.ok()) return drop_scores.status();
     int64_t after = 0;
     for (;;) {
       Transaction txn(db);
       STORE_RETURN_IF_ERROR(txn.Begin());
-      STORE_RETURN_IF_ERROR(batch->BindInt64(1, after));
-      STORE_RETURN_IF_ERROR(batch->BindInt64(2, kRescoreBatch));
+      STORE_RETURN_IF_ERROR(batch->BindAll(after, kRescoreBatch));
       std::vector<StoredResult> results;
       for (;;) {
         absl::StatusOr<bool> row = batch->Step();
@@ -948,9 +956,7 @@ absl::StatusOr<int64_t> ResultStore::Rescore(const RescoreFn& rescore) {
         }
         {
           absl::Cleanup reset = [&] { update->Reset(); };
-          STORE_RETURN_IF_ERROR(update->BindText(1, r.id));
-          STORE_RETURN_IF_ERROR(update->BindDouble(2, next->score));
-          STORE_RETURN_IF_ERROR(update->BindInt64(3, flags));
+          STORE_RETURN_IF_ERROR(update->BindAll(r.id, next->score, flags));
           STORE_RETURN_IF_ERROR(update->Run());
         }
         {
@@ -971,9 +977,9 @@ absl::StatusOr<int64_t> ResultStore::Rescore(const RescoreFn& rescore) {
     }
     Transaction txn(db);
     STORE_RETURN_IF_ERROR(txn.Begin());
-    STORE_RETURN_IF_ERROR(db.Execute(
-        "UPDATE agents SET ranked_results = (SELECT count(*) FROM results "
-        "WHERE agent_key = agents.public_key AND ranked = 1)"));
+    STORE_RETURN_IF_ERROR(
+        db.Execute("UPDATE agents SET ranked_results = (SELECT count(*) FROM results "
+                   "WHERE agent_key = agents.public_key AND ranked = 1)"));
     STORE_RETURN_IF_ERROR(w.RebuildAll());
     return txn.Commit();
   });
@@ -1034,11 +1040,11 @@ absl::Status ResultStore::ForEachResult(const ResultVisitor& visit) {
     r.status = s->ColumnBytes(9);
     r.flags = s->ColumnInt64(10);
     if (!s->ColumnIsNull(11)) {
-      r.scores.push_back(StoredScores{
-          "",
-          s->ColumnDouble(12),
-          {s->ColumnDouble(13), s->ColumnDouble(14), s->ColumnDouble(15), s->ColumnDouble(16),
-           s->ColumnDouble(17), s->ColumnDouble(18)}});
+      r.scores.push_back(
+          StoredScores{"",
+                       s->ColumnDouble(12),
+                       {s->ColumnDouble(13), s->ColumnDouble(14), s->ColumnDouble(15),
+                        s->ColumnDouble(16), s->ColumnDouble(17), s->ColumnDouble(18)}});
     }
     STORE_RETURN_IF_ERROR(visit(r));
   }
@@ -1064,7 +1070,8 @@ absl::Status ResultStore::Backup(const std::string& destination) {
     // (WAL: writers go on meanwhile).
     sqlite3_backup* backup =
         sqlite3_backup_init((*target)->handle(), "main", reader->db->handle(), "main");
-    if (backup == nullptr) return (*target)->Error("sqlite3_backup_init", sqlite3_errcode((*target)->handle()));
+    if (backup == nullptr)
+      return (*target)->Error("sqlite3_backup_init", sqlite3_errcode((*target)->handle()));
     const int step = sqlite3_backup_step(backup, -1);
     const int finish = sqlite3_backup_finish(backup);
     if (step != SQLITE_DONE) return (*target)->Error("sqlite3_backup_step", step);

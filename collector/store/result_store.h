@@ -14,13 +14,18 @@
 // concurrent Insert in the same group) stores nothing and returns the id of the
 // first result stored with it.
 //
+// Ids: a result without one gets the next of a time-ordered sequence, so new
+// results, their scores and their cases land at the ends of their indexes
+// (few pages written per commit) rather than at random places.
+//
 // Ranking: a result is ranked when its flags are 0 (ResultFlag: no outlier,
 // banned key, custom model or unrankable suite). A ranked result joins, in the
 // same transaction as its insert, one aggregate group per entry of its scores
 // (format "" and each format): (suite, format, gpu, backend). A group keeps its
 // count, best score (ties: the smallest result id), the 25th, 50th and 75th
-// percentiles of the score and the median of each sub-score and of capacity,
-// all exact: percentiles interpolate linearly between closest ranks (position
+// percentiles of the score and, on the every-format board only, the median of
+// each sub-score and of capacity (a format's groups leave those at 0), all
+// exact: percentiles interpolate linearly between closest ranks (position
 // q * (n - 1) in sorted order; numpy's default), kept current by quantile
 // cursors that move at most one index step per insert
 // (collector/store/quantile_cursor.h). Leaderboard() reads group rows only: it
@@ -93,7 +98,9 @@ struct StoredScores {
 // A verified submission as the store keeps it. All byte strings are stored
 // verbatim (NUL bytes and invalid UTF-8 included).
 struct StoredResult {
-  std::string id;            // collector-assigned, unique, 1 to 256 bytes
+  // Unique, at most 256 bytes. Empty: the store assigns one (16 lower-case
+  // hex digits growing with time), returned in InsertOutcome.
+  std::string id;
   std::string nonce;         // raw nonce bytes from the RunResult; unique
   std::string public_key;    // the agent's Ed25519 public key bytes
   std::string suite;         // suite name
@@ -156,8 +163,8 @@ class ResultStore {
   ResultStore& operator=(const ResultStore&) = delete;
 
   // Stores `result` and returns once its transaction committed.
-  // InvalidArgument for a result the store cannot keep (no id or nonce, an id
-  // over 256 bytes, a non-finite score, a ranked result without its "" scores).
+  // InvalidArgument for a result the store cannot keep (no nonce, an id over
+  // 256 bytes, a non-finite score, a ranked result without its "" scores).
   absl::StatusOr<InsertOutcome> Insert(const StoredResult& result);
 
   // The result stored under `id`, cases in insertion order and scores by

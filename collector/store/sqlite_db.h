@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -65,6 +66,11 @@ class Database {
   std::string path_;
 };
 
+// Marks a byte string to bind as a BLOB (plain strings bind as TEXT).
+struct Blob {
+  std::string_view bytes;
+};
+
 class Statement {
  public:
   Statement() = default;
@@ -80,6 +86,15 @@ class Statement {
   absl::Status BindText(int index, std::string_view value);
   absl::Status BindBlob(int index, std::string_view value);
   absl::Status BindNull(int index);
+  // Binds `values` to parameters 1, 2, ... in order: integers as INTEGER,
+  // floating point as REAL (non-finite: NULL), strings as TEXT, Blob as BLOB.
+  template <typename... Values>
+  absl::Status BindAll(const Values&... values) {
+    absl::Status status;
+    int index = 0;
+    ((status.ok() ? (status = BindOne(++index, values), 0) : 0), ...);
+    return status;
+  }
 
   // Runs one step: true when a row is available, false when done.
   absl::StatusOr<bool> Step();
@@ -101,6 +116,16 @@ class Statement {
   Statement(Database* db, sqlite3_stmt* stmt, std::string sql)
       : db_(db), stmt_(stmt), sql_(std::move(sql)) {}
   absl::Status BindResult(int code, int index);
+  absl::Status BindOne(int index, const Blob& value) { return BindBlob(index, value.bytes); }
+  absl::Status BindOne(int index, std::string_view value) { return BindText(index, value); }
+  absl::Status BindOne(int index, const std::string& value) { return BindText(index, value); }
+  absl::Status BindOne(int index, const char* value) { return BindText(index, value); }
+  absl::Status BindOne(int index, double value) { return BindDouble(index, value); }
+  absl::Status BindOne(int index, bool value) { return BindInt64(index, value ? 1 : 0); }
+  template <typename Int>
+  requires std::is_integral_v<Int> absl::Status BindOne(int index, Int value) {
+    return BindInt64(index, static_cast<int64_t>(value));
+  }
 
   Database* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;

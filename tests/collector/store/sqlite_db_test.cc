@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <string>
 
 #include "tests/collector/store/open_database.h"
@@ -53,6 +55,27 @@ TEST(SqliteDbTest, BlobAndTextRoundTripVerbatim) {
     EXPECT_EQ(select->ColumnBytes(2), "blob");  // an empty blob is not NULL
   }
   EXPECT_EQ(QueryText(*db, "SELECT count(*) FROM t"), "5");
+}
+
+TEST(SqliteDbTest, BindAllBindsEachValueByItsType) {
+  std::unique_ptr<Database> db = OpenOrDie(":memory:");
+  absl::StatusOr<Statement> s = db->Prepare(
+      "SELECT typeof(?1), typeof(?2), typeof(?3), typeof(?4), typeof(?5), typeof(?6), ?2, ?3");
+  ASSERT_TRUE(s.ok()) << s.status();
+  const std::string text("a\0b", 3);
+  ASSERT_TRUE(s->BindAll(text, Blob{text}, int64_t{1} << 40, 2.5, std::nan(""), true).ok());
+  ASSERT_TRUE(*s->Step());
+  EXPECT_EQ(s->ColumnBytes(0), "text");
+  EXPECT_EQ(s->ColumnBytes(1), "blob");
+  EXPECT_EQ(s->ColumnBytes(2), "integer");
+  EXPECT_EQ(s->ColumnBytes(3), "real");
+  EXPECT_EQ(s->ColumnBytes(4), "null");  // a non-finite double
+  EXPECT_EQ(s->ColumnBytes(5), "integer");
+  EXPECT_EQ(s->ColumnBytes(6), text);
+  EXPECT_EQ(s->ColumnInt64(7), int64_t{1} << 40);
+  s->Reset();
+  // More values than parameters: the error names the index.
+  EXPECT_FALSE(s->BindAll(1, 2, 3, 4, 5, 6, 7, 8, 9).ok());
 }
 
 TEST(SqliteDbTest, TransactionWithoutCommitRollsBack) {
