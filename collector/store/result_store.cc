@@ -351,7 +351,9 @@ struct ResultStore::Writer {
             "UNION ALL SELECT ?5, 3, latency, id FROM m WHERE ?6 "
             "UNION ALL SELECT ?5, 4, long_context, id FROM m WHERE ?6 "
             "UNION ALL SELECT ?5, 5, speculative, id FROM m WHERE ?6 "
-            "UNION ALL SELECT ?5, 6, capacity, id FROM m WHERE ?6");
+            "UNION ALL SELECT ?5, 6, capacity, id FROM m WHERE ?6 "
+            // Sorted first, so the index is written in order, not at random.
+            "ORDER BY 2, 3, 4");
         if (!fill.ok()) return fill.status();
         STORE_RETURN_IF_ERROR(
             fill->BindAll(suite, gpu, backend, format, group_id, StatsOf(format) > 1 ? 1 : 0));

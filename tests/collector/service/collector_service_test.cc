@@ -212,6 +212,39 @@ TEST_F(CollectorServiceTest, FiftyConcurrentCopiesGiveOneId) {
   EXPECT_EQ(duplicates, kCopies - 1);
 }
 
+TEST_F(CollectorServiceTest, ThirtyTwoConcurrentSubmittersAllGetAnAnswerAndNoBusyError) {
+  constexpr int kSubmitters = 32;
+  constexpr int kEach = 4;
+  std::vector<v1::SubmitRequest> requests;
+  for (int i = 0; i < kSubmitters * kEach; ++i) requests.push_back(V1Request(0.95 + 0.001 * i));
+  std::vector<std::string> failures(kSubmitters);
+  std::vector<std::set<std::string>> ids(kSubmitters);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kSubmitters; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        v1::SubmitResponse response;
+        const grpc::Status s = Submit(requests[t * kEach + i], &response);
+        if (!s.ok() || response.status() != v1::SUBMIT_STATUS_ACCEPTED) {
+          failures[t] += s.error_message() + response.message() + "; ";
+        }
+        ids[t].insert(response.id());
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::set<std::string> all;
+  for (int t = 0; t < kSubmitters; ++t) {
+    EXPECT_EQ(failures[t], "") << "submitter " << t;
+    all.insert(ids[t].begin(), ids[t].end());
+  }
+  EXPECT_EQ(all.size(), static_cast<size_t>(kSubmitters * kEach));
+  v1::GetLeaderboardResponse board;
+  ASSERT_TRUE(Leaderboard(v1::GetLeaderboardRequest(), &board).ok());
+  ASSERT_EQ(board.entries_size(), 1);
+  EXPECT_EQ(board.entries(0).results(), kSubmitters * kEach);
+}
+
 TEST_F(CollectorServiceTest, MissingEnvelopeAndOversizedRequest) {
   v1::SubmitResponse response;
   EXPECT_EQ(Submit(v1::SubmitRequest(), &response).error_code(),
