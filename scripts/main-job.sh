@@ -49,4 +49,5 @@ if [ "$suite" = quick ]; then
   echo "(the quick suite is never ranked, so its board stays empty; AISCORE_SUITE=v1 runs the basket)"
 fi
 echo
-echo "collector: gRPC $address, web http://$http/ (health http://$http/healthz, metrics http://$http/metrics)"
+echo "collector: gRPC $address; web address http://$http/ (serving /healthz and /metrics;"
+echo "  the leaderboard pages are not built yet)"
