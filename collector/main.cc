@@ -7,6 +7,7 @@
 //   aiscore-collector admin rescore --db PATH
 //   aiscore-collector admin export --db PATH [--format csv|json] [--output FILE]
 //   aiscore-collector admin backup --db PATH --to FILE
+//   aiscore-collector admin calibration-report --db PATH
 //
 // Serving prints "listening on HOST:PORT" (the port actually bound, so ADDR
 // may end in :0) on stdout once it serves, after "http on HOST:PORT" when
@@ -32,6 +33,7 @@
 #include "collector/http/collector_metrics.h"
 #include "collector/http/http_server.h"
 #include "collector/service/collector_service.h"
+#include "collector/service/predictor.h"
 #include "collector/service/rate_limiter.h"
 #include "collector/store/result_store.h"
 #include "collector/verify/device_limits.h"
@@ -245,6 +247,11 @@ int main(int argc, char** argv) {
   backup->add_option("--db", db, "SQLite database file")->required();
   std::string to;
   backup->add_option("--to", to, "the new file to write (must not exist)")->required();
+  CLI::App* calibration = admin->add_subcommand(
+      "calibration-report",
+      "fit the speed model to the stored results and print each GPU's fit and the measured "
+      "prediction errors (leave one case out, leave one GPU out)");
+  calibration->add_option("--db", db, "SQLite database file")->required();
 
   try {
     app.parse(argc, argv);
@@ -283,6 +290,15 @@ int main(int argc, char** argv) {
   if (backup->parsed()) {
     return Admin(db, "backup", [&](ResultStore& store) {
       return aiscore::collector::BackupTo(store, to, std::cout);
+    });
+  }
+  if (calibration->parsed()) {
+    return Admin(db, "calibration-report", [&](ResultStore& store) -> absl::Status {
+      aiscore::collector::Predictor predictor(&store);
+      absl::StatusOr<std::shared_ptr<const aiscore::Calibration>> fitted = predictor.Current();
+      if (!fitted.ok()) return fitted.status();
+      std::cout << aiscore::collector::Predictor::Report(**fitted);
+      return absl::OkStatus();
     });
   }
   if (serve.db.empty() || serve.listen.empty()) {

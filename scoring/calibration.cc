@@ -216,9 +216,13 @@ std::optional<DeviceModel> Calibration::ModelOf(std::string_view device,
   m.bandwidth = spec->memory_bandwidth * e.bandwidth;
   m.flops = spec->fp16_flops * e.compute;
   m.results = 0;
-  m.basis = absl::StrFormat("spec table x median efficiency of %s (%d GPUs: %.0f%% of bandwidth, "
-                            "%.0f%% of FP16 compute)",
-                            e.scope, e.devices, 100 * e.bandwidth, 100 * e.compute);
+  m.basis = e.devices == 0
+                ? absl::StrFormat("spec table x %s (%.0f%% of bandwidth, %.0f%% of FP16 compute; "
+                                  "no GPU results yet)",
+                                  e.scope, 100 * e.bandwidth, 100 * e.compute)
+                : absl::StrFormat("spec table x median efficiency of %s (%d GPUs: %.0f%% of "
+                                  "bandwidth, %.0f%% of FP16 compute)",
+                                  e.scope, e.devices, 100 * e.bandwidth, 100 * e.compute);
   return m;
 }
 

@@ -56,22 +56,42 @@ absl::StatusOr<aiscore::v1::PredictRequest> MakeRequest(const PredictOptions& o)
   return request;
 }
 
+// "123.4 tok/s (100.2 to 146.6, +-19%)", or "... (error not measured yet)".
+std::string WithRange(double value, const aiscore::v1::Estimate& e, const char* unit) {
+  char text[160];
+  if (!e.error_measured()) {
+    std::snprintf(text, sizeof(text), "%.1f %s (error not measured yet)", value, unit);
+  } else {
+    std::snprintf(text, sizeof(text), "%.1f %s (%.1f to %.1f, +-%.0f%%)", value, unit,
+                  value * (1 - e.relative_error()), value * (1 + e.relative_error()),
+                  100 * e.relative_error());
+  }
+  return text;
+}
+
 void PrintPrediction(const PredictOptions& o, const aiscore::v1::PredictResponse& r) {
   const auto& m = r.memory();
   std::printf("GPU          %s, %.2f GiB\n", r.gpu().c_str(), r.gpu_memory_bytes() / kGiB);
-  std::printf("model        %s at %s, %s tokens of context\n", o.model.c_str(), o.format.c_str(),
-              o.context > 0 ? std::to_string(o.context).c_str() : "4096 (default)");
+  std::printf("model        %s at %s, %lld tokens of context\n", o.model.c_str(), o.format.c_str(),
+              static_cast<long long>(r.context_tokens()));
   std::printf("fits         %s\n", r.fits() ? "yes" : "no");
   std::printf(
       "memory       %.2f GiB = weights %.2f + KV cache %.2f + activations %.2f + overhead %.2f "
       "GiB\n",
       m.total_bytes() / kGiB, m.weights_bytes() / kGiB, m.kv_cache_bytes() / kGiB,
       m.activations_bytes() / kGiB, m.overhead_bytes() / kGiB);
-  std::printf("decode       %.1f tok/s ± %.0f%%\n", r.decode_tokens_per_second().value(),
-              100 * r.decode_tokens_per_second().relative_error());
-  std::printf("prefill      %.1f tok/s ± %.0f%%\n", r.prefill_tokens_per_second().value(),
-              100 * r.prefill_tokens_per_second().relative_error());
-  std::printf("basis        %s\n", r.basis().c_str());
+  std::printf("decode       %s at that context\n",
+              WithRange(r.decode_tokens_per_second().value(), r.decode_tokens_per_second(), "tok/s")
+                  .c_str());
+  std::printf("prefill      %s\n", WithRange(r.prefill_tokens_per_second().value(),
+                                            r.prefill_tokens_per_second(), "tok/s")
+                                      .c_str());
+  std::printf("first token  %s for the whole prompt\n",
+              WithRange(r.time_to_first_token_seconds().value(), r.time_to_first_token_seconds(),
+                        "s")
+                  .c_str());
+  std::printf("basis        %s (%lld measured results)\n", r.basis().c_str(),
+              static_cast<long long>(r.results()));
 }
 
 int RunPredict(const PredictOptions& o) {

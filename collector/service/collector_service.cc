@@ -87,7 +87,8 @@ CollectorService::CollectorService(ResultStore* store, const SubmissionVerifier*
       verifier_(verifier),
       observer_(options.observer),
       per_peer_(options.per_peer),
-      per_key_(options.per_key) {}
+      per_key_(options.per_key),
+      predictor_(store) {}
 
 grpc::Status CollectorService::Submit(grpc::ServerContext* context,
                                       const v1::SubmitRequest* request,
@@ -306,9 +307,12 @@ grpc::Status CollectorService::DoListGpus(grpc::ServerContext*, const v1::ListGp
   return grpc::Status::OK;
 }
 
-grpc::Status CollectorService::DoPredict(grpc::ServerContext*, const v1::PredictRequest*,
-                                       v1::PredictResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, kPredictUnimplemented);
+grpc::Status CollectorService::DoPredict(grpc::ServerContext*, const v1::PredictRequest* request,
+                                         v1::PredictResponse* response) {
+  absl::StatusOr<v1::PredictResponse> prediction = predictor_.Predict(*request);
+  if (!prediction.ok()) return ToGrpc(prediction.status());
+  *response = *std::move(prediction);
+  return grpc::Status::OK;
 }
 
 }  // namespace aiscore::collector

@@ -17,8 +17,8 @@
 // every-format board only) (page_token: decimal offset of
 // the first row). GetResult parses the stored envelope's payload and adds the
 // collector's sub-scores and flags. ListGpus lists the GPUs of the
-// leaderboard groups (ranked results only). Predict is not implemented yet
-// (UNIMPLEMENTED).
+// leaderboard groups (ranked results only). Predict answers from a Predictor
+// (collector/service/predictor.h) over the same store.
 //
 // Expected failures become grpc::Status values; no input makes a handler crash.
 //
@@ -34,6 +34,7 @@
 #include <string_view>
 
 #include "aiscore/v1/collector.grpc.pb.h"
+#include "collector/service/predictor.h"
 #include "collector/service/rate_limiter.h"
 #include "collector/store/result_store.h"
 #include "collector/verify/submission_verifier.h"
@@ -55,9 +56,6 @@ inline constexpr int kMaxPingStrikes = 2;             // pings beyond that, then
 // capping threads, the receive size (a larger request fails with
 // RESOURCE_EXHAUSTED), keepalive enforcement and the stream cap.
 void ApplyServerLimits(grpc::ServerBuilder* builder);
-
-// The message of Predict's UNIMPLEMENTED status.
-inline constexpr char kPredictUnimplemented[] = "prediction arrives with the calibration issue";
 
 // What the service reports as it serves (the collector's metrics implement it).
 class ServiceObserver {
@@ -116,6 +114,7 @@ class CollectorService final : public v1::Collector::Service {
   ServiceObserver* const observer_;
   RateLimiter per_peer_;
   RateLimiter per_key_;
+  Predictor predictor_;
 };
 
 }  // namespace aiscore::collector

@@ -1053,6 +1053,28 @@ absl::Status ResultStore::ForEachResult(const ResultVisitor& visit) {
   return snapshot.Commit();
 }
 
+absl::StatusOr<std::vector<CaseMean>> ResultStore::CaseMeans() {
+  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
+  if (!acquired.ok()) return acquired.status();
+  ReaderLease reader(this, std::move(*acquired));
+  absl::StatusOr<Statement> s = reader->db->Prepare(
+      "SELECT r.gpu, r.backend, r.suite, c.case_name, c.metric, avg(c.median), count(*) "
+      "FROM results r JOIN cases c ON c.result_id = r.id WHERE (r.flags & ?1) = 0 "
+      "GROUP BY r.gpu, r.backend, r.suite, c.case_name, c.metric");
+  if (!s.ok()) return s.status();
+  STORE_RETURN_IF_ERROR(s->BindAll(kFlagOutlier | kFlagBannedKey | kFlagCustomModel));
+  std::vector<CaseMean> means;
+  for (;;) {
+    absl::StatusOr<bool> row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    means.push_back(CaseMean{s->ColumnBytes(0), s->ColumnBytes(1), s->ColumnBytes(2),
+                             s->ColumnBytes(3), s->ColumnBytes(4), s->ColumnDouble(5),
+                             s->ColumnInt64(6)});
+  }
+  return means;
+}
+
 absl::Status ResultStore::Backup(const std::string& destination) {
   std::error_code error;
   if (std::filesystem::exists(destination, error)) {

@@ -139,6 +139,17 @@ struct LeaderboardRow {
   SubScoreValues median_sub;   // median of each sub-score and of capacity
 };
 
+// The mean of one metric of one case over a device's results, for calibration.
+struct CaseMean {
+  std::string gpu;
+  std::string backend;
+  std::string suite;
+  std::string case_name;
+  std::string metric;
+  double mean = 0;  // mean of the stored medians, in the metric's unit
+  int64_t results = 0;
+};
+
 // A result as the operator's export lists it: everything but the envelope and cases.
 using ResultVisitor = std::function<absl::Status(const StoredResult& result)>;
 
@@ -207,6 +218,12 @@ class ResultStore {
   // Calls `visit` for every result in order of arrival, without envelope and
   // cases, with its scores; stops at the first error and returns it.
   absl::Status ForEachResult(const ResultVisitor& visit);
+
+  // The mean of every (device, backend, suite, case, metric) over the results
+  // that are neither outliers, nor of banned keys, nor of custom models (whose
+  // shapes only their envelopes hold). Reads every case row: meant for a
+  // periodic refresh, not for each request.
+  absl::StatusOr<std::vector<CaseMean>> CaseMeans();
 
   // Writes a consistent copy of the database to `destination` while the store
   // stays in use (SQLite's online backup), through a temporary file renamed

@@ -302,9 +302,14 @@ TEST_F(UploadCliTest, PredictPrintsTheCollectorsFigures) {
   prediction.mutable_memory()->set_total_bytes(5LL << 30 | (512LL << 20));  // 5.50 GiB
   prediction.mutable_decode_tokens_per_second()->set_value(41.37);
   prediction.mutable_decode_tokens_per_second()->set_relative_error(0.08);
+  prediction.mutable_decode_tokens_per_second()->set_error_measured(true);
   prediction.mutable_prefill_tokens_per_second()->set_value(1523.4);
   prediction.mutable_prefill_tokens_per_second()->set_relative_error(0.12);
+  prediction.mutable_prefill_tokens_per_second()->set_error_measured(true);
+  prediction.mutable_time_to_first_token_seconds()->set_value(5.38);
   prediction.set_basis("fit to 12 results of NVIDIA GeForce RTX 4060");
+  prediction.set_results(12);
+  prediction.set_context_tokens(8192);
   server.set_predict(prediction);
 
   CommandOutput r = Aiscore(
@@ -315,8 +320,11 @@ TEST_F(UploadCliTest, PredictPrintsTheCollectorsFigures) {
   for (const char* text : {"fits         yes",
                            "5.50 GiB = weights 4.00 + KV cache 0.50 + activations 0.25 + "
                            "overhead 0.75 GiB",
-                           "8.00 GiB", "41.4 tok/s ± 8%", "1523.4 tok/s ± 12%",
-                           "fit to 12 results of NVIDIA GeForce RTX 4060", "8192 tokens"}) {
+                           "8.00 GiB", "41.4 tok/s (38.1 to 44.7, +-8%)",
+                           "1523.4 tok/s (1340.6 to 1706.2, +-12%)",
+                           "5.4 s (error not measured yet)",
+                           "fit to 12 results of NVIDIA GeForce RTX 4060 (12 measured results)",
+                           "8192 tokens"}) {
     EXPECT_NE(r.out.find(text), std::string::npos) << text << "\n" << r.out;
   }
   aiscore::v1::PredictRequest request = server.last_predict_request();

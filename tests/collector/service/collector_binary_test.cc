@@ -129,6 +129,22 @@ TEST(CollectorBinaryTest, RunSubmitsToTheCollectorAndSigtermStopsIt) {
       env + AISCORE_BINARY + " leaderboard --suite quick --collector " + target + " 2>&1");
   EXPECT_EQ(board.exit_code, 0) << board.output;
 
+  // Prediction with no GPU results yet: the table's figures at the reference
+  // device's efficiencies, said so.
+  const CommandResult predict = RunShellCommand(
+      env + AISCORE_BINARY + " predict --gpu 'RTX 4090' --model llama-3.1-8b --format q4_k " +
+      "--context 8192 --collector " + target + " 2>&1");
+  EXPECT_EQ(predict.exit_code, 0) << predict.output;
+  EXPECT_NE(predict.output.find("fits         yes"), std::string::npos) << predict.output;
+  EXPECT_NE(predict.output.find("KV cache 1.00"), std::string::npos) << predict.output;
+  EXPECT_NE(predict.output.find("reference device's assumptions"), std::string::npos)
+      << predict.output;
+  const CommandResult unknown = RunShellCommand(
+      env + AISCORE_BINARY + " predict --gpu 'RTX 9999' --model llama-3.1-8b --format q4_k " +
+      "--collector " + target + " 2>&1");
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_NE(unknown.output.find("give its figures"), std::string::npos) << unknown.output;
+
   httplib::Result health = http.Get("/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
@@ -182,6 +198,10 @@ TEST(CollectorBinaryTest, RunSubmitsToTheCollectorAndSigtermStopsIt) {
   CommandResult rescore = RunShellCommand(admin + "rescore" + db + " 2>&1");
   ASSERT_EQ(rescore.exit_code, 0) << rescore.output;
   EXPECT_NE(rescore.output.find("rescored 1 results"), std::string::npos) << rescore.output;
+
+  CommandResult report = RunShellCommand(admin + "calibration-report" + db + " 2>&1");
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  EXPECT_NE(report.output.find("0 fitted devices"), std::string::npos) << report.output;
 
   EXPECT_EQ(RunShellCommand(admin + "2>&1").exit_code, 2);
   EXPECT_EQ(RunShellCommand(admin + "export --format xml" + db + " 2>&1").exit_code, 2);

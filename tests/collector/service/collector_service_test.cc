@@ -18,6 +18,8 @@
 #include "agent/sign/envelope.h"
 #include "agent/sign/key_pair.h"
 #include "collector/service/outlier_check.h"
+#include "scoring/hardware_table.h"
+#include "scoring/reference_values.h"
 #include "tests/collector/quick_result.h"
 #include "tests/temp_dir.h"
 
@@ -73,9 +75,17 @@ class CollectorServiceTest : public ::testing::Test {
     return *e;
   }
 
-  // A signed v1 result (rankable) at `speed` x the reference.
-  v1::SubmitRequest V1Request(double speed) {
-    absl::StatusOr<v1::SignedResult> e = SignRunResult(QuickResult(v1_, absl::Now(), speed), *key_);
+  // A signed v1 result (rankable) at `speed` x the reference, on `gpu` (with
+  // `memory_bytes`) when given, else on the CPU.
+  v1::SubmitRequest V1Request(double speed, const std::string& gpu = "", int64_t memory_bytes = 0) {
+    v1::RunResult r = QuickResult(v1_, absl::Now(), speed);
+    if (!gpu.empty()) {
+      r.mutable_backend()->set_name("cuda");
+      v1::GpuInfo* g = r.mutable_hardware()->add_gpus();
+      g->set_name(gpu);
+      g->set_memory_bytes(memory_bytes);
+    }
+    absl::StatusOr<v1::SignedResult> e = SignRunResult(r, *key_);
     EXPECT_TRUE(e.ok());
     v1::SubmitRequest request;
     *request.mutable_envelope() = *e;
@@ -216,7 +226,8 @@ TEST_F(CollectorServiceTest, ThirtyTwoConcurrentSubmittersAllGetAnAnswerAndNoBus
   constexpr int kSubmitters = 32;
   constexpr int kEach = 4;
   std::vector<v1::SubmitRequest> requests;
-  for (int i = 0; i < kSubmitters * kEach; ++i) requests.push_back(V1Request(0.95 + 0.001 * i));
+  // Speeds within 1.3% of each other: none is an outlier, whatever the order of arrival.
+  for (int i = 0; i < kSubmitters * kEach; ++i) requests.push_back(V1Request(0.99 + 0.0001 * i));
   std::vector<std::string> failures(kSubmitters);
   std::vector<std::set<std::string>> ids(kSubmitters);
   std::vector<std::thread> threads;
@@ -256,7 +267,7 @@ TEST_F(CollectorServiceTest, MissingEnvelopeAndOversizedRequest) {
   EXPECT_EQ(Submit(big, &response).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
-TEST_F(CollectorServiceTest, UnknownIdIsNotFoundAndPredictIsUnimplemented) {
+TEST_F(CollectorServiceTest, UnknownIdIsNotFoundAndAnEmptyPredictionIsInvalid) {
   v1::GetResultResponse result;
   EXPECT_EQ(GetResult("0123456789abcdef", &result).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(GetResult("", &result).error_code(), grpc::StatusCode::NOT_FOUND);
@@ -265,8 +276,8 @@ TEST_F(CollectorServiceTest, UnknownIdIsNotFoundAndPredictIsUnimplemented) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v1::PredictResponse predict;
   const grpc::Status s = stub_->Predict(&context, v1::PredictRequest(), &predict);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_EQ(s.error_message(), kPredictUnimplemented);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("names no GPU"));
 }
 
 TEST_F(CollectorServiceTest, LeaderboardSortsFiltersAndPages) {
@@ -462,6 +473,93 @@ TEST_F(CollectorServiceTest, GpuNamesAreCanonicalAndMemorySizesStayApart) {
   ASSERT_EQ(by_name.count("NVIDIA GeForce RTX 4060 Ti 8GB"), 1u);
   ASSERT_EQ(by_name.count("Mystery Accelerator (12 GB)"), 1u) << gpus.DebugString();
   EXPECT_FALSE(by_name["Mystery Accelerator (12 GB)"].in_spec_table());
+}
+
+grpc::Status Predict(v1::Collector::Stub* stub, const v1::PredictRequest& request,
+                     v1::PredictResponse* response) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return stub->Predict(&context, request, response);
+}
+
+TEST_F(CollectorServiceTest, PredictFitsStoredResultsAndDerivesGpusWithoutAny) {
+  // Two results of an RTX 4090 at twice the reference device: it reads at
+  // 2 x 179.2 GB/s and computes at 2 x 20 TFLOP/s (suite v1's reference
+  // device: 256 GB/s at 70%, 40 TFLOP/s at 50%).
+  for (int i = 0; i < 2; ++i) {
+    v1::SubmitResponse response;
+    ASSERT_TRUE(Submit(V1Request(2, "NVIDIA GeForce RTX 4090", 24ll << 30), &response).ok());
+    ASSERT_EQ(response.status(), v1::SUBMIT_STATUS_ACCEPTED) << response.message();
+  }
+  v1::PredictRequest request;
+  request.mutable_gpu()->set_name("RTX 4090");
+  request.mutable_model()->set_preset("llama-3.1-8b");
+  request.set_format("q4_k");
+  request.set_context_tokens(8192);
+  v1::PredictResponse p;
+  grpc::Status s = Predict(stub_.get(), request, &p);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(p.gpu(), "NVIDIA GeForce RTX 4090");
+  EXPECT_EQ(p.results(), 2);
+  EXPECT_THAT(p.basis(), ::testing::HasSubstr("fit to 2 results of NVIDIA GeForce RTX 4090"));
+  EXPECT_TRUE(p.fits());
+  EXPECT_EQ(p.memory().kv_cache_bytes(), 1ll << 30);  // 2 x 32 x 8 x 128 x 8192 x 2 bytes
+  EXPECT_EQ(p.context_tokens(), 8192);
+  const v1::ModelShape shape = [] {
+    v1::ModelShape m;
+    m.set_vocab_size(128256), m.set_d_model(4096), m.set_n_layers(32), m.set_n_heads(32);
+    m.set_n_kv_heads(8), m.set_d_ff(14336);
+    return m;
+  }();
+  const double bytes = *WeightBytesPerToken(shape, "q4_k") + (1ll << 30);
+  EXPECT_NEAR(p.decode_tokens_per_second().value(), 2 * 179.2e9 / bytes,
+              1e-6 * p.decode_tokens_per_second().value());
+  const double flops_per_token = ForwardFlops(shape, 8192, 0) / 8192;
+  EXPECT_NEAR(p.prefill_tokens_per_second().value(), 2 * 20e12 / flops_per_token,
+              1e-6 * p.prefill_tokens_per_second().value());
+  EXPECT_NEAR(p.time_to_first_token_seconds().value(), 8192 / p.prefill_tokens_per_second().value(),
+              1e-9);
+  EXPECT_TRUE(p.decode_tokens_per_second().error_measured());  // leave one case out, within the GPU
+
+  // An RTX 4080 has no results: the 4090's efficiency (family ada) times its figures.
+  request.mutable_gpu()->set_name("NVIDIA GeForce RTX 4080");
+  s = Predict(stub_.get(), request, &p);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(p.results(), 0);
+  EXPECT_THAT(p.basis(), ::testing::HasSubstr("family ada (1 GPUs"));
+  const HardwareSpec* ada4080 = MatchHardware("NVIDIA GeForce RTX 4080", 16ll << 30);
+  ASSERT_NE(ada4080, nullptr);
+  const HardwareSpec* ada4090 = MatchHardware("NVIDIA GeForce RTX 4090", 24ll << 30);
+  EXPECT_NEAR(p.decode_tokens_per_second().value(),
+              2 * 179.2e9 / ada4090->memory_bandwidth * ada4080->memory_bandwidth / bytes,
+              1e-6 * p.decode_tokens_per_second().value());
+
+  // A 70B model at F16 does not fit in 16 GiB; explicit figures work too.
+  request.mutable_model()->set_preset("llama-3.1-70b");
+  request.set_format("f16");
+  ASSERT_TRUE(Predict(stub_.get(), request, &p).ok());
+  EXPECT_FALSE(p.fits());
+  EXPECT_GT(p.memory().total_bytes(), p.gpu_memory_bytes());
+  request.mutable_gpu()->mutable_figures()->set_memory_bytes(200ll << 30);
+  request.mutable_gpu()->mutable_figures()->set_memory_bandwidth(2e12);
+  request.mutable_gpu()->mutable_figures()->set_fp16_flops(500e12);
+  ASSERT_TRUE(Predict(stub_.get(), request, &p).ok());
+  EXPECT_TRUE(p.fits());
+  EXPECT_EQ(p.gpu(), "custom");
+
+  // Errors name what was wrong.
+  request.mutable_gpu()->set_name("RTX 9999");
+  s = Predict(stub_.get(), request, &p);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("give its figures"));
+  request.mutable_gpu()->set_name("RTX 4090");
+  request.mutable_model()->set_preset("llama-9");
+  s = Predict(stub_.get(), request, &p);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("llama-3.1-8b"));
+  request.mutable_model()->set_preset("llama-3.1-8b");
+  request.set_format("q5_k");
+  EXPECT_EQ(Predict(stub_.get(), request, &p).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 // Records what the service reports.

@@ -1,0 +1,280 @@
+#include "collector/service/predictor.h"
+
+#include <cmath>
+#include <map>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "agent/quant/format.h"
+#include "collector/verify/device_limits.h"
+#include "scoring/memory_model.h"
+#include "scoring/model_presets.h"
+#include "scoring/reference_values.h"
+#include "suites/suite_loader.h"
+
+namespace aiscore::collector {
+namespace {
+
+// The table row named exactly `name` (leaderboards store row names).
+const HardwareSpec* RowNamed(std::string_view name) {
+  for (const HardwareSpec& row : HardwareTable()) {
+    if (row.name == name) return &row;
+  }
+  return nullptr;
+}
+
+std::string Std(absl::string_view s) { return std::string(s.data(), s.size()); }
+
+v1::Estimate MakeEstimate(double value, std::optional<double> error) {
+  v1::Estimate e;
+  e.set_value(value);
+  e.set_relative_error(error.value_or(0));
+  e.set_error_measured(error.has_value());
+  return e;
+}
+
+}  // namespace
+
+std::vector<DeviceSamples> SamplesFromCaseMeans(const std::vector<CaseMean>& means) {
+  std::map<std::string, LoadedSuite> suites;
+  for (const std::string& name : BuiltInSuiteNames()) {
+    if (absl::StatusOr<LoadedSuite> s = LoadSuite(name); s.ok()) suites[name] = *std::move(s);
+  }
+  std::map<std::string, DeviceSamples> devices;
+  for (const CaseMean& m : means) {
+    const auto suite = suites.find(m.suite);
+    const size_t slash = m.case_name.find('/');
+    if (suite == suites.end() || slash == std::string::npos || !(m.mean > 0)) continue;
+    const std::string workload_name = m.case_name.substr(0, slash);
+    const std::string format = m.case_name.substr(slash + 1);
+    const v1::Workload* workload = nullptr;
+    for (const v1::Workload& w : suite->second.spec.workloads()) {
+      if (w.name() == workload_name) workload = &w;
+    }
+    if (workload == nullptr || workload->kind() == v1::WORKLOAD_KIND_SPECULATIVE) continue;
+    const v1::ModelShape* shape = FindModel(suite->second.spec, workload->model());
+    if (shape == nullptr) continue;
+    absl::StatusOr<double> weight_bytes = WeightBytesPerToken(*shape, format);
+    if (!weight_bytes.ok() || *weight_bytes < kMinPhysicsWeightBytes) continue;
+    const v1::MetricSpec* metric = nullptr;
+    for (const v1::MetricSpec& spec : workload->metrics()) {
+      if (spec.name() == m.metric) metric = &spec;
+    }
+    if (metric == nullptr) continue;
+    DeviceSamples& d = devices[m.gpu];
+    d.device = m.gpu;
+    d.spec = RowNamed(m.gpu);
+    const int results = static_cast<int>(m.results);
+    if (metric->kind() == v1::METRIC_KIND_DECODE_RATE) {
+      const double bytes = *weight_bytes + KvBytesPerToken(*shape) * MeanDecodeContext(*workload);
+      d.decode.push_back(DecodeSample{bytes, m.mean, results});
+    } else if (metric->kind() == v1::METRIC_KIND_PREFILL_RATE) {
+      const double tokens = static_cast<double>(workload->prompt_tokens());
+      const double flops_per_token = ForwardFlops(*shape, workload->prompt_tokens(), 0) / tokens;
+      d.prefill.push_back(PrefillSample{tokens, flops_per_token, *weight_bytes, m.mean, results});
+    }
+  }
+  std::vector<DeviceSamples> out;
+  for (auto& [name, d] : devices) out.push_back(std::move(d));
+  return out;
+}
+
+Predictor::Predictor(ResultStore* store, absl::Duration refresh)
+    : store_(store), refresh_(refresh) {}
+
+absl::Status Predictor::Refresh() {
+  absl::StatusOr<std::vector<CaseMean>> means = store_->CaseMeans();
+  if (!means.ok()) return means.status();
+  auto calibration =
+      std::make_shared<const Calibration>(Calibration::Build(SamplesFromCaseMeans(*means)));
+  std::lock_guard<std::mutex> lock(mu_);
+  current_ = std::move(calibration);
+  built_ = absl::Now();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const Calibration>> Predictor::Current() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (current_ != nullptr && absl::Now() - built_ < refresh_) return current_;
+  }
+  std::unique_lock<std::mutex> rebuilding(refresh_mu_, std::try_to_lock);
+  if (!rebuilding.owns_lock()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (current_ != nullptr) return current_;  // another thread is rebuilding: use the last one
+    // None yet: wait for the first build.
+  }
+  if (!rebuilding.owns_lock()) rebuilding.lock();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (current_ != nullptr && absl::Now() - built_ < refresh_) return current_;
+  }
+  if (absl::Status s = Refresh(); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+absl::StatusOr<v1::PredictResponse> Predictor::Predict(const v1::PredictRequest& request) {
+  // The device.
+  HardwareSpec figures;
+  const HardwareSpec* spec = nullptr;
+  std::string device;
+  switch (request.gpu().gpu_case()) {
+    case v1::GpuSelector::kName: {
+      const std::string& name = request.gpu().name();
+      spec = RowNamed(name);
+      if (spec == nullptr) spec = MatchHardware(name, 0);
+      if (spec != nullptr) {
+        device = spec->name;
+      } else if (name.starts_with("CPU: ")) {
+        device = name;  // a CPU the store has results of
+      } else {
+        return absl::NotFoundError(absl::StrCat(
+            "no GPU named '", name,
+            "' in the hardware table (docs/hardware.md); give its figures instead (memory, "
+            "bandwidth, FP16 rate), or a name with its memory variant such as 'RTX 4060 Ti 16GB'"));
+      }
+      break;
+    }
+    case v1::GpuSelector::kFigures: {
+      const v1::GpuFigures& f = request.gpu().figures();
+      if (!(f.memory_bytes() > 0) || !(f.memory_bandwidth() > 0) || !(f.fp16_flops() > 0) ||
+          !std::isfinite(f.memory_bandwidth()) || !std::isfinite(f.fp16_flops())) {
+        return absl::InvalidArgumentError(
+            "GPU figures need a positive memory size, memory bandwidth and FP16 rate");
+      }
+      figures.name = "custom";
+      figures.family = absl::AsciiStrToLower(f.family());
+      figures.memory_bytes = f.memory_bytes();
+      figures.memory_bandwidth = f.memory_bandwidth();
+      figures.fp16_flops = f.fp16_flops();
+      spec = &figures;
+      device = "custom";
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError("the request names no GPU (a name or its figures)");
+  }
+
+  // The model.
+  v1::ModelShape shape;
+  switch (request.model().model_case()) {
+    case v1::ModelSelector::kPreset: {
+      const ModelPresetEntry* preset = FindModelPreset(request.model().preset());
+      if (preset == nullptr) {
+        std::string names;
+        for (const ModelPresetEntry& p : ModelPresets()) absl::StrAppend(&names, names.empty() ? "" : ", ", p.name);
+        return absl::NotFoundError(absl::StrCat("no model preset '", request.model().preset(),
+                                                "'; presets: ", names));
+      }
+      shape = preset->shape;
+      break;
+    }
+    case v1::ModelSelector::kShape:
+      shape = request.model().shape();
+      break;
+    default:
+      return absl::InvalidArgumentError("the request names no model (a preset or a shape)");
+  }
+  const std::string format = absl::AsciiStrToLower(request.format());
+  if (!FormatFromName(format).ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown format '", request.format(), "'; use f16, q8_0, q4_k or q2_k"));
+  }
+  if (request.context_tokens() < 0) {
+    return absl::InvalidArgumentError("context_tokens must not be negative");
+  }
+  const int64_t context =
+      request.context_tokens() == 0 ? kDefaultContextTokens : request.context_tokens();
+  absl::StatusOr<MemoryEstimate> memory = EstimateMemory(shape, format, context);
+  if (!memory.ok()) return memory.status();
+
+  absl::StatusOr<std::shared_ptr<const Calibration>> calibration = Current();
+  if (!calibration.ok()) return calibration.status();
+  std::optional<DeviceModel> model = (*calibration)->ModelOf(device, spec);
+  if (!model.has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("no results of '", device, "' and no figures to derive it from"));
+  }
+
+  absl::StatusOr<double> weight_bytes = WeightBytesPerToken(shape, format);
+  if (!weight_bytes.ok()) return weight_bytes.status();
+  const double decode_bytes = *weight_bytes + KvBytesPerToken(shape) * static_cast<double>(context);
+  const double flops_per_token = ForwardFlops(shape, context, 0) / static_cast<double>(context);
+  const double decode = PredictDecodeRate(*model, decode_bytes);
+  const double prefill =
+      PredictPrefillRate(*model, static_cast<double>(context), flops_per_token, *weight_bytes);
+
+  // Errors: the device's own leave-one-case-out when it is fitted, else the
+  // leave-one-device-out of the whole calibration.
+  std::optional<double> decode_error, prefill_error;
+  const Calibration::Errors& all = (*calibration)->errors();
+  if (auto it = (*calibration)->device_errors().find(device);
+      model->results > 0 && it != (*calibration)->device_errors().end()) {
+    decode_error = it->second.decode;
+    prefill_error = it->second.prefill;
+  } else {
+    decode_error = all.decode_leave_one_device_out;
+    prefill_error = all.prefill_leave_one_device_out;
+  }
+
+  v1::PredictResponse response;
+  const int64_t device_memory = spec != nullptr ? spec->memory_bytes : 0;
+  response.set_fits(device_memory > 0 && Fits(*memory, device_memory));
+  response.set_gpu_memory_bytes(device_memory);
+  v1::MemoryBreakdown* m = response.mutable_memory();
+  m->set_weights_bytes(memory->weights_bytes);
+  m->set_kv_cache_bytes(memory->kv_cache_bytes);
+  m->set_activations_bytes(memory->activations_bytes);
+  m->set_overhead_bytes(memory->overhead_bytes);
+  m->set_total_bytes(memory->total_bytes);
+  *response.mutable_decode_tokens_per_second() = MakeEstimate(decode, decode_error);
+  *response.mutable_prefill_tokens_per_second() = MakeEstimate(prefill, prefill_error);
+  *response.mutable_time_to_first_token_seconds() =
+      MakeEstimate(static_cast<double>(context) / prefill, prefill_error);
+  response.set_basis(model->basis);
+  response.set_gpu(device);
+  response.set_results(model->results);
+  response.set_context_tokens(context);
+  return response;
+}
+
+std::string Predictor::Report(const Calibration& c) {
+  auto percent = [](std::optional<double> e) {
+    return e.has_value() ? absl::StrFormat("%.1f%%", 100 * *e) : std::string("-");
+  };
+  std::string out = absl::StrFormat("%-40s %8s %12s %7s %12s %7s %9s %8s %8s\n", "device",
+                                    "results", "BW_eff GB/s", "of BW", "F_eff TFLOP/s",
+                                    "of FP16", "overhead", "decode", "prefill");
+  for (const auto& [device, fit] : c.fits()) {
+    const HardwareSpec* row = RowNamed(device);
+    const auto& e = c.device_errors().at(device);
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("%-40s %8d %12.1f %7s %12.2f %7s %7.2fms %8s %8s\n", device, fit.results,
+                        fit.bandwidth / 1e9,
+                        row ? absl::StrFormat("%.0f%%", 100 * fit.bandwidth / row->memory_bandwidth)
+                            : std::string("-"),
+                        fit.flops / 1e12,
+                        row ? absl::StrFormat("%.0f%%", 100 * fit.flops / row->fp16_flops)
+                            : std::string("-"),
+                        1e3 * fit.overhead_seconds, percent(e.decode), percent(e.prefill)));
+  }
+  const Calibration::Errors& e = c.errors();
+  absl::StrAppend(&out, absl::StrFormat(
+                            "\n%d fitted devices. Mean absolute percentage error:\n"
+                            "  leave one case out (within a GPU):  decode %s, prefill %s over "
+                            "%d and %d measurements\n"
+                            "  leave one GPU out (from its family): decode %s, prefill %s over "
+                            "%d GPUs\n",
+                            static_cast<int>(c.fits().size()),
+                            percent(e.decode_leave_one_case_out),
+                            percent(e.prefill_leave_one_case_out), e.decode_cases,
+                            e.prefill_cases, percent(e.decode_leave_one_device_out),
+                            percent(e.prefill_leave_one_device_out), e.devices));
+  return out;
+}
+
+}  // namespace aiscore::collector

@@ -1,0 +1,69 @@
+// Predictor: the collector's answer to "will model X at format Y run on GPU Z,
+// and how fast?" (the Predict RPC; DESIGN.md "Calibration and prediction").
+//
+// Memory from scoring/memory_model.h; speeds from a scoring::Calibration built
+// from the store's per-(device, case, metric) means (ResultStore::CaseMeans):
+// each decode and prefill measurement of a suite model with at least 1 GiB of
+// weights (smaller ones run from caches) becomes a sample of its device, with
+// the bytes and FLOPs the suite's shapes give. The calibration is rebuilt when
+// older than the refresh interval, by the first request that finds it stale
+// (others meanwhile answer from the previous one), so fits follow new results.
+//
+// Thread-safety: every method may be called from any thread at once. Borrows
+// the store, which must outlive it.
+#ifndef AISCORE_COLLECTOR_SERVICE_PREDICTOR_H_
+#define AISCORE_COLLECTOR_SERVICE_PREDICTOR_H_
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "aiscore/v1/collector.pb.h"
+#include "collector/store/result_store.h"
+#include "scoring/calibration.h"
+
+namespace aiscore::collector {
+
+inline constexpr int64_t kDefaultContextTokens = 4096;
+
+// The samples of each device in `means` (see the header comment); means of
+// suites this build does not know, of speculative workloads and of models
+// under 1 GiB are left out.
+std::vector<DeviceSamples> SamplesFromCaseMeans(const std::vector<CaseMean>& means);
+
+class Predictor {
+ public:
+  explicit Predictor(ResultStore* store, absl::Duration refresh = absl::Minutes(1));
+
+  // Rebuilds the calibration from the store now.
+  absl::Status Refresh();
+
+  // InvalidArgument for a request that names no GPU, no model or a bad
+  // format, shape or context; NotFound for a GPU the table lacks (with the
+  // hint to give its figures) or a model preset that does not exist, or a
+  // device with neither results nor figures.
+  absl::StatusOr<v1::PredictResponse> Predict(const v1::PredictRequest& request);
+
+  // The calibration in use (refreshed first when stale).
+  absl::StatusOr<std::shared_ptr<const Calibration>> Current();
+
+  // A readable report: per fitted device its fit, efficiency against the
+  // table and leave-one-case-out errors; then the overall errors
+  // (`aiscore-collector admin calibration-report`).
+  static std::string Report(const Calibration& calibration);
+
+ private:
+  ResultStore* const store_;
+  const absl::Duration refresh_;
+  std::mutex refresh_mu_;  // held by the one thread rebuilding
+  mutable std::mutex mu_;
+  std::shared_ptr<const Calibration> current_;  // guarded by mu_
+  absl::Time built_ = absl::InfinitePast();     // guarded by mu_
+};
+
+}  // namespace aiscore::collector
+
+#endif  // AISCORE_COLLECTOR_SERVICE_PREDICTOR_H_
