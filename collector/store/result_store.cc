@@ -96,6 +96,42 @@ LeaderboardRow ReadGroupRow(const Statement& s) {
   return row;
 }
 
+// The results columns a read selects, from `results r`, in ReadResult's order.
+constexpr char kResultColumns[] =
+    "r.id, r.nonce, r.agent_key, r.suite, r.suite_sha256, r.received_us, r.gpu, r.backend, "
+    "r.score, r.status, r.flags";
+constexpr int kResultColumnCount = 11;
+
+// A result from kResultColumns starting at column `first` (no envelope, cases or scores).
+StoredResult ReadResult(const Statement& s, int first) {
+  StoredResult r;
+  r.id = s.ColumnBytes(first);
+  r.nonce = s.ColumnBytes(first + 1);
+  r.public_key = s.ColumnBytes(first + 2);
+  r.suite = s.ColumnBytes(first + 3);
+  r.suite_sha256 = s.ColumnBytes(first + 4);
+  r.received_us = s.ColumnInt64(first + 5);
+  r.gpu = s.ColumnBytes(first + 6);
+  r.backend = s.ColumnBytes(first + 7);
+  r.score = s.ColumnDouble(first + 8);
+  r.status = s.ColumnBytes(first + 9);
+  r.flags = s.ColumnInt64(first + 10);
+  return r;
+}
+
+// The result_scores columns a read selects, from `result_scores rs`, in ReadScores' order.
+constexpr char kScoresColumns[] =
+    "rs.format, rs.score, rs.prefill, rs.decode, rs.latency, rs.long_context, rs.speculative, "
+    "rs.capacity";
+
+StoredScores ReadScores(const Statement& s, int first) {
+  return StoredScores{
+      s.ColumnBytes(first),
+      s.ColumnDouble(first + 1),
+      {s.ColumnDouble(first + 2), s.ColumnDouble(first + 3), s.ColumnDouble(first + 4),
+       s.ColumnDouble(first + 5), s.ColumnDouble(first + 6), s.ColumnDouble(first + 7)}};
+}
+
 absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 bool AllFinite(const StoredScores& s) {
@@ -443,15 +479,16 @@ struct ResultStore::Reader {
   Statement by_id, cases_of, scores_of, groups_of, group, banned, max_rowid, ping;
 
   absl::Status Prepare() {
-    STORE_PREPARE(*db, by_id,
-                  "SELECT id, nonce, agent_key, suite, suite_sha256, received_us, gpu, backend, "
-                  "score, status, flags, envelope FROM results WHERE id = ?1");
+    STORE_PREPARE(
+        *db, by_id,
+        absl::StrCat("SELECT ", kResultColumns, ", r.envelope FROM results r WHERE r.id = ?1"));
     STORE_PREPARE(*db, cases_of,
                   "SELECT case_name, metric, median FROM cases WHERE result_id = ?1 "
                   "ORDER BY rowid");
-    STORE_PREPARE(*db, scores_of,
-                  "SELECT format, score, prefill, decode, latency, long_context, speculative, "
-                  "capacity FROM result_scores WHERE result_id = ?1 ORDER BY format");
+    STORE_PREPARE(
+        *db, scores_of,
+        absl::StrCat("SELECT ", kScoresColumns,
+                     " FROM result_scores rs WHERE rs.result_id = ?1 ORDER BY rs.format"));
     STORE_PREPARE(*db, groups_of,
                   absl::StrCat("SELECT ", kGroupColumns,
                                " FROM gpu_groups WHERE suite = ?1 AND format = ?2"));
@@ -732,18 +769,8 @@ absl::StatusOr<StoredResult> ResultStore::GetById(std::string_view id) {
     absl::StatusOr<bool> row = s.Step();
     if (!row.ok()) return row.status();
     if (!*row) return absl::NotFoundError(absl::StrCat("no result with id '", Sv(id), "'"));
-    r.id = s.ColumnBytes(0);
-    r.nonce = s.ColumnBytes(1);
-    r.public_key = s.ColumnBytes(2);
-    r.suite = s.ColumnBytes(3);
-    r.suite_sha256 = s.ColumnBytes(4);
-    r.received_us = s.ColumnInt64(5);
-    r.gpu = s.ColumnBytes(6);
-    r.backend = s.ColumnBytes(7);
-    r.score = s.ColumnDouble(8);
-    r.status = s.ColumnBytes(9);
-    r.flags = s.ColumnInt64(10);
-    r.envelope = s.ColumnBytes(11);
+    r = ReadResult(s, 0);
+    r.envelope = s.ColumnBytes(kResultColumnCount);
   }
   {
     Statement& s = reader->cases_of;
@@ -764,10 +791,7 @@ absl::StatusOr<StoredResult> ResultStore::GetById(std::string_view id) {
       absl::StatusOr<bool> row = s.Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      r.scores.push_back(StoredScores{s.ColumnBytes(0),
-                                      s.ColumnDouble(1),
-                                      {s.ColumnDouble(2), s.ColumnDouble(3), s.ColumnDouble(4),
-                                       s.ColumnDouble(5), s.ColumnDouble(6), s.ColumnDouble(7)}});
+      r.scores.push_back(ReadScores(s, 0));
     }
   }
   STORE_RETURN_IF_ERROR(snapshot.Commit());
@@ -906,8 +930,8 @@ absl::StatusOr<int64_t> ResultStore::Rescore(const RescoreFn& rescore) {
   absl::Status status = RunOnWriter([&](Writer& w) -> absl::Status {
     Database& db = *w.db;
     absl::StatusOr<Statement> batch = db.Prepare(
-        "SELECT rowid, id, nonce, agent_key, suite, suite_sha256, received_us, gpu, backend, "
-        "score, status, flags, envelope FROM results WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
+        absl::StrCat("SELECT r.rowid, ", kResultColumns,
+                     ", r.envelope FROM results r WHERE r.rowid > ?1 ORDER BY r.rowid LIMIT ?2"));
     if (!batch.ok()) return batch.status();
     absl::StatusOr<Statement> update =
         db.Prepare("UPDATE results SET score = ?2, flags = ?3, ranked = (?3 = 0) WHERE id = ?1");
@@ -926,19 +950,8 @@ absl::StatusOr<int64_t> ResultStore::Rescore(const RescoreFn& rescore) {
         if (!row.ok()) return row.status();
         if (!*row) break;
         after = batch->ColumnInt64(0);
-        StoredResult r;
-        r.id = batch->ColumnBytes(1);
-        r.nonce = batch->ColumnBytes(2);
-        r.public_key = batch->ColumnBytes(3);
-        r.suite = batch->ColumnBytes(4);
-        r.suite_sha256 = batch->ColumnBytes(5);
-        r.received_us = batch->ColumnInt64(6);
-        r.gpu = batch->ColumnBytes(7);
-        r.backend = batch->ColumnBytes(8);
-        r.score = batch->ColumnDouble(9);
-        r.status = batch->ColumnBytes(10);
-        r.flags = batch->ColumnInt64(11);
-        r.envelope = batch->ColumnBytes(12);
+        StoredResult r = ReadResult(*batch, 1);
+        r.envelope = batch->ColumnBytes(1 + kResultColumnCount);
         results.push_back(std::move(r));
       }
       batch->Reset();
@@ -1019,35 +1032,17 @@ absl::Status ResultStore::ForEachResult(const ResultVisitor& visit) {
   Transaction snapshot(*reader->db, Transaction::Mode::kDeferred);
   STORE_RETURN_IF_ERROR(snapshot.Begin());
   absl::StatusOr<Statement> s = reader->db->Prepare(
-      "SELECT r.id, r.nonce, r.agent_key, r.suite, r.suite_sha256, r.received_us, r.gpu, "
-      "r.backend, r.score, r.status, r.flags, rs.format, rs.score, rs.prefill, rs.decode, "
-      "rs.latency, rs.long_context, rs.speculative, rs.capacity "
-      "FROM results r LEFT JOIN result_scores rs ON rs.result_id = r.id AND rs.format = '' "
-      "ORDER BY r.rowid");
+      absl::StrCat("SELECT ", kResultColumns, ", ", kScoresColumns,
+                   " FROM results r LEFT JOIN result_scores rs ON rs.result_id = r.id "
+                   "AND rs.format = '' ORDER BY r.rowid"));
   if (!s.ok()) return s.status();
   for (;;) {
     absl::StatusOr<bool> row = s->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    StoredResult r;
-    r.id = s->ColumnBytes(0);
-    r.nonce = s->ColumnBytes(1);
-    r.public_key = s->ColumnBytes(2);
-    r.suite = s->ColumnBytes(3);
-    r.suite_sha256 = s->ColumnBytes(4);
-    r.received_us = s->ColumnInt64(5);
-    r.gpu = s->ColumnBytes(6);
-    r.backend = s->ColumnBytes(7);
-    r.score = s->ColumnDouble(8);
-    r.status = s->ColumnBytes(9);
-    r.flags = s->ColumnInt64(10);
-    if (!s->ColumnIsNull(11)) {
-      r.scores.push_back(
-          StoredScores{"",
-                       s->ColumnDouble(12),
-                       {s->ColumnDouble(13), s->ColumnDouble(14), s->ColumnDouble(15),
-                        s->ColumnDouble(16), s->ColumnDouble(17), s->ColumnDouble(18)}});
-    }
+    StoredResult r = ReadResult(*s, 0);
+    if (!s->ColumnIsNull(kResultColumnCount))
+      r.scores.push_back(ReadScores(*s, kResultColumnCount));
     STORE_RETURN_IF_ERROR(visit(r));
   }
   return snapshot.Commit();
