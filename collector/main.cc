@@ -295,7 +295,8 @@ int main(int argc, char** argv) {
   if (calibration->parsed()) {
     return Admin(db, "calibration-report", [&](ResultStore& store) -> absl::Status {
       aiscore::collector::Predictor predictor(&store);
-      absl::StatusOr<std::shared_ptr<const aiscore::Calibration>> fitted = predictor.Current();
+      absl::StatusOr<std::shared_ptr<const aiscore::collector::Predictor::Fitted>> fitted =
+          predictor.Current();
       if (!fitted.ok()) return fitted.status();
       std::cout << aiscore::collector::Predictor::Report(**fitted);
       return absl::OkStatus();

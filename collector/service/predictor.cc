@@ -1,5 +1,6 @@
 #include "collector/service/predictor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <utility>
@@ -8,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/quant/format.h"
+#include "collector/service/stored_result.h"
 #include "collector/verify/device_limits.h"
 #include "scoring/memory_model.h"
 #include "scoring/model_presets.h"
@@ -37,7 +39,8 @@ v1::Estimate MakeEstimate(double value, std::optional<double> error) {
 
 }  // namespace
 
-std::vector<DeviceSamples> SamplesFromCaseMeans(const std::vector<CaseMean>& means) {
+CalibrationInputs CalibrationInputsFrom(const std::vector<CaseMean>& means) {
+  CalibrationInputs inputs;
   std::map<std::string, LoadedSuite> suites;
   for (const std::string& name : BuiltInSuiteNames()) {
     if (absl::StatusOr<LoadedSuite> s = LoadSuite(name); s.ok()) suites[name] = *std::move(s);
@@ -58,6 +61,15 @@ std::vector<DeviceSamples> SamplesFromCaseMeans(const std::vector<CaseMean>& mea
     if (shape == nullptr) continue;
     absl::StatusOr<double> weight_bytes = WeightBytesPerToken(*shape, format);
     if (!weight_bytes.ok() || *weight_bytes < kMinPhysicsWeightBytes) continue;
+    if (m.metric == kPeakMemoryMetric) {
+      absl::StatusOr<MemoryEstimate> modelled =
+          EstimateMemory(*shape, format, workload->prompt_tokens() + workload->generate_tokens(),
+                         MemoryCalibration{0, "none"});
+      if (modelled.ok()) {
+        inputs.overheads[m.backend].push_back(m.mean - static_cast<double>(modelled->total_bytes));
+      }
+      continue;
+    }
     const v1::MetricSpec* metric = nullptr;
     for (const v1::MetricSpec& spec : workload->metrics()) {
       if (spec.name() == m.metric) metric = &spec;
@@ -76,9 +88,20 @@ std::vector<DeviceSamples> SamplesFromCaseMeans(const std::vector<CaseMean>& mea
       d.prefill.push_back(PrefillSample{tokens, flops_per_token, *weight_bytes, m.mean, results});
     }
   }
-  std::vector<DeviceSamples> out;
-  for (auto& [name, d] : devices) out.push_back(std::move(d));
-  return out;
+  for (auto& [name, d] : devices) inputs.devices.push_back(std::move(d));
+  return inputs;
+}
+
+MemoryCalibration MemoryCalibrationOf(const CalibrationInputs& inputs, const std::string& backend) {
+  const auto it = inputs.overheads.find(backend);
+  if (it == inputs.overheads.end() || it->second.empty()) return MemoryCalibration{};
+  std::vector<double> v = it->second;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  const double median = n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return MemoryCalibration{
+      static_cast<int64_t>(std::max(0.0, median)),
+      absl::StrFormat("median of %d measured peaks on %s", static_cast<int>(n), backend)};
 }
 
 Predictor::Predictor(ResultStore* store, absl::Duration refresh)
@@ -87,15 +110,19 @@ Predictor::Predictor(ResultStore* store, absl::Duration refresh)
 absl::Status Predictor::Refresh() {
   absl::StatusOr<std::vector<CaseMean>> means = store_->CaseMeans();
   if (!means.ok()) return means.status();
-  auto calibration =
-      std::make_shared<const Calibration>(Calibration::Build(SamplesFromCaseMeans(*means)));
+  const CalibrationInputs inputs = CalibrationInputsFrom(*means);
+  auto fitted = std::make_shared<Fitted>();
+  fitted->speed = Calibration::Build(inputs.devices);
+  for (const std::string backend : {"cuda", "cpu"}) {
+    fitted->memory[backend] = MemoryCalibrationOf(inputs, backend);
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  current_ = std::move(calibration);
+  current_ = std::move(fitted);
   built_ = absl::Now();
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<const Calibration>> Predictor::Current() {
+absl::StatusOr<std::shared_ptr<const Predictor::Fitted>> Predictor::Current() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (current_ != nullptr && absl::Now() - built_ < refresh_) return current_;
@@ -188,12 +215,15 @@ absl::StatusOr<v1::PredictResponse> Predictor::Predict(const v1::PredictRequest&
   }
   const int64_t context =
       request.context_tokens() == 0 ? kDefaultContextTokens : request.context_tokens();
-  absl::StatusOr<MemoryEstimate> memory = EstimateMemory(shape, format, context);
+  absl::StatusOr<std::shared_ptr<const Fitted>> fitted = Current();
+  if (!fitted.ok()) return fitted.status();
+  const Calibration* calibration = &(*fitted)->speed;
+  const MemoryCalibration& memory_calibration =
+      (*fitted)->memory.at(device.starts_with("CPU: ") ? "cpu" : "cuda");
+  absl::StatusOr<MemoryEstimate> memory =
+      EstimateMemory(shape, format, context, memory_calibration);
   if (!memory.ok()) return memory.status();
-
-  absl::StatusOr<std::shared_ptr<const Calibration>> calibration = Current();
-  if (!calibration.ok()) return calibration.status();
-  std::optional<DeviceModel> model = (*calibration)->ModelOf(device, spec);
+  std::optional<DeviceModel> model = calibration->ModelOf(device, spec);
   if (!model.has_value()) {
     return absl::NotFoundError(
         absl::StrCat("no results of '", device, "' and no figures to derive it from"));
@@ -210,9 +240,9 @@ absl::StatusOr<v1::PredictResponse> Predictor::Predict(const v1::PredictRequest&
   // Errors: the device's own leave-one-case-out when it is fitted, else the
   // leave-one-device-out of the whole calibration.
   std::optional<double> decode_error, prefill_error;
-  const Calibration::Errors& all = (*calibration)->errors();
-  if (auto it = (*calibration)->device_errors().find(device);
-      model->results > 0 && it != (*calibration)->device_errors().end()) {
+  const Calibration::Errors& all = calibration->errors();
+  if (auto it = calibration->device_errors().find(device);
+      model->results > 0 && it != calibration->device_errors().end()) {
     decode_error = it->second.decode;
     prefill_error = it->second.prefill;
   } else {
@@ -234,14 +264,16 @@ absl::StatusOr<v1::PredictResponse> Predictor::Predict(const v1::PredictRequest&
   *response.mutable_prefill_tokens_per_second() = MakeEstimate(prefill, prefill_error);
   *response.mutable_time_to_first_token_seconds() =
       MakeEstimate(static_cast<double>(context) / prefill, prefill_error);
-  response.set_basis(model->basis);
+  response.set_basis(
+      absl::StrCat(model->basis, "; runtime memory overhead: ", memory_calibration.basis));
   response.set_gpu(device);
   response.set_results(model->results);
   response.set_context_tokens(context);
   return response;
 }
 
-std::string Predictor::Report(const Calibration& c) {
+std::string Predictor::Report(const Fitted& fitted) {
+  const Calibration& c = fitted.speed;
   auto percent = [](std::optional<double> e) {
     return e.has_value() ? absl::StrFormat("%.1f%%", 100 * *e) : std::string("-");
   };
@@ -274,6 +306,10 @@ std::string Predictor::Report(const Calibration& c) {
                             percent(e.prefill_leave_one_case_out), e.decode_cases,
                             e.prefill_cases, percent(e.decode_leave_one_device_out),
                             percent(e.prefill_leave_one_device_out), e.devices));
+  for (const auto& [backend, memory] : fitted.memory) {
+    absl::StrAppend(&out, absl::StrFormat("runtime memory overhead on %s: %.0f MiB (%s)\n", backend,
+                                          memory.overhead_bytes / 1048576.0, memory.basis));
+  }
   return out;
 }
 

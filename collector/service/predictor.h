@@ -5,7 +5,8 @@
 // from the store's per-(device, case, metric) means (ResultStore::CaseMeans):
 // each decode and prefill measurement of a suite model with at least 1 GiB of
 // weights (smaller ones run from caches) becomes a sample of its device, with
-// the bytes and FLOPs the suite's shapes give. The calibration is rebuilt when
+// the bytes and FLOPs the suite's shapes give; each case's mean peak memory
+// gives a sample of the runtime overhead of its backend. The calibration is rebuilt when
 // older than the refresh interval, by the first request that finds it stale
 // (others meanwhile answer from the previous one), so fits follow new results.
 //
@@ -14,6 +15,7 @@
 #ifndef AISCORE_COLLECTOR_SERVICE_PREDICTOR_H_
 #define AISCORE_COLLECTOR_SERVICE_PREDICTOR_H_
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,15 +26,29 @@
 #include "aiscore/v1/collector.pb.h"
 #include "collector/store/result_store.h"
 #include "scoring/calibration.h"
+#include "scoring/memory_model.h"
 
 namespace aiscore::collector {
 
 inline constexpr int64_t kDefaultContextTokens = 4096;
 
-// The samples of each device in `means` (see the header comment); means of
-// suites this build does not know, of speculative workloads and of models
-// under 1 GiB are left out.
-std::vector<DeviceSamples> SamplesFromCaseMeans(const std::vector<CaseMean>& means);
+// What the store's means calibrate.
+struct CalibrationInputs {
+  // Each device's speed samples (see the header comment): means of suites
+  // this build does not know, of speculative workloads and of models under
+  // 1 GiB are left out.
+  std::vector<DeviceSamples> devices;
+  // Per backend ("cuda", "cpu"), the runtime overhead each case's mean peak
+  // memory shows: peak - (weights + KV cache + activations) as
+  // scoring/memory_model.h models them for the case's model, format and
+  // context (prompt + generated tokens), bytes.
+  std::map<std::string, std::vector<double>> overheads;
+};
+CalibrationInputs CalibrationInputsFrom(const std::vector<CaseMean>& means);
+
+// The memory calibration of `backend`: the median of its overhead samples
+// (at least 0), or the default when it has none.
+MemoryCalibration MemoryCalibrationOf(const CalibrationInputs& inputs, const std::string& backend);
 
 class Predictor {
  public:
@@ -47,20 +63,26 @@ class Predictor {
   // device with neither results nor figures.
   absl::StatusOr<v1::PredictResponse> Predict(const v1::PredictRequest& request);
 
+  // What a refresh builds.
+  struct Fitted {
+    Calibration speed;
+    std::map<std::string, MemoryCalibration> memory;  // by backend
+  };
+
   // The calibration in use (refreshed first when stale).
-  absl::StatusOr<std::shared_ptr<const Calibration>> Current();
+  absl::StatusOr<std::shared_ptr<const Fitted>> Current();
 
   // A readable report: per fitted device its fit, efficiency against the
   // table and leave-one-case-out errors; then the overall errors
   // (`aiscore-collector admin calibration-report`).
-  static std::string Report(const Calibration& calibration);
+  static std::string Report(const Fitted& fitted);
 
  private:
   ResultStore* const store_;
   const absl::Duration refresh_;
   std::mutex refresh_mu_;  // held by the one thread rebuilding
   mutable std::mutex mu_;
-  std::shared_ptr<const Calibration> current_;  // guarded by mu_
+  std::shared_ptr<const Fitted> current_;  // guarded by mu_
   absl::Time built_ = absl::InfinitePast();     // guarded by mu_
 };
 

@@ -72,6 +72,10 @@ StoredResult MakeStoredResult(const v1::SignedResult& envelope, const Verdict& v
     for (const v1::Measurement& m : c.measurements()) {
       s.cases.push_back(StoredCase{c.name(), m.name(), m.median()});
     }
+    if (c.status() == v1::CASE_STATUS_OK && c.peak_memory_bytes() > 0) {
+      s.cases.push_back(
+          StoredCase{c.name(), kPeakMemoryMetric, static_cast<double>(c.peak_memory_bytes())});
+    }
   }
   if (!verdict.custom_model) s.scores = ToStoredScores(verdict.score, verdict.format_scores);
   return s;

@@ -17,6 +17,10 @@
 
 namespace aiscore::collector {
 
+// The metric name under which a case's measured peak memory (bytes) is
+// stored beside its measurements, for the calibration of memory overhead.
+inline constexpr char kPeakMemoryMetric[] = "peak_memory_bytes";
+
 // The name a result's leaderboard row goes by: its first GPU's canonical name
 // (scoring/hardware_table.h), or "CPU: " + the CPU model without trademark
 // marks when it ran on no GPU.
@@ -37,7 +41,8 @@ int64_t UnrankableFlags(const ResultScores& scores);
 // suite, device name, backend, score, flags (UnrankableFlags plus `extra_flags`),
 // the envelope (re-serialized: the generated stubs never see the request's
 // wire bytes; its payload, the bytes the agent signed, is kept verbatim, so
-// the stored envelope still verifies), every measurement's median and the
+// the stored envelope still verifies), every measurement's median, each
+// case's peak memory (kPeakMemoryMetric) when it ran and has one, and the
 // scores. `received_us`: microseconds since the Unix epoch.
 StoredResult MakeStoredResult(const v1::SignedResult& envelope, const Verdict& verdict,
                               int64_t received_us, int64_t extra_flags = 0);

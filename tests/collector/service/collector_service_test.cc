@@ -19,6 +19,7 @@
 #include "agent/sign/key_pair.h"
 #include "collector/service/outlier_check.h"
 #include "scoring/hardware_table.h"
+#include "scoring/memory_model.h"
 #include "scoring/reference_values.h"
 #include "tests/collector/quick_result.h"
 #include "tests/temp_dir.h"
@@ -77,8 +78,22 @@ class CollectorServiceTest : public ::testing::Test {
 
   // A signed v1 result (rankable) at `speed` x the reference, on `gpu` (with
   // `memory_bytes`) when given, else on the CPU.
-  v1::SubmitRequest V1Request(double speed, const std::string& gpu = "", int64_t memory_bytes = 0) {
+  // `overhead_bytes` >= 0: each case that ran reports a peak of the memory
+  // model's figure plus that overhead.
+  v1::SubmitRequest V1Request(double speed, const std::string& gpu = "", int64_t memory_bytes = 0,
+                              int64_t overhead_bytes = -1) {
     v1::RunResult r = QuickResult(v1_, absl::Now(), speed);
+    for (v1::CaseResult& c : *r.mutable_cases()) {
+      if (overhead_bytes < 0 || c.status() != v1::CASE_STATUS_OK) continue;
+      const v1::Workload* w = nullptr;
+      for (const v1::Workload& x : v1_.spec.workloads()) {
+        if (x.name() == c.workload()) w = &x;
+      }
+      absl::StatusOr<MemoryEstimate> m =
+          EstimateMemory(*FindModel(v1_.spec, w->model()), c.format(),
+                         w->prompt_tokens() + w->generate_tokens(), MemoryCalibration{0, ""});
+      c.set_peak_memory_bytes(m->total_bytes + overhead_bytes);
+    }
     if (!gpu.empty()) {
       r.mutable_backend()->set_name("cuda");
       v1::GpuInfo* g = r.mutable_hardware()->add_gpus();
@@ -488,7 +503,8 @@ TEST_F(CollectorServiceTest, PredictFitsStoredResultsAndDerivesGpusWithoutAny) {
   // device: 256 GB/s at 70%, 40 TFLOP/s at 50%).
   for (int i = 0; i < 2; ++i) {
     v1::SubmitResponse response;
-    ASSERT_TRUE(Submit(V1Request(2, "NVIDIA GeForce RTX 4090", 24ll << 30), &response).ok());
+    ASSERT_TRUE(
+        Submit(V1Request(2, "NVIDIA GeForce RTX 4090", 24ll << 30, 700ll << 20), &response).ok());
     ASSERT_EQ(response.status(), v1::SUBMIT_STATUS_ACCEPTED) << response.message();
   }
   v1::PredictRequest request;
@@ -504,6 +520,9 @@ TEST_F(CollectorServiceTest, PredictFitsStoredResultsAndDerivesGpusWithoutAny) {
   EXPECT_THAT(p.basis(), ::testing::HasSubstr("fit to 2 results of NVIDIA GeForce RTX 4090"));
   EXPECT_TRUE(p.fits());
   EXPECT_EQ(p.memory().kv_cache_bytes(), 1ll << 30);  // 2 x 32 x 8 x 128 x 8192 x 2 bytes
+  // The runtime overhead is what the measured peaks show beyond the model.
+  EXPECT_EQ(p.memory().overhead_bytes(), 700ll << 20);
+  EXPECT_THAT(p.basis(), ::testing::HasSubstr("median of 8 measured peaks on cuda"));
   EXPECT_EQ(p.context_tokens(), 8192);
   const v1::ModelShape shape = [] {
     v1::ModelShape m;
