@@ -39,56 +39,112 @@ v1::Estimate MakeEstimate(double value, std::optional<double> error) {
 
 }  // namespace
 
-CalibrationInputs CalibrationInputsFrom(const std::vector<CaseMean>& means) {
-  CalibrationInputs inputs;
+namespace {
+
+// Adds one measurement of a case of `workload` on `shape` in `format` (a
+// metric's mean, or the peak memory) to `inputs`: decode and prefill rates,
+// the speculative workload's draft step time (a decode of the draft model),
+// and the peak. Models under 1 GiB of weights are left out.
+void AddMeasurement(const v1::SuiteSpec& suite, const v1::Workload& workload,
+                    const v1::ModelShape& shape, const std::string& format,
+                    const std::string& metric_name, double value, int results,
+                    const std::string& device, const std::string& backend,
+                    CalibrationInputs* inputs) {
+  if (!(value > 0) || !std::isfinite(value)) return;
+  absl::StatusOr<double> weight_bytes = WeightBytesPerToken(shape, format);
+  if (!weight_bytes.ok() || *weight_bytes < kMinPhysicsWeightBytes) return;
+  const bool speculative = workload.kind() == v1::WORKLOAD_KIND_SPECULATIVE;
+  if (metric_name == kPeakMemoryMetric) {
+    if (speculative) return;  // two models: their sum is not modelled here
+    absl::StatusOr<MemoryEstimate> modelled =
+        EstimateMemory(shape, format, workload.prompt_tokens() + workload.generate_tokens(),
+                       MemoryCalibration{0, "none"});
+    if (modelled.ok()) {
+      inputs->overheads[backend].push_back(value - static_cast<double>(modelled->total_bytes));
+    }
+    return;
+  }
+  const v1::MetricSpec* metric = nullptr;
+  for (const v1::MetricSpec& spec : workload.metrics()) {
+    if (spec.name() == metric_name) metric = &spec;
+  }
+  if (metric == nullptr) return;
+  DeviceSamples& d = inputs->devices[device];
+  d.device = device;
+  d.spec = RowNamed(device);
+  if (metric->kind() == v1::METRIC_KIND_DECODE_RATE && !speculative) {
+    const double bytes = *weight_bytes + KvBytesPerToken(shape) * MeanDecodeContext(workload);
+    d.decode.push_back(DecodeSample{bytes, value, results});
+  } else if (metric->kind() == v1::METRIC_KIND_PREFILL_RATE && !speculative) {
+    const double tokens = static_cast<double>(workload.prompt_tokens());
+    const double flops_per_token = ForwardFlops(shape, workload.prompt_tokens(), 0) / tokens;
+    d.prefill.push_back(PrefillSample{tokens, flops_per_token, *weight_bytes, value, results});
+  } else if (metric->kind() == v1::METRIC_KIND_DRAFT_STEP_TIME) {
+    // A draft token: one decode step of the draft model at the mean depth.
+    const v1::ModelShape* draft = FindModel(suite, workload.draft_model());
+    if (draft == nullptr) return;
+    absl::StatusOr<double> draft_bytes = WeightBytesPerToken(*draft, format);
+    if (!draft_bytes.ok() || *draft_bytes < kMinPhysicsWeightBytes) return;
+    const double bytes = *draft_bytes + KvBytesPerToken(*draft) * MeanDecodeContext(workload);
+    d.decode.push_back(DecodeSample{bytes, 1 / value, results});
+  }
+}
+
+const v1::Workload* FindWorkload(const v1::SuiteSpec& suite, std::string_view name) {
+  for (const v1::Workload& w : suite.workloads()) {
+    if (w.name() == name) return &w;
+  }
+  return nullptr;
+}
+
+std::map<std::string, LoadedSuite> BuiltInSuites() {
   std::map<std::string, LoadedSuite> suites;
   for (const std::string& name : BuiltInSuiteNames()) {
     if (absl::StatusOr<LoadedSuite> s = LoadSuite(name); s.ok()) suites[name] = *std::move(s);
   }
-  std::map<std::string, DeviceSamples> devices;
+  return suites;
+}
+
+}  // namespace
+
+CalibrationInputs CalibrationInputsFrom(const std::vector<CaseMean>& means,
+                                        const std::vector<StoredResult>& custom) {
+  CalibrationInputs inputs;
+  const std::map<std::string, LoadedSuite> suites = BuiltInSuites();
   for (const CaseMean& m : means) {
     const auto suite = suites.find(m.suite);
     const size_t slash = m.case_name.find('/');
-    if (suite == suites.end() || slash == std::string::npos || !(m.mean > 0)) continue;
-    const std::string workload_name = m.case_name.substr(0, slash);
-    const std::string format = m.case_name.substr(slash + 1);
-    const v1::Workload* workload = nullptr;
-    for (const v1::Workload& w : suite->second.spec.workloads()) {
-      if (w.name() == workload_name) workload = &w;
-    }
-    if (workload == nullptr || workload->kind() == v1::WORKLOAD_KIND_SPECULATIVE) continue;
+    if (suite == suites.end() || slash == std::string::npos) continue;
+    const v1::Workload* workload = FindWorkload(suite->second.spec, m.case_name.substr(0, slash));
+    if (workload == nullptr) continue;
     const v1::ModelShape* shape = FindModel(suite->second.spec, workload->model());
     if (shape == nullptr) continue;
-    absl::StatusOr<double> weight_bytes = WeightBytesPerToken(*shape, format);
-    if (!weight_bytes.ok() || *weight_bytes < kMinPhysicsWeightBytes) continue;
-    if (m.metric == kPeakMemoryMetric) {
-      absl::StatusOr<MemoryEstimate> modelled =
-          EstimateMemory(*shape, format, workload->prompt_tokens() + workload->generate_tokens(),
-                         MemoryCalibration{0, "none"});
-      if (modelled.ok()) {
-        inputs.overheads[m.backend].push_back(m.mean - static_cast<double>(modelled->total_bytes));
-      }
+    AddMeasurement(suite->second.spec, *workload, *shape, m.case_name.substr(slash + 1), m.metric,
+                   m.mean, static_cast<int>(m.results), m.gpu, m.backend, &inputs);
+  }
+  // Custom models: one result at a time, the shape from its envelope.
+  for (const StoredResult& stored : custom) {
+    v1::SignedResult envelope;
+    v1::RunResult r;
+    if (!envelope.ParseFromString(stored.envelope) || !r.ParseFromString(envelope.payload()) ||
+        !r.model().custom()) {
       continue;
     }
-    const v1::MetricSpec* metric = nullptr;
-    for (const v1::MetricSpec& spec : workload->metrics()) {
-      if (spec.name() == m.metric) metric = &spec;
-    }
-    if (metric == nullptr) continue;
-    DeviceSamples& d = devices[m.gpu];
-    d.device = m.gpu;
-    d.spec = RowNamed(m.gpu);
-    const int results = static_cast<int>(m.results);
-    if (metric->kind() == v1::METRIC_KIND_DECODE_RATE) {
-      const double bytes = *weight_bytes + KvBytesPerToken(*shape) * MeanDecodeContext(*workload);
-      d.decode.push_back(DecodeSample{bytes, m.mean, results});
-    } else if (metric->kind() == v1::METRIC_KIND_PREFILL_RATE) {
-      const double tokens = static_cast<double>(workload->prompt_tokens());
-      const double flops_per_token = ForwardFlops(*shape, workload->prompt_tokens(), 0) / tokens;
-      d.prefill.push_back(PrefillSample{tokens, flops_per_token, *weight_bytes, m.mean, results});
+    const auto suite = suites.find(r.suite().name());
+    if (suite == suites.end()) continue;
+    for (const v1::CaseResult& c : r.cases()) {
+      if (c.status() != v1::CASE_STATUS_OK) continue;
+      const v1::Workload* workload = FindWorkload(suite->second.spec, c.workload());
+      if (workload == nullptr) continue;
+      for (const v1::Measurement& m : c.measurements()) {
+        AddMeasurement(suite->second.spec, *workload, r.model().shape(), r.model().file_format(),
+                       m.name(), m.median(), 1, stored.gpu, stored.backend, &inputs);
+      }
+      AddMeasurement(suite->second.spec, *workload, r.model().shape(), r.model().file_format(),
+                     kPeakMemoryMetric, static_cast<double>(c.peak_memory_bytes()), 1, stored.gpu,
+                     stored.backend, &inputs);
     }
   }
-  for (auto& [name, d] : devices) inputs.devices.push_back(std::move(d));
   return inputs;
 }
 
@@ -110,9 +166,19 @@ Predictor::Predictor(ResultStore* store, absl::Duration refresh)
 absl::Status Predictor::Refresh() {
   absl::StatusOr<std::vector<CaseMean>> means = store_->CaseMeans();
   if (!means.ok()) return means.status();
-  const CalibrationInputs inputs = CalibrationInputsFrom(*means);
+  std::vector<StoredResult> custom;
+  if (absl::Status s = store_->ForEachCustomResult([&custom](const StoredResult& r) {
+        custom.push_back(r);
+        return absl::OkStatus();
+      });
+      !s.ok()) {
+    return s;
+  }
+  const CalibrationInputs inputs = CalibrationInputsFrom(*means, custom);
+  std::vector<DeviceSamples> devices;
+  for (const auto& [name, d] : inputs.devices) devices.push_back(d);
   auto fitted = std::make_shared<Fitted>();
-  fitted->speed = Calibration::Build(inputs.devices);
+  fitted->speed = Calibration::Build(devices);
   for (const std::string backend : {"cuda", "cpu"}) {
     fitted->memory[backend] = MemoryCalibrationOf(inputs, backend);
   }

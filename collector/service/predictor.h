@@ -5,7 +5,8 @@
 // from the store's per-(device, case, metric) means (ResultStore::CaseMeans):
 // each decode and prefill measurement of a suite model with at least 1 GiB of
 // weights (smaller ones run from caches) becomes a sample of its device, with
-// the bytes and FLOPs the suite's shapes give; each case's mean peak memory
+// the bytes and FLOPs the suite's shapes give; so does each case of a custom
+// model's result (a person's own GGUF), with its own shape; each case's mean peak memory
 // gives a sample of the runtime overhead of its backend. The calibration is rebuilt when
 // older than the refresh interval, by the first request that finds it stale
 // (others meanwhile answer from the previous one), so fits follow new results.
@@ -34,17 +35,21 @@ inline constexpr int64_t kDefaultContextTokens = 4096;
 
 // What the store's means calibrate.
 struct CalibrationInputs {
-  // Each device's speed samples (see the header comment): means of suites
-  // this build does not know, of speculative workloads and of models under
-  // 1 GiB are left out.
-  std::vector<DeviceSamples> devices;
+  // Each device's speed samples by its name (see the header comment): means
+  // of suites this build does not know and of models under 1 GiB are left
+  // out; a speculative workload gives its draft step time (a decode step of
+  // the draft model) only.
+  std::map<std::string, DeviceSamples> devices;
   // Per backend ("cuda", "cpu"), the runtime overhead each case's mean peak
   // memory shows: peak - (weights + KV cache + activations) as
   // scoring/memory_model.h models them for the case's model, format and
   // context (prompt + generated tokens), bytes.
   std::map<std::string, std::vector<double>> overheads;
 };
-CalibrationInputs CalibrationInputsFrom(const std::vector<CaseMean>& means);
+// From the store's means of suite models, and from results of custom models
+// (envelope included; their shapes are in it), each case a sample of its own.
+CalibrationInputs CalibrationInputsFrom(const std::vector<CaseMean>& means,
+                                        const std::vector<StoredResult>& custom);
 
 // The memory calibration of `backend`: the median of its overhead samples
 // (at least 0), or the default when it has none.

@@ -1070,6 +1070,30 @@ absl::StatusOr<std::vector<CaseMean>> ResultStore::CaseMeans() {
   return means;
 }
 
+absl::Status ResultStore::ForEachCustomResult(const ResultVisitor& visit) {
+  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
+  if (!acquired.ok()) return acquired.status();
+  ReaderLease reader(this, std::move(*acquired));
+  Transaction snapshot(*reader->db, Transaction::Mode::kDeferred);
+  STORE_RETURN_IF_ERROR(snapshot.Begin());
+  absl::StatusOr<Statement> s = reader->db->Prepare(
+      absl::StrCat("SELECT ", kResultColumns,
+                   ", r.envelope FROM results r WHERE (r.flags & ?1) != 0 AND (r.flags & ?2) = 0 "
+                   "ORDER BY r.rowid"));
+  if (!s.ok()) return s.status();
+  STORE_RETURN_IF_ERROR(
+      s->BindAll(static_cast<int64_t>(kFlagCustomModel), kFlagOutlier | kFlagBannedKey));
+  for (;;) {
+    absl::StatusOr<bool> row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    StoredResult r = ReadResult(*s, 0);
+    r.envelope = s->ColumnBytes(kResultColumnCount);
+    STORE_RETURN_IF_ERROR(visit(r));
+  }
+  return snapshot.Commit();
+}
+
 absl::Status ResultStore::Backup(const std::string& destination) {
   std::error_code error;
   if (std::filesystem::exists(destination, error)) {

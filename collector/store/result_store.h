@@ -225,6 +225,10 @@ class ResultStore {
   // periodic refresh, not for each request.
   absl::StatusOr<std::vector<CaseMean>> CaseMeans();
 
+  // Calls `visit` for every result of a custom model that is neither an
+  // outlier nor of a banned key, envelope included, cases not.
+  absl::Status ForEachCustomResult(const ResultVisitor& visit);
+
   // Writes a consistent copy of the database to `destination` while the store
   // stays in use (SQLite's online backup), through a temporary file renamed
   // into place. AlreadyExists when `destination` exists.

@@ -20,6 +20,7 @@
 #include "collector/service/outlier_check.h"
 #include "scoring/hardware_table.h"
 #include "scoring/memory_model.h"
+#include "scoring/model_presets.h"
 #include "scoring/reference_values.h"
 #include "tests/collector/quick_result.h"
 #include "tests/temp_dir.h"
@@ -579,6 +580,51 @@ TEST_F(CollectorServiceTest, PredictFitsStoredResultsAndDerivesGpusWithoutAny) {
   request.mutable_model()->set_preset("llama-3.1-8b");
   request.set_format("q5_k");
   EXPECT_EQ(Predict(stub_.get(), request, &p).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(CollectorServiceTest, CustomModelResultsAreStoredUnrankedAndCalibratePredictions) {
+  // A person's own GGUF (the target-7b shape at q8_0) on an L40S at 3x the reference.
+  v1::RunResult full = QuickResult(v1_, absl::Now(), 3);
+  v1::RunResult r = full;
+  r.clear_cases();
+  for (const v1::CaseResult& c : full.cases()) {
+    if (c.format() == "q8_0") *r.add_cases() = c;
+  }
+  r.mutable_model()->set_custom(true);
+  r.mutable_model()->set_file_format("q8_0");
+  *r.mutable_model()->mutable_shape() = *FindModel(v1_.spec, "target-7b");
+  r.mutable_backend()->set_name("cuda");
+  v1::GpuInfo* g = r.mutable_hardware()->add_gpus();
+  g->set_name("NVIDIA L40S");
+  g->set_memory_bytes(48ll << 30);
+  absl::StatusOr<v1::SignedResult> e = SignRunResult(r, *key_);
+  ASSERT_TRUE(e.ok());
+  v1::SubmitRequest submit;
+  *submit.mutable_envelope() = *e;
+  v1::SubmitResponse response;
+  ASSERT_TRUE(Submit(submit, &response).ok());
+  ASSERT_EQ(response.status(), v1::SUBMIT_STATUS_ACCEPTED) << response.message();
+  v1::GetResultResponse stored;
+  ASSERT_TRUE(GetResult(response.id(), &stored).ok());
+  EXPECT_FALSE(stored.ranked());
+  EXPECT_THAT(stored.flags(), ElementsAre("custom-model"));
+  v1::GetLeaderboardResponse board;
+  ASSERT_TRUE(Leaderboard(v1::GetLeaderboardRequest(), &board).ok());
+  EXPECT_EQ(board.entries_size(), 0);
+
+  v1::PredictRequest request;
+  request.mutable_gpu()->set_name("L40S");
+  request.mutable_model()->set_preset("mistral-7b");
+  request.set_format("q4_k");
+  v1::PredictResponse p;
+  const grpc::Status s = Predict(stub_.get(), request, &p);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(p.results(), 1);
+  EXPECT_THAT(p.basis(), ::testing::HasSubstr("fit to 1 results of NVIDIA L40S"));
+  const v1::ModelShape& mistral = FindModelPreset("mistral-7b")->shape;
+  const double bytes = *WeightBytesPerToken(mistral, "q4_k") + KvBytesPerToken(mistral) * 4096;
+  EXPECT_NEAR(p.decode_tokens_per_second().value(), 3 * 179.2e9 / bytes,
+              1e-6 * p.decode_tokens_per_second().value());
 }
 
 // Records what the service reports.
