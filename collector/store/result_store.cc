@@ -353,12 +353,10 @@ struct ResultStore::Writer {
           "WHERE r.suite = ?1 AND r.gpu = ?2 AND r.backend = ?3 AND r.ranked = 1");
       if (!list.ok()) return list.status();
       STORE_RETURN_IF_ERROR(list->BindAll(suite, gpu, backend));
-      for (;;) {
-        absl::StatusOr<bool> row = list->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
+      STORE_RETURN_IF_ERROR(list->ForEachRow([&]() -> absl::Status {
         formats.push_back(list->ColumnBytes(0));
-      }
+        return absl::OkStatus();
+      }));
     }
     for (const std::string& format : formats) {
       int64_t group_id = 0;
@@ -450,12 +448,10 @@ struct ResultStore::Writer {
         db->Prepare("SELECT DISTINCT suite, gpu, backend FROM results WHERE ranked = 1");
     if (!families.ok()) return families.status();
     std::vector<std::array<std::string, 3>> all;
-    for (;;) {
-      absl::StatusOr<bool> row = families->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
+    STORE_RETURN_IF_ERROR(families->ForEachRow([&]() -> absl::Status {
       all.push_back({families->ColumnBytes(0), families->ColumnBytes(1), families->ColumnBytes(2)});
-    }
+      return absl::OkStatus();
+    }));
     families->Reset();
     for (const auto& [suite, gpu, backend] : all) {
       STORE_RETURN_IF_ERROR(RebuildFamily(suite, gpu, backend));
@@ -776,23 +772,19 @@ absl::StatusOr<StoredResult> ResultStore::GetById(std::string_view id) {
     Statement& s = reader->cases_of;
     absl::Cleanup reset = [&s] { s.Reset(); };
     STORE_RETURN_IF_ERROR(s.BindText(1, id));
-    for (;;) {
-      absl::StatusOr<bool> row = s.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
+    STORE_RETURN_IF_ERROR(s.ForEachRow([&]() -> absl::Status {
       r.cases.push_back(StoredCase{s.ColumnBytes(0), s.ColumnBytes(1), s.ColumnDouble(2)});
-    }
+      return absl::OkStatus();
+    }));
   }
   {
     Statement& s = reader->scores_of;
     absl::Cleanup reset = [&s] { s.Reset(); };
     STORE_RETURN_IF_ERROR(s.BindText(1, id));
-    for (;;) {
-      absl::StatusOr<bool> row = s.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
+    STORE_RETURN_IF_ERROR(s.ForEachRow([&]() -> absl::Status {
       r.scores.push_back(ReadScores(s, 0));
-    }
+      return absl::OkStatus();
+    }));
   }
   STORE_RETURN_IF_ERROR(snapshot.Commit());
   return r;
@@ -808,12 +800,10 @@ absl::StatusOr<std::vector<LeaderboardRow>> ResultStore::Leaderboard(std::string
     Statement& s = reader->groups_of;
     absl::Cleanup reset = [&s] { s.Reset(); };
     STORE_RETURN_IF_ERROR(s.BindAll(suite, format));
-    for (;;) {
-      absl::StatusOr<bool> row = s.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
+    STORE_RETURN_IF_ERROR(s.ForEachRow([&]() -> absl::Status {
       rows.push_back(ReadGroupRow(s));
-    }
+      return absl::OkStatus();
+    }));
   }
   std::stable_sort(rows.begin(), rows.end(), [](const LeaderboardRow& a, const LeaderboardRow& b) {
     if (a.median != b.median) return a.median > b.median;
@@ -846,12 +836,10 @@ absl::StatusOr<std::vector<std::string>> ResultStore::AgentKeys() {
   absl::StatusOr<Statement> s = reader->db->Prepare("SELECT public_key FROM agents");
   if (!s.ok()) return s.status();
   std::vector<std::string> keys;
-  for (;;) {
-    absl::StatusOr<bool> row = s->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
+  STORE_RETURN_IF_ERROR(s->ForEachRow([&]() -> absl::Status {
     keys.push_back(s->ColumnBytes(0));
-  }
+    return absl::OkStatus();
+  }));
   return keys;
 }
 
@@ -907,14 +895,12 @@ absl::StatusOr<int64_t> ResultStore::SetBanned(std::string_view public_key, bool
     if (!families.ok()) return families.status();
     STORE_RETURN_IF_ERROR(families->BindBlob(1, key));
     std::vector<std::array<std::string, 3>> touched;
-    for (;;) {
-      absl::StatusOr<bool> row = families->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
+    STORE_RETURN_IF_ERROR(families->ForEachRow([&]() -> absl::Status {
       touched.push_back(
           {families->ColumnBytes(0), families->ColumnBytes(1), families->ColumnBytes(2)});
       results += families->ColumnInt64(3);
-    }
+      return absl::OkStatus();
+    }));
     families->Reset();
     for (const auto& [suite, gpu, backend] : touched) {
       STORE_RETURN_IF_ERROR(w.RebuildFamily(suite, gpu, backend));
@@ -945,15 +931,13 @@ absl::StatusOr<int64_t> ResultStore::Rescore(const RescoreFn& rescore) {
       STORE_RETURN_IF_ERROR(txn.Begin());
       STORE_RETURN_IF_ERROR(batch->BindAll(after, kRescoreBatch));
       std::vector<StoredResult> results;
-      for (;;) {
-        absl::StatusOr<bool> row = batch->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
+      STORE_RETURN_IF_ERROR(batch->ForEachRow([&]() -> absl::Status {
         after = batch->ColumnInt64(0);
         StoredResult r = ReadResult(*batch, 1);
         r.envelope = batch->ColumnBytes(1 + kResultColumnCount);
         results.push_back(std::move(r));
-      }
+        return absl::OkStatus();
+      }));
       batch->Reset();
       if (results.empty()) break;
       for (const StoredResult& r : results) {
@@ -1036,15 +1020,13 @@ absl::Status ResultStore::ForEachResult(const ResultVisitor& visit) {
                    " FROM results r LEFT JOIN result_scores rs ON rs.result_id = r.id "
                    "AND rs.format = '' ORDER BY r.rowid"));
   if (!s.ok()) return s.status();
-  for (;;) {
-    absl::StatusOr<bool> row = s->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
+  STORE_RETURN_IF_ERROR(s->ForEachRow([&]() -> absl::Status {
     StoredResult r = ReadResult(*s, 0);
     if (!s->ColumnIsNull(kResultColumnCount))
       r.scores.push_back(ReadScores(*s, kResultColumnCount));
     STORE_RETURN_IF_ERROR(visit(r));
-  }
+    return absl::OkStatus();
+  }));
   return snapshot.Commit();
 }
 
@@ -1059,14 +1041,12 @@ absl::StatusOr<std::vector<CaseMean>> ResultStore::CaseMeans() {
   if (!s.ok()) return s.status();
   STORE_RETURN_IF_ERROR(s->BindAll(kFlagOutlier | kFlagBannedKey | kFlagCustomModel));
   std::vector<CaseMean> means;
-  for (;;) {
-    absl::StatusOr<bool> row = s->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
+  STORE_RETURN_IF_ERROR(s->ForEachRow([&]() -> absl::Status {
     means.push_back(CaseMean{s->ColumnBytes(0), s->ColumnBytes(1), s->ColumnBytes(2),
                              s->ColumnBytes(3), s->ColumnBytes(4), s->ColumnDouble(5),
                              s->ColumnInt64(6)});
-  }
+    return absl::OkStatus();
+  }));
   return means;
 }
 
@@ -1083,14 +1063,12 @@ absl::Status ResultStore::ForEachCustomResult(const ResultVisitor& visit) {
   if (!s.ok()) return s.status();
   STORE_RETURN_IF_ERROR(
       s->BindAll(static_cast<int64_t>(kFlagCustomModel), kFlagOutlier | kFlagBannedKey));
-  for (;;) {
-    absl::StatusOr<bool> row = s->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
+  STORE_RETURN_IF_ERROR(s->ForEachRow([&]() -> absl::Status {
     StoredResult r = ReadResult(*s, 0);
     r.envelope = s->ColumnBytes(kResultColumnCount);
     STORE_RETURN_IF_ERROR(visit(r));
-  }
+    return absl::OkStatus();
+  }));
   return snapshot.Commit();
 }
 

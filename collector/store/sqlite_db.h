@@ -100,6 +100,17 @@ class Statement {
   absl::StatusOr<bool> Step();
   // Runs to completion a statement expected to return no row.
   absl::Status Run();
+  // Steps through every row, calling `on_row` for each (it reads the columns
+  // of this statement); stops at the first error, its own or SQLite's.
+  template <typename OnRow>
+  absl::Status ForEachRow(OnRow&& on_row) {
+    for (;;) {
+      absl::StatusOr<bool> row = Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::OkStatus();
+      if (absl::Status s = on_row(); !s.ok()) return s;
+    }
+  }
   // Resets the statement and clears its bindings, ready for reuse.
   void Reset();
 
