@@ -213,16 +213,16 @@ int main(int argc, char** argv) {
                  "Submit calls per client host: COUNT/PERIOD[:BURST] (10/s, 600/m:50, 1/10s) or "
                  "0 for no limit")
       ->capture_default_str();
-  app.add_option("--rate-per-key", serve.rate_per_key,
-                 "Submit calls per signing key, same syntax")
+  app.add_option("--rate-per-key", serve.rate_per_key, "Submit calls per signing key, same syntax")
       ->capture_default_str();
 
   CLI::App* admin = app.add_subcommand("admin", "operator commands on a collector's database");
   admin->require_subcommand(1);
   std::string db;
   std::string who;
-  CLI::App* ban = admin->add_subcommand("ban", "ban a key: its results leave the leaderboard, "
-                                               "its submissions are rejected");
+  CLI::App* ban = admin->add_subcommand("ban",
+                                        "ban a key: its results leave the leaderboard, "
+                                        "its submissions are rejected");
   CLI::App* unban = admin->add_subcommand("unban", "lift a ban");
   for (CLI::App* sub : {ban, unban}) {
     sub->add_option("--db", db, "SQLite database file")->required();

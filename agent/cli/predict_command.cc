@@ -84,12 +84,12 @@ void PrintPrediction(const PredictOptions& o, const aiscore::v1::PredictResponse
               WithRange(r.decode_tokens_per_second().value(), r.decode_tokens_per_second(), "tok/s")
                   .c_str());
   std::printf("prefill      %s\n", WithRange(r.prefill_tokens_per_second().value(),
-                                            r.prefill_tokens_per_second(), "tok/s")
-                                      .c_str());
-  std::printf("first token  %s for the whole prompt\n",
-              WithRange(r.time_to_first_token_seconds().value(), r.time_to_first_token_seconds(),
-                        "s")
-                  .c_str());
+                                             r.prefill_tokens_per_second(), "tok/s")
+                                       .c_str());
+  std::printf(
+      "first token  %s for the whole prompt\n",
+      WithRange(r.time_to_first_token_seconds().value(), r.time_to_first_token_seconds(), "s")
+          .c_str());
   std::printf("basis        %s (%lld measured results)\n", r.basis().c_str(),
               static_cast<long long>(r.results()));
 }

@@ -105,7 +105,8 @@ absl::StatusOr<std::string> ResolveKey(ResultStore& store, std::string_view who)
   if (who.size() == 7 + 32 && who.starts_with("SHA256:") && IsHex(who.substr(7))) {
     absl::StatusOr<std::vector<std::string>> keys = store.AgentKeys();
     if (!keys.ok()) return keys.status();
-    const std::string wanted = absl::AsciiStrToLower(Std(absl::string_view(who.data(), who.size())));
+    const std::string wanted =
+        absl::AsciiStrToLower(Std(absl::string_view(who.data(), who.size())));
     for (const std::string& key : *keys) {
       if (absl::AsciiStrToLower(KeyFingerprint(key)) == wanted) return key;
     }
@@ -123,14 +124,12 @@ absl::Status Ban(ResultStore& store, std::string_view who, bool banned, std::ost
   if (!key.ok()) return key.status();
   absl::StatusOr<int64_t> results = store.SetBanned(*key, banned);
   if (!results.ok()) return results.status();
-  out << (banned ? "banned " : "lifted the ban on ") << KeyFingerprint(*key) << " ("
-      << *results << " stored results " << (banned ? "taken off" : "back on")
-      << " the leaderboard)\n";
+  out << (banned ? "banned " : "lifted the ban on ") << KeyFingerprint(*key) << " (" << *results
+      << " stored results " << (banned ? "taken off" : "back on") << " the leaderboard)\n";
   return absl::OkStatus();
 }
 
-absl::Status RescoreAll(ResultStore& store, const SubmissionVerifier& verifier,
-                        std::ostream& out) {
+absl::Status RescoreAll(ResultStore& store, const SubmissionVerifier& verifier, std::ostream& out) {
   absl::StatusOr<int64_t> n = store.Rescore(MakeRescorer(&verifier));
   if (!n.ok()) return n.status();
   out << "rescored " << *n << " results and rebuilt the leaderboard aggregates\n";

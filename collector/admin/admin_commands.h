@@ -33,8 +33,7 @@ absl::Status Ban(ResultStore& store, std::string_view who, bool banned, std::ost
 
 // Recomputes every stored result's scores from its envelope with the
 // verifier's suites and the current scoring, then every aggregate.
-absl::Status RescoreAll(ResultStore& store, const SubmissionVerifier& verifier,
-                        std::ostream& out);
+absl::Status RescoreAll(ResultStore& store, const SubmissionVerifier& verifier, std::ostream& out);
 
 enum class ExportFormat { kCsv, kJson };
 

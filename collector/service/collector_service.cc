@@ -195,8 +195,8 @@ grpc::Status CollectorService::DoSubmit(grpc::ServerContext* context,
 }
 
 grpc::Status CollectorService::DoGetLeaderboard(grpc::ServerContext*,
-                                              const v1::GetLeaderboardRequest* request,
-                                              v1::GetLeaderboardResponse* response) {
+                                                const v1::GetLeaderboardRequest* request,
+                                                v1::GetLeaderboardResponse* response) {
   const std::string suite = request->suite().empty() ? "v1" : request->suite();
   if (request->page_size() < 0) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_size must not be negative");
@@ -259,8 +259,9 @@ grpc::Status CollectorService::DoGetLeaderboard(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CollectorService::DoGetResult(grpc::ServerContext*, const v1::GetResultRequest* request,
-                                         v1::GetResultResponse* response) {
+grpc::Status CollectorService::DoGetResult(grpc::ServerContext*,
+                                           const v1::GetResultRequest* request,
+                                           v1::GetResultResponse* response) {
   absl::StatusOr<StoredResult> stored = store_->GetById(request->id());
   if (!stored.ok()) return ToGrpc(stored.status());
   v1::SignedResult envelope;
@@ -285,7 +286,7 @@ grpc::Status CollectorService::DoGetResult(grpc::ServerContext*, const v1::GetRe
 }
 
 grpc::Status CollectorService::DoListGpus(grpc::ServerContext*, const v1::ListGpusRequest* request,
-                                        v1::ListGpusResponse* response) {
+                                          v1::ListGpusResponse* response) {
   const std::vector<std::string> suites =
       request->suite().empty() ? BuiltInSuiteNames() : std::vector<std::string>{request->suite()};
   std::map<std::string, int64_t> counts;  // GPU name -> ranked results, over backends and suites
