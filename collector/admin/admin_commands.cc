@@ -4,7 +4,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -14,8 +13,6 @@
 
 namespace aiscore::collector {
 namespace {
-
-std::string Std(absl::string_view s) { return std::string(s.data(), s.size()); }
 
 bool IsHex(std::string_view s) {
   for (char c : s) {
@@ -94,19 +91,19 @@ std::string CsvValue(const Json& v) {
 }  // namespace
 
 absl::StatusOr<std::string> ResolveKey(ResultStore& store, std::string_view who) {
-  if (absl::StartsWith(Std(absl::string_view(who.data(), who.size())), "result:")) {
+  const std::string text(who);  // absl here takes its own string_view, not std's
+  if (who.starts_with("result:")) {
     absl::StatusOr<StoredResult> r = store.GetById(who.substr(7));
     if (!r.ok()) return r.status();
     return r->public_key;
   }
   if (who.size() == 2 * kPublicKeyBytes && IsHex(who)) {
-    return Std(absl::HexStringToBytes(absl::string_view(who.data(), who.size())));
+    return std::string(absl::HexStringToBytes(text));
   }
   if (who.size() == 7 + 32 && who.starts_with("SHA256:") && IsHex(who.substr(7))) {
     absl::StatusOr<std::vector<std::string>> keys = store.AgentKeys();
     if (!keys.ok()) return keys.status();
-    const std::string wanted =
-        absl::AsciiStrToLower(Std(absl::string_view(who.data(), who.size())));
+    const std::string wanted = absl::AsciiStrToLower(text);
     for (const std::string& key : *keys) {
       if (absl::AsciiStrToLower(KeyFingerprint(key)) == wanted) return key;
     }
@@ -114,7 +111,7 @@ absl::StatusOr<std::string> ResolveKey(ResultStore& store, std::string_view who)
                                             " has submitted here; ban it by its 64 hex digits"));
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("'", Std(absl::string_view(who.data(), who.size())),
+      absl::StrCat("'", text,
                    "' names no key: give a fingerprint (SHA256: and 32 hex digits), the public "
                    "key's 64 hex digits, or result:ID"));
 }

@@ -165,16 +165,14 @@ grpc::Status CollectorService::DoSubmit(grpc::ServerContext* context,
                   absl::StrCat("key ", KeyFingerprint(key), " is banned on this collector"));
   }
 
-  int64_t flags = 0;
-  std::string flag_message;
+  std::string outlier;  // why the result is an outlier; empty when it is not
   StoredResult stored = MakeStoredResult(request->envelope(), verdict, absl::ToUnixMicros(now));
   if (stored.ranked()) {
     absl::StatusOr<std::optional<LeaderboardRow>> group =
         store_->Group(stored.suite, "", stored.gpu, stored.backend);
     if (!group.ok()) return ToGrpc(group.status());
-    if (group->has_value()) flag_message = OutlierReason(stored.score, **group);
-    if (!flag_message.empty()) {
-      flags |= kFlagOutlier;
+    if (group->has_value()) outlier = OutlierReason(stored.score, **group);
+    if (!outlier.empty()) {
       stored.flags |= kFlagOutlier;
       stored.status = "accepted_flagged";
     }
@@ -187,10 +185,13 @@ grpc::Status CollectorService::DoSubmit(grpc::ServerContext* context,
     response->set_status(v1::SUBMIT_STATUS_DUPLICATE);
     return grpc::Status::OK;
   }
-  response->set_status(flags != 0 ? v1::SUBMIT_STATUS_ACCEPTED_FLAGGED
-                                  : v1::SUBMIT_STATUS_ACCEPTED);
-  response->set_message(flag_message);
-  for (const std::string& name : FlagNames(flags)) response->add_flags(name);
+  if (outlier.empty()) {
+    response->set_status(v1::SUBMIT_STATUS_ACCEPTED);
+    return grpc::Status::OK;
+  }
+  response->set_status(v1::SUBMIT_STATUS_ACCEPTED_FLAGGED);
+  response->set_message(outlier);
+  for (const std::string& name : FlagNames(kFlagOutlier)) response->add_flags(name);
   return grpc::Status::OK;
 }
 

@@ -27,8 +27,6 @@ const HardwareSpec* RowNamed(std::string_view name) {
   return nullptr;
 }
 
-std::string Std(absl::string_view s) { return std::string(s.data(), s.size()); }
-
 v1::Estimate MakeEstimate(double value, std::optional<double> error) {
   v1::Estimate e;
   e.set_value(value);

@@ -43,13 +43,13 @@ std::vector<StoredScores> ToStoredScores(
   return scores;
 }
 
-int64_t UnrankableFlags(const ResultScores& scores) {
-  if (scores.custom_model) return kFlagCustomModel;
-  return scores.rankable_suite ? 0 : kFlagUnrankableSuite;
+int64_t UnrankableFlags(bool custom_model, bool rankable_suite) {
+  if (custom_model) return kFlagCustomModel;
+  return rankable_suite ? int64_t{0} : int64_t{kFlagUnrankableSuite};
 }
 
 StoredResult MakeStoredResult(const v1::SignedResult& envelope, const Verdict& verdict,
-                              int64_t received_us, int64_t extra_flags) {
+                              int64_t received_us) {
   const v1::RunResult& r = verdict.result;
   StoredResult s;
   s.nonce = r.nonce();
@@ -60,13 +60,8 @@ StoredResult MakeStoredResult(const v1::SignedResult& envelope, const Verdict& v
   s.gpu = DeviceNameOf(r);
   s.backend = r.backend().name();
   s.score = verdict.score.score;
-  s.flags = extra_flags;
-  if (verdict.custom_model) {
-    s.flags |= kFlagCustomModel;
-  } else if (!verdict.ranked) {
-    s.flags |= kFlagUnrankableSuite;
-  }
-  s.status = (extra_flags & kFlagOutlier) != 0 ? "accepted_flagged" : "accepted";
+  s.flags = UnrankableFlags(verdict.custom_model, verdict.rankable_suite);
+  s.status = "accepted";
   s.envelope = envelope.SerializeAsString();
   for (const v1::CaseResult& c : r.cases()) {
     for (const v1::Measurement& m : c.measurements()) {
@@ -92,7 +87,7 @@ RescoreFn MakeRescorer(const SubmissionVerifier* verifier) {
     if (!scores.ok()) return scores.status();
     Rescored out;
     out.score = scores->overall.score;
-    out.unrankable_flags = UnrankableFlags(*scores);
+    out.unrankable_flags = UnrankableFlags(scores->custom_model, scores->rankable_suite);
     if (!scores->custom_model) out.scores = ToStoredScores(scores->overall, scores->by_format);
     return out;
   };

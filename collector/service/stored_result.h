@@ -34,18 +34,18 @@ std::vector<StoredScores> ToStoredScores(const ScoreReport& overall,
 
 // kFlagCustomModel for a custom model, else kFlagUnrankableSuite for a suite
 // that is not a leaderboard basket, else 0.
-int64_t UnrankableFlags(const ResultScores& scores);
+int64_t UnrankableFlags(bool custom_model, bool rankable_suite);
 
 // The StoredResult for an accepted verdict (no id: the store assigns it): the
 // result's nonce, key,
-// suite, device name, backend, score, flags (UnrankableFlags plus `extra_flags`),
+// suite, device name, backend, score, flags (UnrankableFlags), status "accepted",
 // the envelope (re-serialized: the generated stubs never see the request's
 // wire bytes; its payload, the bytes the agent signed, is kept verbatim, so
 // the stored envelope still verifies), every measurement's median, each
 // case's peak memory (kPeakMemoryMetric) when it ran and has one, and the
 // scores. `received_us`: microseconds since the Unix epoch.
 StoredResult MakeStoredResult(const v1::SignedResult& envelope, const Verdict& verdict,
-                              int64_t received_us, int64_t extra_flags = 0);
+                              int64_t received_us);
 
 // Rescores a stored result from its envelope's payload with `verifier`'s
 // suites and the current scoring. DataLoss when the envelope does not parse.

@@ -132,8 +132,6 @@ StoredScores ReadScores(const Statement& s, int first) {
        s.ColumnDouble(first + 5), s.ColumnDouble(first + 6), s.ColumnDouble(first + 7)}};
 }
 
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
 bool AllFinite(const StoredScores& s) {
   for (int stat = 0; stat < kStats; ++stat) {
     if (!std::isfinite(StatOf(s, stat))) return false;
@@ -764,7 +762,8 @@ absl::StatusOr<StoredResult> ResultStore::GetById(std::string_view id) {
     STORE_RETURN_IF_ERROR(s.BindText(1, id));
     absl::StatusOr<bool> row = s.Step();
     if (!row.ok()) return row.status();
-    if (!*row) return absl::NotFoundError(absl::StrCat("no result with id '", Sv(id), "'"));
+    if (!*row)
+      return absl::NotFoundError(absl::StrCat("no result with id '", std::string(id), "'"));
     r = ReadResult(s, 0);
     r.envelope = s.ColumnBytes(kResultColumnCount);
   }
@@ -829,15 +828,24 @@ absl::StatusOr<std::optional<LeaderboardRow>> ResultStore::Group(std::string_vie
   return std::optional<LeaderboardRow>(ReadGroupRow(s));
 }
 
-absl::StatusOr<std::vector<std::string>> ResultStore::AgentKeys() {
+template <typename OnRow, typename... Values>
+absl::Status ResultStore::ReadRows(std::string_view sql, OnRow on_row, const Values&... values) {
   absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
   if (!acquired.ok()) return acquired.status();
   ReaderLease reader(this, std::move(*acquired));
-  absl::StatusOr<Statement> s = reader->db->Prepare("SELECT public_key FROM agents");
+  Transaction snapshot(*reader->db, Transaction::Mode::kDeferred);
+  STORE_RETURN_IF_ERROR(snapshot.Begin());
+  absl::StatusOr<Statement> s = reader->db->Prepare(sql);
   if (!s.ok()) return s.status();
+  STORE_RETURN_IF_ERROR(s->BindAll(values...));
+  STORE_RETURN_IF_ERROR(s->ForEachRow([&] { return on_row(*s); }));
+  return snapshot.Commit();
+}
+
+absl::StatusOr<std::vector<std::string>> ResultStore::AgentKeys() {
   std::vector<std::string> keys;
-  STORE_RETURN_IF_ERROR(s->ForEachRow([&]() -> absl::Status {
-    keys.push_back(s->ColumnBytes(0));
+  STORE_RETURN_IF_ERROR(ReadRows("SELECT public_key FROM agents", [&](const Statement& s) {
+    keys.push_back(s.ColumnBytes(0));
     return absl::OkStatus();
   }));
   return keys;
@@ -987,17 +995,16 @@ absl::StatusOr<int64_t> ResultStore::Rescore(const RescoreFn& rescore) {
 }
 
 absl::StatusOr<int64_t> ResultStore::CountUnscored() {
-  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
-  if (!acquired.ok()) return acquired.status();
-  ReaderLease reader(this, std::move(*acquired));
-  absl::StatusOr<Statement> s = reader->db->Prepare(
+  int64_t count = 0;
+  STORE_RETURN_IF_ERROR(ReadRows(
       "SELECT count(*) FROM results r WHERE (r.flags & ?1) = 0 AND NOT EXISTS "
-      "(SELECT 1 FROM result_scores rs WHERE rs.result_id = r.id AND rs.format = '')");
-  if (!s.ok()) return s.status();
-  STORE_RETURN_IF_ERROR(s->BindInt64(1, kFlagCustomModel));
-  absl::StatusOr<bool> row = s->Step();
-  if (!row.ok()) return row.status();
-  return s->ColumnInt64(0);
+      "(SELECT 1 FROM result_scores rs WHERE rs.result_id = r.id AND rs.format = '')",
+      [&](const Statement& s) {
+        count = s.ColumnInt64(0);
+        return absl::OkStatus();
+      },
+      static_cast<int64_t>(kFlagCustomModel)));
+  return count;
 }
 
 absl::Status ResultStore::RebuildAggregates() {
@@ -1010,66 +1017,45 @@ absl::Status ResultStore::RebuildAggregates() {
 }
 
 absl::Status ResultStore::ForEachResult(const ResultVisitor& visit) {
-  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
-  if (!acquired.ok()) return acquired.status();
-  ReaderLease reader(this, std::move(*acquired));
-  Transaction snapshot(*reader->db, Transaction::Mode::kDeferred);
-  STORE_RETURN_IF_ERROR(snapshot.Begin());
-  absl::StatusOr<Statement> s = reader->db->Prepare(
-      absl::StrCat("SELECT ", kResultColumns, ", ", kScoresColumns,
-                   " FROM results r LEFT JOIN result_scores rs ON rs.result_id = r.id "
-                   "AND rs.format = '' ORDER BY r.rowid"));
-  if (!s.ok()) return s.status();
-  STORE_RETURN_IF_ERROR(s->ForEachRow([&]() -> absl::Status {
-    StoredResult r = ReadResult(*s, 0);
-    if (!s->ColumnIsNull(kResultColumnCount))
-      r.scores.push_back(ReadScores(*s, kResultColumnCount));
-    STORE_RETURN_IF_ERROR(visit(r));
-    return absl::OkStatus();
-  }));
-  return snapshot.Commit();
+  return ReadRows(absl::StrCat("SELECT ", kResultColumns, ", ", kScoresColumns,
+                               " FROM results r LEFT JOIN result_scores rs ON rs.result_id = r.id "
+                               "AND rs.format = '' ORDER BY r.rowid"),
+                  [&](const Statement& s) {
+                    StoredResult r = ReadResult(s, 0);
+                    if (!s.ColumnIsNull(kResultColumnCount)) {
+                      r.scores.push_back(ReadScores(s, kResultColumnCount));
+                    }
+                    return visit(r);
+                  });
 }
 
 absl::StatusOr<std::vector<CaseMean>> ResultStore::CaseMeans() {
-  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
-  if (!acquired.ok()) return acquired.status();
-  ReaderLease reader(this, std::move(*acquired));
-  absl::StatusOr<Statement> s = reader->db->Prepare(
+  std::vector<CaseMean> means;
+  STORE_RETURN_IF_ERROR(ReadRows(
       "SELECT r.gpu, r.backend, r.suite, c.case_name, c.metric, avg(c.median), count(*) "
       "FROM results r JOIN cases c ON c.result_id = r.id WHERE (r.flags & ?1) = 0 "
-      "GROUP BY r.gpu, r.backend, r.suite, c.case_name, c.metric");
-  if (!s.ok()) return s.status();
-  STORE_RETURN_IF_ERROR(s->BindAll(kFlagOutlier | kFlagBannedKey | kFlagCustomModel));
-  std::vector<CaseMean> means;
-  STORE_RETURN_IF_ERROR(s->ForEachRow([&]() -> absl::Status {
-    means.push_back(CaseMean{s->ColumnBytes(0), s->ColumnBytes(1), s->ColumnBytes(2),
-                             s->ColumnBytes(3), s->ColumnBytes(4), s->ColumnDouble(5),
-                             s->ColumnInt64(6)});
-    return absl::OkStatus();
-  }));
+      "GROUP BY r.gpu, r.backend, r.suite, c.case_name, c.metric",
+      [&](const Statement& s) {
+        means.push_back(CaseMean{s.ColumnBytes(0), s.ColumnBytes(1), s.ColumnBytes(2),
+                                 s.ColumnBytes(3), s.ColumnBytes(4), s.ColumnDouble(5),
+                                 s.ColumnInt64(6)});
+        return absl::OkStatus();
+      },
+      kFlagOutlier | kFlagBannedKey | kFlagCustomModel));
   return means;
 }
 
 absl::Status ResultStore::ForEachCustomResult(const ResultVisitor& visit) {
-  absl::StatusOr<std::unique_ptr<Reader>> acquired = AcquireReader();
-  if (!acquired.ok()) return acquired.status();
-  ReaderLease reader(this, std::move(*acquired));
-  Transaction snapshot(*reader->db, Transaction::Mode::kDeferred);
-  STORE_RETURN_IF_ERROR(snapshot.Begin());
-  absl::StatusOr<Statement> s = reader->db->Prepare(
+  return ReadRows(
       absl::StrCat("SELECT ", kResultColumns,
                    ", r.envelope FROM results r WHERE (r.flags & ?1) != 0 AND (r.flags & ?2) = 0 "
-                   "ORDER BY r.rowid"));
-  if (!s.ok()) return s.status();
-  STORE_RETURN_IF_ERROR(
-      s->BindAll(static_cast<int64_t>(kFlagCustomModel), kFlagOutlier | kFlagBannedKey));
-  STORE_RETURN_IF_ERROR(s->ForEachRow([&]() -> absl::Status {
-    StoredResult r = ReadResult(*s, 0);
-    r.envelope = s->ColumnBytes(kResultColumnCount);
-    STORE_RETURN_IF_ERROR(visit(r));
-    return absl::OkStatus();
-  }));
-  return snapshot.Commit();
+                   "ORDER BY r.rowid"),
+      [&](const Statement& s) {
+        StoredResult r = ReadResult(s, 0);
+        r.envelope = s.ColumnBytes(kResultColumnCount);
+        return visit(r);
+      },
+      static_cast<int64_t>(kFlagCustomModel), kFlagOutlier | kFlagBannedKey);
 }
 
 absl::Status ResultStore::Backup(const std::string& destination) {

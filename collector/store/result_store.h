@@ -189,8 +189,7 @@ class ResultStore {
 
   // One group, or nullopt when it holds no ranked result.
   absl::StatusOr<std::optional<LeaderboardRow>> Group(std::string_view suite,
-                                                      std::string_view format,
-                                                      std::string_view gpu,
+                                                      std::string_view format, std::string_view gpu,
                                                       std::string_view backend);
 
   // Every agent key the store knows (submitted or banned), in no order.
@@ -251,6 +250,10 @@ class ResultStore {
   void WriterLoop();
   void CommitGroup(std::vector<WriteRequest*>& group);
   absl::StatusOr<InsertOutcome> InsertOne(const StoredResult& result);
+  // Runs the query `sql` on a pooled reader in one snapshot, `values` bound
+  // to its parameters, and calls on_row(statement) for each row.
+  template <typename OnRow, typename... Values>
+  absl::Status ReadRows(std::string_view sql, OnRow on_row, const Values&... values);
   // Runs `job` on the writer thread, alone, and returns its status.
   absl::Status RunOnWriter(std::function<absl::Status(Writer&)> job);
   absl::StatusOr<std::unique_ptr<Reader>> AcquireReader();

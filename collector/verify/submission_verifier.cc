@@ -246,6 +246,7 @@ Verdict SubmissionVerifier::Verify(const v1::SignedResult& envelope, absl::Time 
   v.score = std::move(scores->overall);
   v.format_scores = std::move(scores->by_format);
   v.custom_model = custom;
+  v.rankable_suite = scores->rankable_suite;
   v.ranked = scores->rankable_suite && !custom;
   v.accepted = true;
   return v;

@@ -68,6 +68,7 @@ struct Verdict {
   ScoreReport score;                                        // recomputed (zero for custom models)
   std::vector<std::pair<std::string, ScoreReport>> format_scores;  // ResultScores::by_format
   bool custom_model = false;                                // a person's own GGUF
+  bool rankable_suite = false;                              // the suite is a leaderboard basket
   bool ranked = false;  // rankable suite, the suite's own models, every case self-checked
 };
 

@@ -167,7 +167,7 @@ void BM_StoreInsert(benchmark::State& state) {
       r.nonce = absl::StrFormat("nonce-%011d", i);
       r.public_key = std::string(32, static_cast<char>(i % 64));
       r.suite = "v1";
-      r.suite_sha256 = "x";
+      r.suite_sha256 = std::string(64, '0');  // a digest's length
       r.gpu = absl::StrCat("GPU ", i % 20);
       r.backend = "cuda";
       r.score = 1000 + i % 997;

@@ -148,7 +148,9 @@ TEST(ResultStoreTest, AssignedIdsGrowAndStayUniqueAcrossReopens) {
       ASSERT_TRUE(o.ok()) << o.status();
       ASSERT_EQ(o->id.size(), 16u);
       EXPECT_EQ(o->id.find_first_not_of("0123456789abcdef"), std::string::npos) << o->id;
-      if (!ids.empty()) EXPECT_GT(o->id, ids.back());
+      if (!ids.empty()) {
+        EXPECT_GT(o->id, ids.back());
+      }
       ids.push_back(o->id);
       ASSERT_TRUE(store->GetById(o->id).ok());
     }
@@ -282,7 +284,7 @@ Dataset MakeDataset(uint64_t seed, int n) {
     r.backend = backends[rng() % 2];
     r.suite = rng() % 5 == 0 ? "v0" : "v1";
     r.public_key = keys[rng() % 3];
-    r.flags = rng() % 7 == 0 ? kFlagCustomModel : 0;
+    r.flags = rng() % 7 == 0 ? int64_t{kFlagCustomModel} : 0;
     if (i == n - 1) r.gpu = "single", r.backend = "cuda", r.suite = "v1", r.flags = 0;
     r.scores.clear();
     for (const char* format : {"", "f16", "q4_k"}) {
@@ -381,7 +383,9 @@ void ExpectBoardEquals(ResultStore& store, const std::vector<StoredResult>& resu
     EXPECT_DOUBLE_EQ(row.median_sub.long_context, w.median_sub.long_context);
     EXPECT_DOUBLE_EQ(row.median_sub.speculative, w.median_sub.speculative);
     EXPECT_DOUBLE_EQ(row.median_sub.capacity, w.median_sub.capacity);
-    if (i > 0) EXPECT_GE((*board)[i - 1].median, row.median);
+    if (i > 0) {
+      EXPECT_GE((*board)[i - 1].median, row.median);
+    }
     absl::StatusOr<std::optional<LeaderboardRow>> one =
         store.Group(suite, format, row.gpu, row.backend);
     ASSERT_TRUE(one.ok()) << one.status();
@@ -475,7 +479,7 @@ TEST(ResultStoreTest, RescoreReplacesScoresAndRebuildsTheBoards) {
     EXPECT_EQ(r.envelope, "envelope-" + r.id);
     Rescored out;
     out.score = 2 * r.score;
-    out.unrankable_flags = r.gpu == "A100" ? kFlagUnrankableSuite : 0;
+    out.unrankable_flags = r.gpu == "A100" ? int64_t{kFlagUnrankableSuite} : 0;
     for (const char* format : {"", "q4_k"}) {
       StoredScores s;
       s.format = format;
@@ -490,7 +494,7 @@ TEST(ResultStoreTest, RescoreReplacesScoresAndRebuildsTheBoards) {
   EXPECT_EQ(*n, 5000);
   for (StoredResult& r : d.results) {
     r.score *= 2;
-    r.flags = (r.gpu == "A100" ? kFlagUnrankableSuite : 0);
+    r.flags = r.gpu == "A100" ? int64_t{kFlagUnrankableSuite} : 0;
     r.scores = {{"", r.score, {1, 2, 3, 4, 5, 1}}, {"q4_k", r.score, {1, 2, 3, 4, 5, 1}}};
   }
   ExpectBoardEquals(*store, d.results, "v1", "");
