@@ -36,6 +36,7 @@
 #include "collector/service/predictor.h"
 #include "collector/service/rate_limiter.h"
 #include "collector/store/result_store.h"
+#include "collector/web/site.h"
 #include "collector/verify/device_limits.h"
 #include "collector/verify/submission_verifier.h"
 
@@ -148,6 +149,8 @@ int Serve(const ServeFlags& flags) {
     aiscore::collector::HttpServer::Options http_options;
     http_options.health = [s = store.get()] { return s->Ping(); };
     http_options.metrics = [&metrics] { return metrics.RenderPrometheus(); };
+    aiscore::collector::web::AddSiteRoutes({.service = &service, .store = store.get()},
+                                           http_options.routes);
     absl::StatusOr<std::unique_ptr<aiscore::collector::HttpServer>> started =
         aiscore::collector::HttpServer::Start(flags.http, std::move(http_options));
     if (!started.ok()) {

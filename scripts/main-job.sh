@@ -2,8 +2,7 @@
 # The main job on this machine: install, build, start a local collector on an
 # SQLite file, run the benchmark suite on the local accelerator and submit the
 # signed result to it, then print the collector's leaderboard and its web
-# address (/healthz and Prometheus /metrics for now; the leaderboard pages come
-# with the web issue).
+# address (leaderboard pages, JSON API, /healthz, Prometheus /metrics).
 #
 # Suite: v1 (the leaderboard basket: the 7B model at F16, Q8_0, Q4_K, Q2_K) when
 # an NVIDIA GPU is present, else the quick suite (seconds on a CPU; not ranked,
@@ -49,5 +48,5 @@ if [ "$suite" = quick ]; then
   echo "(the quick suite is never ranked, so its board stays empty; AISCORE_SUITE=v1 runs the basket)"
 fi
 echo
-echo "collector: gRPC $address; web address http://$http/ (serving /healthz and /metrics;"
-echo "  the leaderboard pages are not built yet)"
+echo "collector: gRPC $address; web pages http://$http/ (leaderboard, /gpu/NAME, /result/ID,"
+echo "  /predict), JSON API http://$http/api/v1, /healthz and /metrics"

@@ -5,7 +5,8 @@ set -euo pipefail
 packages=(cmake ninja-build g++ git libabsl-dev libcli11-dev nlohmann-json3-dev libgtest-dev
           libgmock-dev libbenchmark-dev libprotobuf-dev protobuf-compiler libgrpc++-dev
           protobuf-compiler-grpc libsodium-dev pkg-config libsqlite3-dev
-          libcpp-httplib-dev)
+          libcpp-httplib-dev
+          chromium chromium-driver)  # the web pages' tests drive a real headless browser
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

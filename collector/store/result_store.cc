@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <span>
 #include <system_error>
 #include <utility>
@@ -18,6 +19,7 @@
 #include "absl/time/time.h"
 #include "collector/store/quantile_cursor.h"
 #include "collector/store/schema.h"
+#include "scoring/statistics.h"
 
 namespace aiscore::collector {
 namespace {
@@ -840,6 +842,63 @@ absl::Status ResultStore::ReadRows(std::string_view sql, OnRow on_row, const Val
   STORE_RETURN_IF_ERROR(s->BindAll(values...));
   STORE_RETURN_IF_ERROR(s->ForEachRow([&] { return on_row(*s); }));
   return snapshot.Commit();
+}
+
+absl::StatusOr<std::vector<double>> ResultStore::GroupScores(std::string_view suite,
+                                                             std::string_view format,
+                                                             std::string_view gpu,
+                                                             std::string_view backend) {
+  std::vector<double> scores;
+  STORE_RETURN_IF_ERROR(ReadRows(
+      "SELECT v.value FROM gpu_groups g JOIN group_values v ON v.group_id = g.group_id "
+      "WHERE g.suite = ?1 AND g.format = ?2 AND g.gpu = ?3 AND g.backend = ?4 AND v.stat = 0 "
+      "ORDER BY v.value",
+      [&](const Statement& s) {
+        scores.push_back(s.ColumnDouble(0));
+        return absl::OkStatus();
+      },
+      suite, format, gpu, backend));
+  return scores;
+}
+
+absl::StatusOr<std::vector<StoredResult>> ResultStore::RecentResults(std::string_view suite,
+                                                                     std::string_view gpu,
+                                                                     std::string_view backend,
+                                                                     int limit) {
+  std::vector<StoredResult> results;
+  STORE_RETURN_IF_ERROR(ReadRows(
+      absl::StrCat("SELECT ", kResultColumns,
+                   " FROM results r WHERE r.suite = ?1 AND r.gpu = ?2 AND r.backend = ?3 "
+                   "ORDER BY r.received_us DESC, r.id DESC LIMIT ?4"),
+      [&](const Statement& s) {
+        results.push_back(ReadResult(s, 0));
+        return absl::OkStatus();
+      },
+      suite, gpu, backend, static_cast<int64_t>(std::max(limit, 0))));
+  return results;
+}
+
+absl::StatusOr<std::vector<CaseMedian>> ResultStore::GroupCaseMedians(std::string_view suite,
+                                                                      std::string_view gpu,
+                                                                      std::string_view backend,
+                                                                      int max_results) {
+  std::map<std::pair<std::string, std::string>, std::vector<double>> values;
+  STORE_RETURN_IF_ERROR(ReadRows(
+      "SELECT c.case_name, c.metric, c.median FROM (SELECT r.id FROM results r "
+      "WHERE r.suite = ?1 AND r.gpu = ?2 AND r.backend = ?3 AND r.ranked = 1 "
+      "ORDER BY r.received_us DESC, r.id DESC LIMIT ?4) latest "
+      "JOIN cases c ON c.result_id = latest.id WHERE c.median IS NOT NULL",
+      [&](const Statement& s) {
+        values[{s.ColumnBytes(0), s.ColumnBytes(1)}].push_back(s.ColumnDouble(2));
+        return absl::OkStatus();
+      },
+      suite, gpu, backend, static_cast<int64_t>(std::max(max_results, 0))));
+  std::vector<CaseMedian> medians;
+  for (const auto& [key, v] : values) {
+    medians.push_back(
+        CaseMedian{key.first, key.second, Median(v), static_cast<int64_t>(v.size())});
+  }
+  return medians;
 }
 
 absl::StatusOr<std::vector<std::string>> ResultStore::AgentKeys() {

@@ -150,6 +150,14 @@ struct CaseMean {
   int64_t results = 0;
 };
 
+// The median of one metric of one case over a group's latest ranked results.
+struct CaseMedian {
+  std::string case_name;
+  std::string metric;
+  double median = 0;    // median of the stored medians, in the metric's unit
+  int64_t results = 0;  // results that have this case and metric
+};
+
 // A result as the operator's export lists it: everything but the envelope and cases.
 using ResultVisitor = std::function<absl::Status(const StoredResult& result)>;
 
@@ -191,6 +199,26 @@ class ResultStore {
   absl::StatusOr<std::optional<LeaderboardRow>> Group(std::string_view suite,
                                                       std::string_view format, std::string_view gpu,
                                                       std::string_view backend);
+
+  // The scores over `format` of a group's ranked results, ascending, read
+  // from the group's own index (one pass over that group, never over all
+  // results). Empty when the group holds no ranked result.
+  absl::StatusOr<std::vector<double>> GroupScores(std::string_view suite, std::string_view format,
+                                                  std::string_view gpu, std::string_view backend);
+
+  // The latest `limit` results of (suite, gpu, backend), ranked or not,
+  // newest first (ties: larger id first), without envelope, cases and scores.
+  absl::StatusOr<std::vector<StoredResult>> RecentResults(std::string_view suite,
+                                                          std::string_view gpu,
+                                                          std::string_view backend, int limit);
+
+  // The median of each (case, metric) over the latest `max_results` ranked
+  // results of (suite, gpu, backend), in (case, metric) order. Reads at most
+  // that many results' cases, so it is bounded however large the group is.
+  absl::StatusOr<std::vector<CaseMedian>> GroupCaseMedians(std::string_view suite,
+                                                           std::string_view gpu,
+                                                           std::string_view backend,
+                                                           int max_results);
 
   // Every agent key the store knows (submitted or banned), in no order.
   absl::StatusOr<std::vector<std::string>> AgentKeys();

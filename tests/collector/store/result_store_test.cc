@@ -432,6 +432,71 @@ TEST(ResultStoreTest, AggregatesMatchBruteForce) {
   ExpectBoardEquals(*store, all, "v1", "q4_k");
 }
 
+// The web pages' reads of one group: its scores (histogram), its latest
+// results and the medians of its cases, against brute force.
+TEST(ResultStoreTest, GroupScoresRecentResultsAndCaseMediansMatchBruteForce) {
+  TempDir dir;
+  std::unique_ptr<ResultStore> store = OpenOrDie(dir.Path("store.db"));
+  Dataset d = MakeDataset(99, 300);
+  for (size_t i = 0; i < d.results.size(); ++i) {
+    StoredResult& r = d.results[i];
+    r.received_us += static_cast<int64_t>(i % 50) * 1000;  // out of order, with ties
+    r.cases = {{"chat/q4_k", "tg128", static_cast<double>(i % 17)},
+               {"chat/q4_k", "pp512", static_cast<double>(1000 + i)}};
+    if (i % 3 == 0) r.cases.pop_back();
+    ASSERT_TRUE(store->Insert(r).ok());
+  }
+  for (const std::string gpu : {"RTX 4090", "H100", "single", "none"}) {
+    for (const std::string backend : {"cuda", "cpu"}) {
+      SCOPED_TRACE(gpu + "/" + backend);
+      std::vector<const StoredResult*> group;  // newest first, as RecentResults orders them
+      for (const StoredResult& r : d.results) {
+        if (r.suite == "v1" && r.gpu == gpu && r.backend == backend) group.push_back(&r);
+      }
+      std::sort(group.begin(), group.end(), [](const StoredResult* a, const StoredResult* b) {
+        return std::tie(a->received_us, a->id) > std::tie(b->received_us, b->id);
+      });
+      std::vector<double> want_scores;
+      for (const StoredResult* r : group) {
+        if (r->ranked()) want_scores.push_back(r->scores[0].score);
+      }
+      std::sort(want_scores.begin(), want_scores.end());
+      absl::StatusOr<std::vector<double>> scores = store->GroupScores("v1", "", gpu, backend);
+      ASSERT_TRUE(scores.ok()) << scores.status();
+      EXPECT_EQ(*scores, want_scores);
+
+      absl::StatusOr<std::vector<StoredResult>> recent =
+          store->RecentResults("v1", gpu, backend, 10);
+      ASSERT_TRUE(recent.ok()) << recent.status();
+      ASSERT_EQ(recent->size(), std::min<size_t>(10, group.size()));
+      for (size_t i = 0; i < recent->size(); ++i) {
+        EXPECT_EQ((*recent)[i].id, group[i]->id);
+        EXPECT_EQ((*recent)[i].score, group[i]->score);
+        EXPECT_EQ((*recent)[i].flags, group[i]->flags);
+        EXPECT_TRUE((*recent)[i].envelope.empty());
+      }
+
+      // Medians over the latest 20 ranked results.
+      std::map<std::pair<std::string, std::string>, std::vector<double>> values;
+      int taken = 0;
+      for (const StoredResult* r : group) {
+        if (!r->ranked() || taken == 20) continue;
+        ++taken;
+        for (const StoredCase& c : r->cases) values[{c.case_name, c.metric}].push_back(c.median);
+      }
+      absl::StatusOr<std::vector<CaseMedian>> medians =
+          store->GroupCaseMedians("v1", gpu, backend, 20);
+      ASSERT_TRUE(medians.ok()) << medians.status();
+      ASSERT_EQ(medians->size(), values.size());
+      for (const CaseMedian& m : *medians) {
+        const std::vector<double>& v = values.at({m.case_name, m.metric});
+        EXPECT_EQ(m.results, static_cast<int64_t>(v.size()));
+        EXPECT_DOUBLE_EQ(m.median, Quantile(v, 0.5));
+      }
+    }
+  }
+}
+
 TEST(ResultStoreTest, BanningAKeyTakesItsResultsOffTheBoardAndLiftingItBringsThemBack) {
   TempDir dir;
   std::unique_ptr<ResultStore> store = OpenOrDie(dir.Path("store.db"));
