@@ -14,8 +14,14 @@
 // BM_Leaderboard/F: GetLeaderboard (page of 25, by median) over gRPC against
 //   --db (made by aiscore_collector_fill), format F (0: every format, 1:
 //   q4_k); p50_ms and p99_ms over 2000 calls.
+// BM_WebPage/P: a web page over HTTP from the collector's HttpServer against
+//   --db: P = 0 the leaderboard (/), 1 the GPU page of the GPU with the most
+//   results (/gpu/NAME: histogram of all its scores, per-format medians,
+//   prediction and fit tables, recent results), 2 the JSON leaderboard
+//   (/api/v1/leaderboard); p50_ms and p99_ms over 200 requests.
 #include <benchmark/benchmark.h>
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,19 +29,22 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <system_error>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "agent/sign/envelope.h"
 #include "agent/sign/key_pair.h"
+#include "collector/http/http_server.h"
 #include "collector/service/collector_service.h"
-#include "absl/strings/str_format.h"
 #include "collector/store/result_store.h"
 #include "collector/verify/device_limits.h"
 #include "collector/verify/submission_verifier.h"
+#include "collector/web/html.h"
+#include "collector/web/site.h"
 #include "tests/collector/quick_result.h"
 
 namespace aiscore::collector {
@@ -152,7 +161,13 @@ void BM_Submit(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * kRequests);
 }
-BENCHMARK(BM_Submit)->Arg(8)->Arg(32)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_Submit)
+    ->Arg(8)
+    ->Arg(32)
+    ->Arg(256)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 
 void BM_StoreInsert(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
@@ -173,7 +188,8 @@ void BM_StoreInsert(benchmark::State& state) {
       r.score = 1000 + i % 997;
       r.status = "accepted";
       r.envelope = std::string(4000, 'e');
-      for (int c = 0; c < 36; ++c) r.cases.push_back({absl::StrCat("case", c / 3), absl::StrCat("m", c % 3), 1.0 * c});
+      for (int c = 0; c < 36; ++c)
+        r.cases.push_back({absl::StrCat("case", c / 3), absl::StrCat("m", c % 3), 1.0 * c});
       for (const char* f : {"", "f16", "q8_0", "q4_k", "q2_k"}) {
         r.scores.push_back({f, r.score, {1.0 * (i % 101), 2, 3, 4, 5, 1}});
       }
@@ -193,7 +209,13 @@ void BM_StoreInsert(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * kResults);
 }
-BENCHMARK(BM_StoreInsert)->Arg(1)->Arg(32)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_StoreInsert)
+    ->Arg(1)
+    ->Arg(32)
+    ->Arg(256)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 
 void BM_Leaderboard(benchmark::State& state) {
   if (g_filled_db.empty()) {
@@ -219,9 +241,9 @@ void BM_Leaderboard(benchmark::State& state) {
       v1::GetLeaderboardResponse response;
       const auto start = std::chrono::steady_clock::now();
       const grpc::Status s = stub->GetLeaderboard(&context, request, &response);
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                             start)
-                       .count());
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
       if (!s.ok()) state.SkipWithError(s.error_message().c_str());
       entries = response.total_entries();
     }
@@ -233,7 +255,75 @@ void BM_Leaderboard(benchmark::State& state) {
   absl::StatusOr<int64_t> stored = server.store->ResultCount();
   state.counters["results"] = stored.ok() ? static_cast<double>(*stored) : -1;
 }
-BENCHMARK(BM_Leaderboard)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_Leaderboard)
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
+
+void BM_WebPage(benchmark::State& state) {
+  if (g_filled_db.empty()) {
+    state.SkipWithError("needs --db=FILE made by aiscore_collector_fill");
+    return;
+  }
+  Server server(g_filled_db);
+  if (server.server == nullptr) {
+    state.SkipWithError("cannot serve --db");
+    return;
+  }
+  HttpServer::Options options;
+  web::AddSiteRoutes({.service = server.service.get(), .store = server.store.get()},
+                     options.routes);
+  absl::StatusOr<std::unique_ptr<HttpServer>> http =
+      HttpServer::Start("127.0.0.1:0", std::move(options));
+  if (!http.ok()) {
+    state.SkipWithError(std::string(http.status().message()).c_str());
+    return;
+  }
+  absl::StatusOr<std::vector<LeaderboardRow>> board = server.store->Leaderboard("v1");
+  if (!board.ok() || board->empty()) {
+    state.SkipWithError("--db has no v1 leaderboard");
+    return;
+  }
+  const LeaderboardRow* top = &board->front();
+  for (const LeaderboardRow& row : *board) {
+    if (row.count > top->count) top = &row;
+  }
+  const std::string path = state.range(0) == 0   ? "/"
+                           : state.range(0) == 1 ? web::GpuPath(top->gpu, top->backend)
+                                                 : "/api/v1/leaderboard";
+  httplib::Client client("127.0.0.1", (*http)->port());
+  client.set_read_timeout(60, 0);
+  std::vector<double> ms;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < 200; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      httplib::Result r = client.Get(path);
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
+      if (!r || r->status != 200) {
+        state.SkipWithError(("GET " + path + " failed").c_str());
+        return;
+      }
+      bytes = r->body.size();
+    }
+  }
+  std::sort(ms.begin(), ms.end());
+  state.counters["p50_ms"] = ms[ms.size() / 2];
+  state.counters["p99_ms"] = ms[ms.size() * 99 / 100];
+  state.counters["page_bytes"] = static_cast<double>(bytes);
+  state.counters["group_results"] = state.range(0) == 1 ? static_cast<double>(top->count) : 0;
+}
+BENCHMARK(BM_WebPage)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 
 }  // namespace
 }  // namespace aiscore::collector
