@@ -8,19 +8,21 @@
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <regex>
 #include <string>
 #include <vector>
 
-#include <httplib.h>
-
+#include "agent/sign/envelope_file.h"
 #include "aiscore/v1/collector.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "tests/collector/collector_process.h"
@@ -38,7 +40,8 @@ TEST(CollectorBinaryTest, RunSubmitsToTheCollectorAndSigtermStopsIt) {
   ASSERT_TRUE(collector.started());
   std::smatch http_match;
   const std::string http_line = collector.ReadLine();
-  ASSERT_TRUE(std::regex_match(http_line, http_match, std::regex("http on 127\\.0\\.0\\.1:([0-9]+)")))
+  ASSERT_TRUE(
+      std::regex_match(http_line, http_match, std::regex("http on 127\\.0\\.0\\.1:([0-9]+)")))
       << http_line;
   httplib::Client http("127.0.0.1", std::stoi(http_match[1].str()));
   const std::string line = collector.ReadLine();
@@ -96,8 +99,9 @@ TEST(CollectorBinaryTest, RunSubmitsToTheCollectorAndSigtermStopsIt) {
   httplib::Result metrics = http.Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->status, 200);
-  EXPECT_NE(metrics->body.find("aiscore_submissions_total{outcome=\"accepted\",reason=\"none\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics->body.find("aiscore_submissions_total{outcome=\"accepted\",reason=\"none\"} 1\n"),
+      std::string::npos)
       << metrics->body;
   EXPECT_NE(metrics->body.find("aiscore_results_stored 1\n"), std::string::npos) << metrics->body;
   EXPECT_NE(metrics->body.find("aiscore_rpc_total{method=\"GetResult\",code=\"OK\"} 1\n"),
@@ -133,7 +137,8 @@ TEST(CollectorBinaryTest, RunSubmitsToTheCollectorAndSigtermStopsIt) {
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
   EXPECT_NE(bad.output.find("names no key"), std::string::npos) << bad.output;
 
-  CommandResult backup = RunShellCommand(admin + "backup" + db + " --to " + dir.Path("copy.db") + " 2>&1");
+  CommandResult backup =
+      RunShellCommand(admin + "backup" + db + " --to " + dir.Path("copy.db") + " 2>&1");
   ASSERT_EQ(backup.exit_code, 0) << backup.output;
   CommandResult from_copy = RunShellCommand(admin + "export --db " + dir.Path("copy.db"));
   EXPECT_EQ(from_copy.output, RunShellCommand(admin + "export" + db).output);
@@ -150,6 +155,77 @@ TEST(CollectorBinaryTest, RunSubmitsToTheCollectorAndSigtermStopsIt) {
 
   EXPECT_EQ(RunShellCommand(admin + "2>&1").exit_code, 2);
   EXPECT_EQ(RunShellCommand(admin + "export --format xml" + db + " 2>&1").exit_code, 2);
+}
+
+// Outage: the collector is down while the agent produces results; once it is
+// back, `aiscore submit --pending` delivers each exactly once, also the one
+// whose acknowledgement was lost (stored, but still queued: DUPLICATE, same id).
+TEST(CollectorBinaryTest, OutageThenSubmitPendingDeliversEachExactlyOnce) {
+  TempDir dir;
+  const std::string db = dir.Path("outage.db");
+  std::string down_target;
+  {
+    CollectorProcess first(db);  // only to learn a port nothing listens on afterwards
+    ASSERT_TRUE(first.started());
+    std::smatch m;
+    const std::string line = first.ReadLine();
+    ASSERT_TRUE(std::regex_match(line, m, std::regex("listening on (127\\.0\\.0\\.1:[0-9]+)")));
+    down_target = m[1].str();
+    ASSERT_EQ(first.Stop(SIGTERM), 0);
+  }
+  const std::string env =
+      "XDG_CONFIG_HOME=" + dir.Path("config") + " XDG_DATA_HOME=" + dir.Path("data") + " ";
+  for (int i = 0; i < 3; ++i) {
+    const CommandResult run = RunShellCommand(
+        env + AISCORE_BINARY + " run --suite quick --format q4_k --workload chat --submit " +
+        down_target + " --attempts 1 --timeout 2 2>&1");
+    EXPECT_NE(run.output.find("retry with: aiscore submit --pending"), std::string::npos)
+        << run.output;
+  }
+  const std::filesystem::path queue = std::filesystem::path(dir.Path("data")) / "aiscore" / "queue";
+  std::vector<std::filesystem::path> queued;
+  for (const auto& entry : std::filesystem::directory_iterator(queue)) {
+    if (entry.is_regular_file()) queued.push_back(entry.path());
+  }
+  ASSERT_EQ(queued.size(), 3u);
+
+  CollectorProcess collector(db);
+  ASSERT_TRUE(collector.started());
+  std::smatch m;
+  const std::string line = collector.ReadLine();
+  ASSERT_TRUE(std::regex_match(line, m, std::regex("listening on (127\\.0\\.0\\.1:[0-9]+)")));
+  const std::string target = m[1].str();
+  // One result reached the collector but its answer was lost: stored, still queued.
+  absl::StatusOr<v1::SignedResult> lost = ReadEnvelopeFile(queued[0]);
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  auto stub =
+      v1::Collector::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::SubmitRequest request;
+  *request.mutable_envelope() = *lost;
+  v1::SubmitResponse first_answer;
+  ASSERT_TRUE(stub->Submit(&context, request, &first_answer).ok());
+  ASSERT_EQ(first_answer.status(), v1::SUBMIT_STATUS_ACCEPTED) << first_answer.message();
+
+  const CommandResult pending =
+      RunShellCommand(env + AISCORE_BINARY + " submit --pending --collector " + target + " 2>&1");
+  EXPECT_EQ(pending.exit_code, 0) << pending.output;
+  EXPECT_NE(pending.output.find("id " + first_answer.id() + " DUPLICATE"), std::string::npos)
+      << pending.output;
+  EXPECT_NE(pending.output.find("3 files: 2 sent, 1 duplicate, 0 rejected, 0 not sent"),
+            std::string::npos)
+      << pending.output;
+  const CommandResult again =
+      RunShellCommand(env + AISCORE_BINARY + " submit --pending --collector " + target + " 2>&1");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(collector.Stop(SIGTERM), 0);
+
+  // Exactly three results stored: one CSV row each under the header.
+  const CommandResult csv = RunShellCommand(std::string(AISCORE_COLLECTOR_BINARY) +
+                                            " admin export --format csv --db " + db);
+  ASSERT_EQ(csv.exit_code, 0) << csv.output;
+  EXPECT_EQ(std::count(csv.output.begin(), csv.output.end(), '\n'), 4) << csv.output;
 }
 
 TEST(CollectorBinaryTest, UnusableDatabaseOrAddressExitsOne) {

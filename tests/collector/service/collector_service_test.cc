@@ -6,7 +6,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -281,6 +283,28 @@ TEST_F(CollectorServiceTest, MissingEnvelopeAndOversizedRequest) {
   *big.mutable_envelope() = Signed();
   big.mutable_envelope()->set_payload(std::string(2 << 20, 'x'));
   EXPECT_EQ(Submit(big, &response).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+// The receive limit is exact: a request of kMaxReceiveBytes is read (and
+// rejected for its bad signature), one byte more is RESOURCE_EXHAUSTED.
+TEST_F(CollectorServiceTest, RequestAtTheLimitIsReadAndOneByteOverIsResourceExhausted) {
+  auto sized = [&](size_t bytes) {
+    v1::SubmitRequest r;
+    *r.mutable_envelope() = Signed();
+    const size_t base = r.ByteSizeLong() - r.envelope().payload().size();
+    // The payload's length prefix grows with it: shrink until the total fits.
+    size_t n = bytes - base;
+    r.mutable_envelope()->set_payload(std::string(n, 'x'));
+    while (r.ByteSizeLong() > bytes) r.mutable_envelope()->set_payload(std::string(--n, 'x'));
+    EXPECT_EQ(r.ByteSizeLong(), bytes);
+    return r;
+  };
+  v1::SubmitResponse response;
+  const grpc::Status at = Submit(sized(kMaxReceiveBytes), &response);
+  EXPECT_TRUE(at.ok()) << at.error_message();
+  EXPECT_EQ(response.status(), v1::SUBMIT_STATUS_REJECTED);
+  EXPECT_EQ(Submit(sized(kMaxReceiveBytes + 1), &response).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
 TEST_F(CollectorServiceTest, UnknownIdIsNotFoundAndAnEmptyPredictionIsInvalid) {
@@ -682,6 +706,42 @@ TEST_F(CollectorServiceTest, RateLimitsPerPeerAndPerKeyAnswerResourceExhausted) 
   EXPECT_EQ(observer.submits.size(), 6u);  // the refused calls are RPC errors, not submissions
   EXPECT_EQ(observer.rpcs.size(), 8u);
   EXPECT_EQ(observer.rpcs[3], "Submit:" + std::to_string(grpc::StatusCode::RESOURCE_EXHAUSTED));
+}
+
+// A flood from one key, 16 threads at once, gets no more through than the
+// bucket allows: its burst plus its rate over the flood's length.
+TEST_F(CollectorServiceTest, RateLimitHoldsUnderAFloodFromOneKey) {
+  ServiceOptions options;
+  options.per_key = RateLimit{20, 10};  // 20 per second, bursts of 10
+  StartServer(options);
+  constexpr int kThreads = 16, kEach = 25;
+  std::vector<v1::SubmitRequest> requests;
+  for (int i = 0; i < kThreads * kEach; ++i) requests.push_back(V1Request(1 + 0.0001 * i));
+  std::atomic<int> accepted{0}, limited{0}, other{0};
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        v1::SubmitResponse response;
+        const grpc::Status s = Submit(requests[t * kEach + i], &response);
+        if (s.ok() && response.status() == v1::SUBMIT_STATUS_ACCEPTED) {
+          ++accepted;
+        } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+          ++limited;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(accepted + limited, kThreads * kEach);
+  EXPECT_GE(accepted.load(), 10);  // the burst
+  EXPECT_LE(accepted.load(), 10 + static_cast<int>(std::ceil(20 * seconds)) + 1)
+      << "over " << seconds << " s";
 }
 
 }  // namespace
