@@ -217,16 +217,30 @@ BENCHMARK(BM_StoreInsert)
     ->UseRealTime()
     ->Iterations(1);
 
-void BM_Leaderboard(benchmark::State& state) {
+// The collector serving --db, or null after skipping `state` with the reason.
+std::unique_ptr<Server> ServeFilledDb(benchmark::State& state) {
   if (g_filled_db.empty()) {
     state.SkipWithError("needs --db=FILE made by aiscore_collector_fill");
-    return;
+    return nullptr;
   }
-  Server server(g_filled_db);
-  if (server.server == nullptr) {
+  auto server = std::make_unique<Server>(g_filled_db);
+  if (server->server == nullptr) {
     state.SkipWithError("cannot serve --db");
-    return;
+    return nullptr;
   }
+  return server;
+}
+
+// p50_ms and p99_ms of `ms` as counters of `state`.
+void LatencyCounters(std::vector<double> ms, benchmark::State& state) {
+  if (ms.empty()) return;
+  LatencyCounters(std::move(ms), state);
+}
+
+void BM_Leaderboard(benchmark::State& state) {
+  std::unique_ptr<Server> served = ServeFilledDb(state);
+  if (served == nullptr) return;
+  Server& server = *served;
   std::unique_ptr<v1::Collector::Stub> stub = server.Stub();
   v1::GetLeaderboardRequest request;
   request.set_suite("v1");
@@ -248,9 +262,7 @@ void BM_Leaderboard(benchmark::State& state) {
       entries = response.total_entries();
     }
   }
-  std::sort(ms.begin(), ms.end());
-  state.counters["p50_ms"] = ms[ms.size() / 2];
-  state.counters["p99_ms"] = ms[ms.size() * 99 / 100];
+  LatencyCounters(std::move(ms), state);
   state.counters["rows"] = static_cast<double>(entries);
   absl::StatusOr<int64_t> stored = server.store->ResultCount();
   state.counters["results"] = stored.ok() ? static_cast<double>(*stored) : -1;
@@ -263,15 +275,9 @@ BENCHMARK(BM_Leaderboard)
     ->Iterations(1);
 
 void BM_WebPage(benchmark::State& state) {
-  if (g_filled_db.empty()) {
-    state.SkipWithError("needs --db=FILE made by aiscore_collector_fill");
-    return;
-  }
-  Server server(g_filled_db);
-  if (server.server == nullptr) {
-    state.SkipWithError("cannot serve --db");
-    return;
-  }
+  std::unique_ptr<Server> served = ServeFilledDb(state);
+  if (served == nullptr) return;
+  Server& server = *served;
   HttpServer::Options options;
   web::AddSiteRoutes({.service = server.service.get(), .store = server.store.get()},
                      options.routes);
@@ -311,9 +317,7 @@ void BM_WebPage(benchmark::State& state) {
       bytes = r->body.size();
     }
   }
-  std::sort(ms.begin(), ms.end());
-  state.counters["p50_ms"] = ms[ms.size() / 2];
-  state.counters["p99_ms"] = ms[ms.size() * 99 / 100];
+  LatencyCounters(std::move(ms), state);
   state.counters["page_bytes"] = static_cast<double>(bytes);
   state.counters["group_results"] = state.range(0) == 1 ? static_cast<double>(top->count) : 0;
 }
