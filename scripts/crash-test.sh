@@ -33,8 +33,12 @@ for round in $(seq 1 "$rounds"); do
   startup=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
   target=$(sed -n 's/^listening on //p' "$log" | head -1)
   if [ -z "$target" ]; then
-    echo "round $round: the collector did not start:" >&2
+    echo "round $round: the collector did not start in 60 s; its output:" >&2
     cat "$log" >&2
+    if [ -n "${KEEP:-}" ]; then
+      cp "$db"* "$KEEP"/ 2>/dev/null || true
+      command -v gdb >/dev/null && gdb -batch -p "$pid" -ex "thread apply all bt" >"$KEEP/stacks.txt" 2>&1
+    fi
     exit 1
   fi
   "$load" --target "$target" --threads 8 --seconds 30 --acked "$acked" --until-down \

@@ -6,7 +6,8 @@ packages=(cmake ninja-build g++ git libabsl-dev libcli11-dev nlohmann-json3-dev 
           libgmock-dev libbenchmark-dev libprotobuf-dev protobuf-compiler libgrpc++-dev
           protobuf-compiler-grpc libsodium-dev pkg-config libsqlite3-dev
           libcpp-httplib-dev
-          chromium chromium-driver)  # the web pages' tests drive a real headless browser
+          chromium chromium-driver  # the web pages' tests drive a real headless browser
+          clang libclang-rt-14-dev)  # scripts/fuzz.sh: clang 14 and its libFuzzer runtime
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

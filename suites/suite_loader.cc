@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -105,6 +106,18 @@ absl::Status ValidateWorkload(const Checker& check, const v1::SuiteSpec& suite, 
     return check.Error(where, "generate_tokens = ", w.generate_tokens(), ": must be positive");
   }
   const bool spec = w.kind() == v1::WORKLOAD_KIND_SPECULATIVE;
+  if (spec && (w.draft_tokens() < 1 || w.draft_tokens() > 16)) {
+    return check.Error(where, "draft_tokens = ", w.draft_tokens(), ": must be 1 to 16");
+  }
+  // Each count is bounded before they are added: max_context is at most 2^22
+  // (ModelConfig::Validate), so the sums below cannot overflow.
+  for (const auto& [field, value] :
+       {std::pair{"prompt_tokens", w.prompt_tokens()}, {"generate_tokens", w.generate_tokens()}}) {
+    if (value > model->max_context()) {
+      return check.Error(where, field, " = ", value, ": exceeds model '", model->name(),
+                         "' max_context ", model->max_context());
+    }
+  }
   const int64_t extra = spec ? w.draft_tokens() + 1 : 0;
   if (w.prompt_tokens() + w.generate_tokens() + extra > model->max_context()) {
     return check.Error(where, "prompt_tokens + generate_tokens", spec ? " + draft_tokens + 1" : "",
@@ -126,9 +139,6 @@ absl::Status ValidateWorkload(const Checker& check, const v1::SuiteSpec& suite, 
                          "prompt_tokens + generate_tokens + draft_tokens + 1 exceeds draft "
                          "model '",
                          draft->name(), "' max_context ", draft->max_context());
-    }
-    if (w.draft_tokens() < 1 || w.draft_tokens() > 16) {
-      return check.Error(where, "draft_tokens = ", w.draft_tokens(), ": must be 1 to 16");
     }
     if (!(w.acceptance_rate() > 0 && w.acceptance_rate() <= 1)) {
       return check.Error(where, "acceptance_rate = ", w.acceptance_rate(), ": must be in (0, 1]");

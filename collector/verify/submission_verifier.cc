@@ -1,6 +1,7 @@
 #include "collector/verify/submission_verifier.h"
 
 #include <cmath>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -24,6 +25,17 @@ Verdict Reject(Verdict v, v1::RejectReason reason, std::string message) {
 }
 
 bool Finite(double x) { return std::isfinite(x); }
+
+// The time `t` names; nullopt when it lies outside Timestamp's range (years 1
+// to 9999) or its nanos outside [0, 1e9). Converting such a value to
+// milliseconds would overflow int64 and wrap around into the time window.
+std::optional<absl::Time> ToTime(const google::protobuf::Timestamp& t) {
+  if (t.seconds() < TimeUtil::kTimestampMinSeconds ||
+      t.seconds() > TimeUtil::kTimestampMaxSeconds || t.nanos() < 0 || t.nanos() > 999999999) {
+    return std::nullopt;
+  }
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
 
 // Checks a measured case against the metrics its workload defines; empty when fine.
 std::string CheckMeasuredCase(const v1::CaseResult& c, const v1::Workload& w) {
@@ -100,6 +112,33 @@ std::string CheckPhysics(const v1::CaseResult& c, const v1::Workload& w,
     }
   }
   return "";
+}
+
+// Refuses a score that is not a finite number: a median so far from its
+// reference (a time of 1e-320 s) that its ratio, or 1000 x a geometric mean,
+// overflows to infinity or underflows to zero (and infinity and zero together
+// make NaN). The error names the most extreme ratio.
+absl::Status CheckScoreIsFinite(const ScoreReport& report) {
+  const double figures[] = {report.score,   report.prefill,      report.decode,
+                            report.latency, report.long_context, report.speculative};
+  bool finite = true;
+  for (double x : figures) finite = finite && std::isfinite(x);
+  const MetricRatio* extreme = nullptr;
+  for (const MetricRatio& r : report.ratios) {
+    if (!std::isfinite(r.ratio) || r.ratio <= 0) {
+      extreme = &r;
+      finite = false;
+      break;
+    }
+    if (extreme == nullptr || std::fabs(std::log(r.ratio)) > std::fabs(std::log(extreme->ratio))) {
+      extreme = &r;
+    }
+  }
+  if (finite) return absl::OkStatus();
+  if (extreme == nullptr) return absl::InvalidArgumentError("the score is not a finite number");
+  return absl::InvalidArgumentError(absl::StrCat(
+      "case '", extreme->case_name, "' metric '", extreme->metric, "': median ", extreme->measured,
+      " against the reference ", extreme->reference, " gives a score that is not a finite number"));
 }
 
 }  // namespace
@@ -190,6 +229,13 @@ Verdict SubmissionVerifier::Verify(const v1::SignedResult& envelope, absl::Time 
   // Values.
   for (const v1::CaseResult& c : r.cases()) {
     const v1::Workload* w = workload_of.at(c.name());
+    // The physics check and calibration read the case's own workload and
+    // format fields: they must be the ones its name says.
+    if (c.workload() != w->name() || c.name() != CaseName(w->name(), c.format())) {
+      return Reject(v, v1::REJECT_REASON_INVALID_VALUE,
+                    absl::StrCat("case '", c.name(), "' says workload '", c.workload(),
+                                 "' and format '", c.format(), "', not those of its name"));
+    }
     if (c.status() == v1::CASE_STATUS_UNSPECIFIED || !v1::CaseStatus_IsValid(c.status())) {
       return Reject(v, v1::REJECT_REASON_INVALID_VALUE,
                     absl::StrCat("case '", c.name(), "' has no status"));
@@ -204,10 +250,15 @@ Verdict SubmissionVerifier::Verify(const v1::SignedResult& envelope, absl::Time 
   if (!r.has_started_at() || !r.has_finished_at()) {
     return Reject(v, v1::REJECT_REASON_TIMESTAMP, "started_at or finished_at is missing");
   }
-  const absl::Time started =
-      absl::FromUnixMillis(TimeUtil::TimestampToMilliseconds(r.started_at()));
-  const absl::Time finished =
-      absl::FromUnixMillis(TimeUtil::TimestampToMilliseconds(r.finished_at()));
+  const std::optional<absl::Time> started_at = ToTime(r.started_at());
+  const std::optional<absl::Time> finished_at = ToTime(r.finished_at());
+  if (!started_at || !finished_at) {
+    return Reject(v, v1::REJECT_REASON_TIMESTAMP,
+                  "started_at or finished_at is not a valid timestamp (years 1 to 9999, nanos "
+                  "in [0, 1e9))");
+  }
+  const absl::Time started = *started_at;
+  const absl::Time finished = *finished_at;
   if (finished < started) {
     return Reject(v, v1::REJECT_REASON_TIMESTAMP, "finished_at is before started_at");
   }
@@ -275,10 +326,12 @@ absl::StatusOr<ResultScores> SubmissionVerifier::ScoreResult(const v1::RunResult
   if (scores.custom_model) return scores;
   absl::StatusOr<ScoreReport> overall = ComputeScore(suite, r);
   if (!overall.ok()) return overall.status();
+  if (absl::Status s = CheckScoreIsFinite(*overall); !s.ok()) return s;
   scores.overall = *std::move(overall);
   for (const std::string& format : suite.formats()) {
     absl::StatusOr<ScoreReport> one = ComputeFormatScore(suite, r, format);
     if (!one.ok()) return one.status();
+    if (absl::Status s = CheckScoreIsFinite(*one); !s.ok()) return s;
     scores.by_format.emplace_back(format, *std::move(one));
   }
   return scores;

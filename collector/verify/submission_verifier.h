@@ -1,12 +1,13 @@
 // Decides whether the collector accepts a submitted envelope, in the order
 // the collector checks (collector.proto's RejectReason): payload type,
 // signature, payload parses, suite registered (name and SHA-256), every case
-// of the suite present, numbers finite, positive and in their units, timestamps
-// within the window, physics (a decode rate whose bytes per second exceed
-// 1.1 x the device's memory bandwidth, or a prefill above 1.1 x its peak
-// compute, is implausible). The score is recomputed here; the client's
-// figure is ignored. Nonces (duplicates) and outliers need the store and are
-// checked by the service.
+// of the suite present (with the workload and format its name says), numbers
+// finite, positive and in their units, timestamps within the window, physics
+// (a decode rate whose bytes per second exceed 1.1 x the device's memory
+// bandwidth, or a prefill above 1.1 x its peak compute, is implausible). The
+// score is recomputed here, and must be a finite number; the client's figure
+// is ignored. Nonces (duplicates) and outliers need the store and are checked
+// by the service.
 //
 // Pure: no I/O, no clock of its own. Thread-safe once built.
 #ifndef AISCORE_COLLECTOR_VERIFY_SUBMISSION_VERIFIER_H_
@@ -48,7 +49,7 @@ struct VerifierOptions {
   // this skip the physics check: a model that fits in a cache is read at
   // cache speed, not at the memory bandwidth.
   double physics_min_weight_bytes = 0;
-  DeviceLimitsFn device_limits;                       // empty: no physics check
+  DeviceLimitsFn device_limits;  // empty: no physics check
 };
 
 // A result's scores as the collector recomputes them.
@@ -67,9 +68,9 @@ struct Verdict {
   v1::RunResult result;                                     // the parsed payload (when it parsed)
   ScoreReport score;                                        // recomputed (zero for custom models)
   std::vector<std::pair<std::string, ScoreReport>> format_scores;  // ResultScores::by_format
-  bool custom_model = false;                                // a person's own GGUF
-  bool rankable_suite = false;                              // the suite is a leaderboard basket
-  bool ranked = false;  // rankable suite, the suite's own models, every case self-checked
+  bool custom_model = false;                                       // a person's own GGUF
+  bool rankable_suite = false;  // the suite is a leaderboard basket
+  bool ranked = false;          // rankable suite, the suite's own models, every case self-checked
 };
 
 class SubmissionVerifier {
@@ -88,7 +89,8 @@ class SubmissionVerifier {
 
   // Scores a result that was verified before (the operator's rescore after a
   // scoring change): NotFound when its suite is not registered,
-  // InvalidArgument when the scoring refuses it.
+  // InvalidArgument when the scoring refuses it or a score (overall or of a
+  // format) would not be a finite number.
   absl::StatusOr<ResultScores> ScoreResult(const v1::RunResult& result) const;
 
  private:

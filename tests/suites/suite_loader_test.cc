@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <sstream>
 
 #include "google/protobuf/text_format.h"
@@ -214,6 +215,32 @@ TEST(SuiteLoaderTest, EveryKindOfInvalidFieldIsNamed) {
     absl::StatusOr<LoadedSuite> parsed = ParseSuite(text, "mutated.textproto");
     EXPECT_FALSE(parsed.ok()) << m.what;
     EXPECT_THAT(std::string(parsed.status().message()), HasSubstr("mutated.textproto")) << m.what;
+  }
+}
+
+// prompt_tokens + generate_tokens (+ draft_tokens + 1) was summed before any
+// count was bounded: counts near 2^63 overflowed int64 (undefined behaviour;
+// UBSan reports it in suite_loader_fuzzer) and could wrap below max_context,
+// so the suite was accepted.
+TEST(SuiteLoaderTest, RegressionTokenCountSumOverflow) {
+  absl::StatusOr<LoadedSuite> quick = LoadSuite("quick");
+  ASSERT_TRUE(quick.ok()) << quick.status();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  const std::vector<Mutation> mutations = {
+      {"huge prompt", [](v1::SuiteSpec& s) { s.mutable_workloads(0)->set_prompt_tokens(kMax); },
+       "prompt_tokens = 9223372036854775807: exceeds model 'quick-target' max_context"},
+      {"huge generate",
+       [](v1::SuiteSpec& s) { s.mutable_workloads(2)->set_generate_tokens(kMax - 64); },
+       "generate_tokens = 9223372036854775743: exceeds model 'quick-target' max_context"},
+      {"huge drafts", [](v1::SuiteSpec& s) { s.mutable_workloads(2)->set_draft_tokens(kMax); },
+       "draft_tokens = 9223372036854775807: must be 1 to 16"},
+  };
+  for (const Mutation& m : mutations) {
+    v1::SuiteSpec s = quick->spec;
+    m.apply(s);
+    const absl::Status status = ValidateSuite(s);
+    EXPECT_FALSE(status.ok()) << m.what;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(m.message)) << m.what;
   }
 }
 

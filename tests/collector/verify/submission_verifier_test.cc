@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <limits>
 
 #include "agent/sign/envelope.h"
 #include "agent/sign/key_pair.h"
@@ -177,6 +178,65 @@ TEST_F(VerifierTest, TimeWindow) {
                  "missing");
 }
 
+// The time window converted timestamps with TimeUtil::TimestampToMilliseconds,
+// whose seconds x 1000 overflows int64 for seconds beyond about 2^53: a
+// finished_at in the year 584 million wrapped around to "a minute ago" and
+// was accepted. Out-of-range seconds and nanos are now refused.
+TEST_F(VerifierTest, RegressionTimestampMillisecondsOverflow) {
+  // seconds x 1000 = (kNow - 60.616 s, in ms) + 2^64.
+  const unsigned __int128 wrapped =
+      static_cast<unsigned __int128>(absl::ToUnixMillis(kNow) - 60616) +
+      (static_cast<unsigned __int128>(1) << 64);
+  ASSERT_EQ(static_cast<int>(wrapped % 1000), 0);
+  const int64_t seconds = static_cast<int64_t>(wrapped / 1000);
+  ExpectRejected([&](v1::RunResult& r) { r.mutable_finished_at()->set_seconds(seconds); },
+                 v1::REJECT_REASON_TIMESTAMP, "not a valid timestamp");
+  ExpectRejected(
+      [](v1::RunResult& r) {
+        r.mutable_started_at()->set_seconds(std::numeric_limits<int64_t>::min());
+      },
+      v1::REJECT_REASON_TIMESTAMP, "not a valid timestamp");
+  ExpectRejected([](v1::RunResult& r) { r.mutable_finished_at()->set_nanos(-1); },
+                 v1::REJECT_REASON_TIMESTAMP, "not a valid timestamp");
+  ExpectRejected([](v1::RunResult& r) { r.mutable_finished_at()->set_nanos(1000000000); },
+                 v1::REJECT_REASON_TIMESTAMP, "not a valid timestamp");
+  // Nanoseconds within a valid timestamp still count.
+  v1::RunResult r = QuickResult(quick_);
+  r.mutable_finished_at()->set_nanos(999999999);
+  EXPECT_TRUE(Verifier().Verify(Sign(r), kNow).accepted);
+}
+
+// A time so short that reference / median overflows (a denormal TTFT of
+// 5e-324 s) passed every value check, and the result was accepted with an
+// infinite score; a rate so slow that median / reference underflows to 0
+// alongside it made the score NaN.
+TEST_F(VerifierTest, RegressionInfiniteScoreFromDenormalTime) {
+  auto set_all = [](v1::RunResult& r, v1::Unit unit, double value) {
+    for (v1::CaseResult& c : *r.mutable_cases()) {
+      for (v1::Measurement& m : *c.mutable_measurements()) {
+        if (m.unit() != unit) continue;
+        m.set_median(value);
+        m.set_min(value);
+        m.set_max(value);
+        m.set_stddev(0);
+        for (double& x : *m.mutable_samples()) x = value;
+      }
+    }
+  };
+  const double denormal = std::numeric_limits<double>::denorm_min();
+  ExpectRejected([&](v1::RunResult& r) { set_all(r, v1::UNIT_SECONDS, denormal); },
+                 v1::REJECT_REASON_INVALID_VALUE, "not a finite number");
+  ExpectRejected(
+      [&](v1::RunResult& r) {
+        set_all(r, v1::UNIT_SECONDS, denormal);
+        set_all(r, v1::UNIT_TOKENS_PER_SECOND, denormal);
+      },
+      v1::REJECT_REASON_INVALID_VALUE, "not a finite number");
+  // A ratio that is finite but whose 1000 x geometric mean overflows.
+  ExpectRejected([&](v1::RunResult& r) { set_all(r, v1::UNIT_SECONDS, 1e-310); },
+                 v1::REJECT_REASON_INVALID_VALUE, "not a finite number");
+}
+
 TEST_F(VerifierTest, PhysicsRejectsDecodeFasterThanMemoryAllows) {
   // quick-target Q4_K tg16 reference reads the weights at the reference
   // device's effective 179 GB/s; a device with 100 GB/s cannot do that.
@@ -236,6 +296,26 @@ TEST_F(VerifierTest, TheCollectorsPhysicsComeFromTheHardwareTable) {
   // The quick suite's models fit in caches: no physics check, however fast.
   v = verifier.Verify(Sign(QuickResult(quick_, kNow, 1000)), kNow);
   EXPECT_TRUE(v.accepted) << v.message;
+}
+
+// The physics check sized a case's weights by the case's own format field,
+// not the format in its name, and skipped a case whose format it did not
+// know: a ranked v1 result 7x too fast for its GPU was accepted once every
+// case's format read "bogus".
+TEST_F(VerifierTest, RegressionCaseFormatFieldSkippedPhysics) {
+  const SubmissionVerifier verifier = Verifier(CollectorVerifierOptions());
+  v1::RunResult r = V1OnGpu("NVIDIA GeForce RTX 4090", 24ll << 30, 7);
+  for (v1::CaseResult& c : *r.mutable_cases()) c.set_format("bogus");
+  Verdict v = verifier.Verify(Sign(r), kNow);
+  EXPECT_FALSE(v.accepted);
+  EXPECT_EQ(v.reason, v1::REJECT_REASON_INVALID_VALUE) << v.message;
+  EXPECT_THAT(v.message, HasSubstr("format 'bogus', not those of its name"));
+  // The workload field too (calibration reads it).
+  r = V1OnGpu("NVIDIA GeForce RTX 4090", 24ll << 30, 1);
+  r.mutable_cases(0)->set_workload("long");
+  v = verifier.Verify(Sign(r), kNow);
+  EXPECT_EQ(v.reason, v1::REJECT_REASON_INVALID_VALUE) << v.message;
+  EXPECT_THAT(v.message, HasSubstr("workload 'long'"));
 }
 
 TEST_F(VerifierTest, HardwareTableLimitsPerDevice) {
