@@ -895,8 +895,7 @@ absl::StatusOr<std::vector<CaseMedian>> ResultStore::GroupCaseMedians(std::strin
       suite, gpu, backend, static_cast<int64_t>(std::max(max_results, 0))));
   std::vector<CaseMedian> medians;
   for (const auto& [key, v] : values) {
-    medians.push_back(
-        CaseMedian{key.first, key.second, Median(v), static_cast<int64_t>(v.size())});
+    medians.push_back(CaseMedian{key.first, key.second, Median(v), static_cast<int64_t>(v.size())});
   }
   return medians;
 }
@@ -1047,6 +1046,9 @@ absl::StatusOr<int64_t> ResultStore::Rescore(const RescoreFn& rescore) {
         db.Execute("UPDATE agents SET ranked_results = (SELECT count(*) FROM results "
                    "WHERE agent_key = agents.public_key AND ranked = 1)"));
     STORE_RETURN_IF_ERROR(w.RebuildAll());
+    // Every result now has its scores (schema.cc, version 3).
+    STORE_RETURN_IF_ERROR(
+        db.Execute("UPDATE store_state SET value = 0 WHERE name = 'unscored_through'"));
     return txn.Commit();
   });
   if (!status.ok()) return status;
@@ -1056,7 +1058,8 @@ absl::StatusOr<int64_t> ResultStore::Rescore(const RescoreFn& rescore) {
 absl::StatusOr<int64_t> ResultStore::CountUnscored() {
   int64_t count = 0;
   STORE_RETURN_IF_ERROR(ReadRows(
-      "SELECT count(*) FROM results r WHERE (r.flags & ?1) = 0 AND NOT EXISTS "
+      "SELECT count(*) FROM results r WHERE r.rowid <= (SELECT value FROM store_state WHERE "
+      "name = 'unscored_through') AND (r.flags & ?1) = 0 AND NOT EXISTS "
       "(SELECT 1 FROM result_scores rs WHERE rs.result_id = r.id AND rs.format = '')",
       [&](const Statement& s) {
         count = s.ColumnInt64(0);

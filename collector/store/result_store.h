@@ -70,7 +70,8 @@ struct StoredCase {
 enum ResultFlag : int64_t {
   kFlagOutlier = 1 << 0,         // > 3 robust standard deviations from its GPU's median
   kFlagBannedKey = 1 << 1,       // its key was banned by the operator
-  kFlagCustomModel = 1 << 2,     // a person's own GGUF: stored for calibration only
+  kFlagCustomModel = 1 << 2,     // a person's own GGUF: stored for calibration only (schema.cc
+                                 // version 3 spells out this bit)
   kFlagUnrankableSuite = 1 << 3  // a suite that is not a leaderboard basket ("quick")
 };
 
@@ -236,7 +237,9 @@ class ResultStore {
   absl::StatusOr<int64_t> Rescore(const RescoreFn& rescore);
 
   // The number of results that have no scores ("" entry) though they are not
-  // custom models: results stored before schema version 2.
+  // custom models: results stored before schema version 2 and not rescored
+  // since. Reads only the rows up to the last such result (schema version 3):
+  // constant time on a file that needs no rescore, so start-up can ask.
   absl::StatusOr<int64_t> CountUnscored();
 
   // Recomputes every aggregate group from the stored scores.

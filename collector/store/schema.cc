@@ -123,9 +123,30 @@ CREATE TABLE group_values (
 CREATE INDEX results_ranked_by_group ON results(suite, gpu, backend) WHERE ranked = 1;
 )sql";
 
+// Version 3: what start-up needs to know without reading every result.
+//
+// store_state holds named integers. 'unscored_through': the largest rowid of
+// a result that is not a custom model (flag bit 4, ResultFlag::kFlagCustomModel)
+// and has no overall ('') scores, 0 when there is none: computed once here (a
+// file migrated from version 1 has such results until its rescore); the
+// rescore sets it back to 0, and results stored since version 2 always carry
+// their scores. So start-up's check (ResultStore::CountUnscored) reads only
+// the rows up to it, none on a file that was rescored or never needed it.
+constexpr std::string_view kMigration3 = R"sql(
+CREATE TABLE store_state (
+  name TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO store_state (name, value)
+  SELECT 'unscored_through', coalesce(max(r.rowid), 0) FROM results r
+  WHERE (r.flags & 4) = 0 AND NOT EXISTS
+    (SELECT 1 FROM result_scores rs WHERE rs.result_id = r.id AND rs.format = '');
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kMigration1},
     {2, kMigration2},
+    {3, kMigration3},
 };
 
 absl::Status SetVersion(Database& db, int version) {

@@ -278,8 +278,8 @@ Dataset MakeDataset(uint64_t seed, int n) {
   auto draw = [&] { return rng() % 10 == 0 ? 1000.0 : std::round(value(rng) * 100) / 100; };
   Dataset d;
   for (int i = 0; i < n; ++i) {
-    StoredResult r = MakeResult(absl::StrCat("r", 100000 + (rng() % 900000), "-", i),
-                                absl::StrCat("n", i));
+    StoredResult r =
+        MakeResult(absl::StrCat("r", 100000 + (rng() % 900000), "-", i), absl::StrCat("n", i));
     r.gpu = gpus[rng() % 3];
     r.backend = backends[rng() % 2];
     r.suite = rng() % 5 == 0 ? "v0" : "v1";
@@ -291,7 +291,11 @@ Dataset MakeDataset(uint64_t seed, int n) {
       StoredScores sc;
       sc.format = format;
       sc.score = draw();
-      sc.sub = {draw(), draw(), draw(), draw(), rng() % 3 == 0 ? 0.0 : draw(),
+      sc.sub = {draw(),
+                draw(),
+                draw(),
+                draw(),
+                rng() % 3 == 0 ? 0.0 : draw(),
                 static_cast<double>(rng() % 5) / 4};
       r.scores.push_back(sc);
     }
@@ -316,8 +320,8 @@ double Quantile(std::vector<double> v, double q) {
 std::map<std::pair<std::string, std::string>, LeaderboardRow> BruteForce(
     const std::vector<StoredResult>& results, const std::string& suite, const std::string& format,
     const std::set<std::string>& excluded_keys = {}) {
-  std::map<std::pair<std::string, std::string>, std::vector<std::pair<const StoredResult*,
-                                                                      const StoredScores*>>>
+  std::map<std::pair<std::string, std::string>,
+           std::vector<std::pair<const StoredResult*, const StoredScores*>>>
       groups;
   for (const StoredResult& r : results) {
     if (!r.ranked() || r.suite != suite || excluded_keys.count(r.public_key)) continue;
@@ -350,8 +354,8 @@ std::map<std::pair<std::string, std::string>, LeaderboardRow> BruteForce(
     row.median = Quantile(score, 0.5);
     row.p75 = Quantile(score, 0.75);
     if (format.empty()) {  // a format's groups keep no sub-score medians
-      row.median_sub = {Quantile(prefill, 0.5),      Quantile(decode, 0.5),
-                        Quantile(latency, 0.5),      Quantile(long_context, 0.5),
+      row.median_sub = {Quantile(prefill, 0.5),     Quantile(decode, 0.5),
+                        Quantile(latency, 0.5),     Quantile(long_context, 0.5),
                         Quantile(speculative, 0.5), Quantile(capacity, 0.5)};
     }
     rows[key] = row;
@@ -402,7 +406,8 @@ TEST(ResultStoreTest, AggregatesMatchBruteForce) {
   for (size_t i = 0; i < d.results.size(); ++i) {
     ASSERT_TRUE(store->Insert(d.results[i]).ok());
     // Exact after every insert, not only at the end (checked now and then).
-    if (i % 97 == 0) ExpectBoardEquals(*store, {d.results.begin(), d.results.begin() + i + 1}, "v1", "");
+    if (i % 97 == 0)
+      ExpectBoardEquals(*store, {d.results.begin(), d.results.begin() + i + 1}, "v1", "");
   }
   for (const char* format : {"", "f16", "q4_k"}) ExpectBoardEquals(*store, d.results, "v1", format);
   ExpectBoardEquals(*store, d.results, "v0", "");
@@ -509,8 +514,9 @@ TEST(ResultStoreTest, BanningAKeyTakesItsResultsOffTheBoardAndLiftingItBringsThe
 
   absl::StatusOr<int64_t> affected = store->SetBanned(banned_key, true);
   ASSERT_TRUE(affected.ok()) << affected.status();
-  const int64_t of_key = std::count_if(d.results.begin(), d.results.end(),
-                                       [&](const StoredResult& r) { return r.public_key == banned_key; });
+  const int64_t of_key =
+      std::count_if(d.results.begin(), d.results.end(),
+                    [&](const StoredResult& r) { return r.public_key == banned_key; });
   EXPECT_EQ(*affected, of_key);
   EXPECT_TRUE(*store->IsBanned(banned_key));
   for (const char* format : {"", "q4_k"}) {
@@ -642,13 +648,16 @@ TEST(ResultStoreTest, ResultsStoredUnderVersion1AreKeptAndRankAgainOnceRescored)
     ASSERT_TRUE(db.ok());
     ASSERT_TRUE(MigrateTo(**db, 1).ok());
     // What a version-1 collector wrote for one ranked result.
-    ASSERT_TRUE((*db)->Execute(
-        "INSERT INTO agents VALUES (x'07', 1, 1, 1, 1, 0);"
-        "INSERT INTO results VALUES ('old', x'0102', x'07', 'v1', 'ab12', 1, 'H100', 'cuda', "
-        "1500, 'accepted', 0, 1, x'00');"
-        "INSERT INTO cases VALUES ('old', 'chat/q4_k', 'tg128', 99.5);"
-        "INSERT INTO gpu_aggregates VALUES (1, 'v1', 'H100', 'cuda', 1, 1500);"
-        "INSERT INTO aggregate_scores VALUES (1, 1500, 'old');").ok());
+    ASSERT_TRUE(
+        (*db)
+            ->Execute("INSERT INTO agents VALUES (x'07', 1, 1, 1, 1, 0);"
+                      "INSERT INTO results VALUES ('old', x'0102', x'07', 'v1', 'ab12', 1, 'H100', "
+                      "'cuda', "
+                      "1500, 'accepted', 0, 1, x'00');"
+                      "INSERT INTO cases VALUES ('old', 'chat/q4_k', 'tg128', 99.5);"
+                      "INSERT INTO gpu_aggregates VALUES (1, 'v1', 'H100', 'cuda', 1, 1500);"
+                      "INSERT INTO aggregate_scores VALUES (1, 1500, 'old');")
+            .ok());
   }
   std::unique_ptr<ResultStore> store = OpenOrDie(path);
   ASSERT_NE(store, nullptr);
@@ -666,6 +675,18 @@ TEST(ResultStoreTest, ResultsStoredUnderVersion1AreKeptAndRankAgainOnceRescored)
   });
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*store->CountUnscored(), 0);
+  {
+    // The marker start-up reads is back to 0: no row needs a look any more.
+    Database::Options read_only;
+    read_only.read_only = true;
+    absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(path, read_only);
+    ASSERT_TRUE(db.ok());
+    absl::StatusOr<Statement> marker =
+        (*db)->Prepare("SELECT value FROM store_state WHERE name = 'unscored_through'");
+    ASSERT_TRUE(marker.ok()) << marker.status();
+    ASSERT_TRUE(*marker->Step());
+    EXPECT_EQ(marker->ColumnInt64(0), 0);
+  }
   absl::StatusOr<std::vector<LeaderboardRow>> board = store->Leaderboard("v1");
   ASSERT_TRUE(board.ok());
   ASSERT_EQ(board->size(), 1u);
