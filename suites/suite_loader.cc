@@ -385,6 +385,12 @@ bool WorkloadMeasures(v1::WorkloadKind workload, v1::MetricKind metric) {
     case v1::METRIC_KIND_DRAFT_STEP_TIME:
     case v1::METRIC_KIND_VERIFY_TIME:
     case v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE:
+    case v1::METRIC_KIND_TARGET_STEP_TIME:
+    case v1::METRIC_KIND_COST_RATIO:
+    case v1::METRIC_KIND_VERIFY_RATIO:
+    case v1::METRIC_KIND_SPEEDUP:
+    case v1::METRIC_KIND_PREDICTED_SPEEDUP:
+    case v1::METRIC_KIND_REALIZED_ACCEPTANCE:
       return workload == v1::WORKLOAD_KIND_SPECULATIVE;
     default:
       return false;
@@ -397,6 +403,9 @@ bool HigherIsBetter(v1::MetricKind kind) {
     case v1::METRIC_KIND_DRAFT_STEP_TIME:
     case v1::METRIC_KIND_VERIFY_TIME:
     case v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE:
+    case v1::METRIC_KIND_TARGET_STEP_TIME:
+    case v1::METRIC_KIND_COST_RATIO:
+    case v1::METRIC_KIND_VERIFY_RATIO:
       return false;
     default:
       return true;
@@ -412,9 +421,16 @@ v1::Unit UnitOf(v1::MetricKind kind) {
     case v1::METRIC_KIND_TIME_TO_FIRST_TOKEN:
     case v1::METRIC_KIND_DRAFT_STEP_TIME:
     case v1::METRIC_KIND_VERIFY_TIME:
+    case v1::METRIC_KIND_TARGET_STEP_TIME:
       return v1::UNIT_SECONDS;
     case v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE:
+    case v1::METRIC_KIND_REALIZED_ACCEPTANCE:
       return v1::UNIT_FRACTION;
+    case v1::METRIC_KIND_COST_RATIO:
+    case v1::METRIC_KIND_VERIFY_RATIO:
+    case v1::METRIC_KIND_SPEEDUP:
+    case v1::METRIC_KIND_PREDICTED_SPEEDUP:
+      return v1::UNIT_RATIO;
     default:
       return v1::UNIT_UNSPECIFIED;
   }

@@ -1,10 +1,13 @@
 #include "agent/bench/report.h"
 
+#include <algorithm>
 #include <functional>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "agent/engine/speculative.h"
 #include "google/protobuf/util/json_util.h"
 #include "suites/suite_loader.h"
 
@@ -34,6 +37,8 @@ std::string UnitName(v1::Unit unit) {
       return "s";
     case v1::UNIT_FRACTION:
       return "fraction";
+    case v1::UNIT_RATIO:
+      return "x";
     default:
       return "";
   }
@@ -148,27 +153,18 @@ std::string MarkdownCell(std::string s) {
   return out;
 }
 
-}  // namespace
-
-std::string FormatTable(const v1::RunResult& run) {
-  std::vector<const Column*> cols;
-  for (const Column& c : Columns()) {
-    if (c.table) cols.push_back(&c);
-  }
-  std::vector<std::vector<std::string>> cells;
-  std::vector<size_t> width(cols.size());
-  std::vector<std::string> header;
-  for (size_t i = 0; i < cols.size(); ++i) {
-    header.emplace_back(cols[i]->name == "median" ? "result" : std::string(cols[i]->name));
-    width[i] = header[i].size();
-  }
-  for (const Row& r : Rows(run)) {
+// A markdown table, columns padded to their widest cell.
+std::string Markdown(const std::vector<std::string>& header,
+                     const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::vector<std::string>> cells = {header};
+  for (const auto& row : rows) {
     std::vector<std::string> line;
-    for (size_t i = 0; i < cols.size(); ++i) {
-      line.push_back(MarkdownCell(cols[i]->table(r)));
-      width[i] = std::max(width[i], CodePoints(line.back()));
-    }
+    for (const std::string& cell : row) line.push_back(MarkdownCell(cell));
     cells.push_back(std::move(line));
+  }
+  std::vector<size_t> width(header.size());
+  for (const auto& line : cells) {
+    for (size_t i = 0; i < line.size(); ++i) width[i] = std::max(width[i], CodePoints(line[i]));
   }
   auto print = [&](const std::vector<std::string>& line) {
     std::string out = "|";
@@ -180,7 +176,7 @@ std::string FormatTable(const v1::RunResult& run) {
     }
     return out + "\n";
   };
-  std::string out = print(header);
+  std::string out = print(cells[0]);
   out += "|";
   for (size_t w : width) {
     out += ' ';
@@ -188,8 +184,84 @@ std::string FormatTable(const v1::RunResult& run) {
     out += " |";
   }
   out += "\n";
-  for (const auto& line : cells) out += print(line);
+  for (size_t i = 1; i < cells.size(); ++i) out += print(cells[i]);
   return out;
+}
+
+}  // namespace
+
+std::string FormatTable(const v1::RunResult& run) {
+  std::vector<const Column*> cols;
+  for (const Column& c : Columns()) {
+    if (c.table) cols.push_back(&c);
+  }
+  std::vector<std::string> header;
+  for (const Column* c : cols) {
+    header.emplace_back(c->name == "median" ? "result" : std::string(c->name));
+  }
+  std::vector<std::vector<std::string>> cells;
+  for (const Row& r : Rows(run)) {
+    std::vector<std::string> line;
+    for (const Column* c : cols) line.push_back(c->table(r));
+    cells.push_back(std::move(line));
+  }
+  return Markdown(header, cells);
+}
+
+std::string FormatSpeculative(const v1::RunResult& run, const v1::SuiteSpec& suite) {
+  if (run.suite().name() != suite.name()) return "";
+  static constexpr double kAlphas[] = {0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
+  const std::vector<v1::MetricKind> needed = {
+      v1::METRIC_KIND_COST_RATIO, v1::METRIC_KIND_VERIFY_RATIO, v1::METRIC_KIND_SPEEDUP,
+      v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE, v1::METRIC_KIND_REALIZED_ACCEPTANCE};
+  std::vector<std::string> header = {"case",       "k",        "c",         "v",
+                                     "break-even", "measured", "predicted", "at run's a"};
+  for (double a : kAlphas) header.push_back(absl::StrFormat("a=%.1f", a));
+  std::vector<std::vector<std::string>> cells;
+  for (const v1::CaseResult& c : run.cases()) {
+    const v1::Workload* w = nullptr;
+    for (const v1::Workload& x : suite.workloads()) {
+      if (x.name() == c.workload() && x.kind() == v1::WORKLOAD_KIND_SPECULATIVE) w = &x;
+    }
+    if (w == nullptr || c.status() != v1::CASE_STATUS_OK) continue;
+    std::map<v1::MetricKind, double> median;
+    for (const v1::Measurement& m : c.measurements()) median[m.kind()] = m.median();
+    bool complete = true;
+    for (v1::MetricKind kind : needed) complete &= median.count(kind) > 0;
+    if (!complete) continue;
+    const int64_t k = w->draft_tokens();
+    const double cost = median[v1::METRIC_KIND_COST_RATIO];
+    const double verify = median[v1::METRIC_KIND_VERIFY_RATIO];
+    const double break_even = median[v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE];
+    const double realized = median[v1::METRIC_KIND_REALIZED_ACCEPTANCE];
+    // One line with verification costing one target step (Leviathan et al.),
+    // one with the measured verification cost.
+    for (const bool leviathan : {true, false}) {
+      const double v = leviathan ? 1.0 : verify;
+      std::vector<std::string> line(6);
+      if (leviathan) {
+        line = {c.name(),
+                absl::StrCat(k),
+                absl::StrFormat("%.3f", cost),
+                absl::StrFormat("%.2f", verify),
+                break_even >= 1 ? std::string("never pays") : absl::StrFormat("%.2f", break_even),
+                absl::StrFormat("%.2fx at a=%.2f", median[v1::METRIC_KIND_SPEEDUP], realized)};
+      }
+      line.push_back(leviathan ? std::string("v=1") : absl::StrFormat("v=%.2f", v));
+      line.push_back(absl::StrFormat("%.2fx", SpeculativeSpeedup(k, realized, cost, v)));
+      for (double a : kAlphas) {
+        line.push_back(absl::StrFormat("%.2fx", SpeculativeSpeedup(k, a, cost, v)));
+      }
+      cells.push_back(std::move(line));
+    }
+  }
+  if (cells.empty()) return "";
+  return absl::StrCat(
+      "Speculative decoding: speedup over plain decoding at the same depth, measured at the "
+      "acceptance rate a the run realized. Predicted: (1 - a^(k+1)) / ((1 - a)(k c + v)), c = "
+      "draft step / target step, v = verification / target step (v=1: Leviathan et al. 2023); "
+      "break-even with the measured v.\n\n",
+      Markdown(header, cells));
 }
 
 std::vector<std::string> CsvColumns() {

@@ -14,11 +14,19 @@
 
 #include "absl/status/statusor.h"
 #include "aiscore/v1/result.pb.h"
+#include "aiscore/v1/suite.pb.h"
 
 namespace aiscore {
 
 // Markdown table: model, format, size, params, backend, threads, test, result.
 std::string FormatTable(const v1::RunResult& run);
+// For the speculative cases of `run` that ran, a note and a markdown table:
+// the measured cost ratio c, verify ratio v, break-even acceptance and
+// speedup (at the acceptance rate the run realized) beside the predicted
+// speedup at that rate and at rates 0.5 to 1.0 (SpeculativeSpeedup, with v = 1
+// and with the measured v; k from `suite`, the suite `run` ran). Empty when
+// there are none.
+std::string FormatSpeculative(const v1::RunResult& run, const v1::SuiteSpec& suite);
 // CSV with a header row; every figure, raw samples separated by ';'.
 std::string FormatCsv(const v1::RunResult& run);
 // The names of FormatCsv's columns, in order.

@@ -153,6 +153,9 @@ int Run(const RunOptions& o) {
   if (score.ok()) run->set_local_score(score->score);
 
   std::printf("%s", FormatTable(*run).c_str());
+  if (const std::string spec = FormatSpeculative(*run, suite->spec); !spec.empty()) {
+    std::printf("\n%s", spec.c_str());
+  }
   PrintScore(*run, score, suite->spec.rankable());
 
   // Save the signed result (and its JSON) before anything can go wrong.

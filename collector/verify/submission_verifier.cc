@@ -62,10 +62,14 @@ std::string CheckMeasuredCase(const v1::CaseResult& c, const v1::Workload& w) {
     }
     const double values[] = {m->median(), m->min(), m->max()};
     for (double v : values) {
-      if (!Finite(v) || v <= 0)
+      // A fraction lies in [0, 1] (a break-even acceptance of 0: speculation
+      // pays at any acceptance); every other unit is positive.
+      if (m->unit() == v1::UNIT_FRACTION) {
+        if (!Finite(v) || v < 0 || v > 1) {
+          return absl::StrCat(where, "fraction ", v, " is not in [0, 1]");
+        }
+      } else if (!Finite(v) || v <= 0) {
         return absl::StrCat(where, "value ", v, " is not finite and positive");
-      if (m->unit() == v1::UNIT_FRACTION && v > 1) {
-        return absl::StrCat(where, "fraction ", v, " exceeds 1");
       }
     }
     if (!(m->min() <= m->median() && m->median() <= m->max())) {

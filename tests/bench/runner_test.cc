@@ -1,16 +1,22 @@
 // The runner on the real CPU backend with the quick suite: every case is
 // reported, in suite order, with statistics over raw samples; cases that
 // cannot run say why (not selected, does not fit before or during the case,
-// self-check failed, speculative decoding missing) and the run goes on.
+// self-check failed) and the run goes on; speculative cases record figures
+// that agree with each other.
 #include "agent/bench/runner.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 
+#include "absl/strings/str_format.h"
+#include "agent/bench/report.h"
 #include "agent/cpu/cpu_backend.h"
+#include "agent/engine/speculative.h"
 #include "suites/suite_loader.h"
 
 namespace aiscore {
@@ -141,11 +147,6 @@ TEST(RunnerTest, QuickSuiteReportsEveryCaseInSuiteOrder) {
       EXPECT_EQ(c.workload(), w.name());
       EXPECT_EQ(c.format(), f);
       EXPECT_EQ(c.model(), w.model());
-      if (w.kind() == v1::WORKLOAD_KIND_SPECULATIVE) {
-        EXPECT_EQ(c.status(), v1::CASE_STATUS_NOT_RUN) << c.name();
-        EXPECT_THAT(c.reason(), HasSubstr("speculative decoding"));
-        continue;
-      }
       ASSERT_EQ(c.status(), v1::CASE_STATUS_OK) << c.name() << ": " << c.reason();
       EXPECT_EQ(c.self_check().status(), v1::SELF_CHECK_STATUS_PASSED);
       EXPECT_LE(c.self_check().nmse(), c.self_check().tolerance());
@@ -162,7 +163,13 @@ TEST(RunnerTest, QuickSuiteReportsEveryCaseInSuiteOrder) {
         EXPECT_EQ(x.unit(), UnitOf(x.kind()));
         ASSERT_EQ(x.samples_size(), c.timed_runs());
         for (double s : x.samples()) {
-          EXPECT_TRUE(std::isfinite(s) && s > 0) << c.name() << " " << x.name();
+          // A fraction may be 0 (a break-even acceptance when speculation
+          // pays at any acceptance); every other figure is positive.
+          if (x.unit() == v1::UNIT_FRACTION) {
+            EXPECT_TRUE(s >= 0 && s <= 1) << c.name() << " " << x.name();
+          } else {
+            EXPECT_TRUE(std::isfinite(s) && s > 0) << c.name() << " " << x.name();
+          }
           EXPECT_GE(s, x.min());
           EXPECT_LE(s, x.max());
         }
@@ -190,6 +197,70 @@ TEST(RunnerTest, TimeToFirstTokenIsThePrefillTime) {
   for (int i = 0; i < pp.samples_size(); ++i) {
     EXPECT_NEAR(pp.samples(i) * ttft.samples(i), 64.0, 1e-9);  // 64 prompt tokens
   }
+}
+
+TEST(RunnerTest, SpeculativeFiguresAgreeWithEachOther) {
+  const LoadedSuite suite = Quick();
+  CpuBackend backend(2);
+  RunObserver quiet;
+  absl::StatusOr<v1::RunResult> r =
+      RunSuite(suite, backend, {.formats = {"q4_k"}, .workloads = {"spec"}}, quiet);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const v1::CaseResult* c = FindCase(*r, "spec/q4_k");
+  ASSERT_NE(c, nullptr);
+  ASSERT_EQ(c->status(), v1::CASE_STATUS_OK) << c->reason();
+  std::map<v1::MetricKind, const v1::Measurement*> by_kind;
+  for (const v1::Measurement& m : c->measurements()) by_kind[m.kind()] = &m;
+  for (v1::MetricKind kind :
+       {v1::METRIC_KIND_EFFECTIVE_RATE, v1::METRIC_KIND_DRAFT_STEP_TIME,
+        v1::METRIC_KIND_VERIFY_TIME, v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE,
+        v1::METRIC_KIND_TARGET_STEP_TIME, v1::METRIC_KIND_COST_RATIO, v1::METRIC_KIND_VERIFY_RATIO,
+        v1::METRIC_KIND_SPEEDUP, v1::METRIC_KIND_PREDICTED_SPEEDUP,
+        v1::METRIC_KIND_REALIZED_ACCEPTANCE}) {
+    ASSERT_TRUE(by_kind.count(kind)) << v1::MetricKind_Name(kind);
+    ASSERT_EQ(by_kind[kind]->samples_size(), c->timed_runs());
+  }
+  const int64_t k = suite.spec.workloads(2).draft_tokens();
+  const double alpha = suite.spec.workloads(2).acceptance_rate();
+  auto sample = [&](v1::MetricKind kind, int i) { return by_kind[kind]->samples(i); };
+  for (int i = 0; i < c->timed_runs(); ++i) {
+    const double target_step = sample(v1::METRIC_KIND_TARGET_STEP_TIME, i);
+    const double cost = sample(v1::METRIC_KIND_COST_RATIO, i);
+    const double verify = sample(v1::METRIC_KIND_VERIFY_RATIO, i);
+    EXPECT_NEAR(cost, sample(v1::METRIC_KIND_DRAFT_STEP_TIME, i) / target_step, 1e-12 * cost);
+    EXPECT_NEAR(verify, sample(v1::METRIC_KIND_VERIFY_TIME, i) / target_step, 1e-12 * verify);
+    const double speedup = sample(v1::METRIC_KIND_SPEEDUP, i);
+    EXPECT_NEAR(speedup, sample(v1::METRIC_KIND_EFFECTIVE_RATE, i) * target_step, 1e-12 * speedup);
+    EXPECT_DOUBLE_EQ(sample(v1::METRIC_KIND_PREDICTED_SPEEDUP, i),
+                     SpeculativeSpeedup(k, alpha, cost, 1));
+    EXPECT_DOUBLE_EQ(sample(v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE, i),
+                     SpeculativeBreakEven(k, cost, verify));
+    EXPECT_GT(cost, 0);
+    EXPECT_GT(verify, 0);
+    // The schedule decides, so every repetition realizes the same acceptance.
+    EXPECT_EQ(sample(v1::METRIC_KIND_REALIZED_ACCEPTANCE, i),
+              sample(v1::METRIC_KIND_REALIZED_ACCEPTANCE, 0));
+  }
+  const double realized = by_kind[v1::METRIC_KIND_REALIZED_ACCEPTANCE]->median();
+  EXPECT_GT(realized, 0);
+  EXPECT_LE(realized, 1);
+
+  // The report's table of the predicted curve beside the measured point.
+  const std::string table = FormatSpeculative(*r, suite.spec);
+  EXPECT_THAT(table, HasSubstr("| spec/q4_k |"));
+  EXPECT_THAT(table, HasSubstr("a=0.5"));
+  EXPECT_THAT(table, HasSubstr("a=1.0"));
+  EXPECT_THAT(table, HasSubstr(absl::StrFormat(
+                         "%.2fx at a=%.2f", by_kind[v1::METRIC_KIND_SPEEDUP]->median(), realized)));
+  const double c_median = by_kind[v1::METRIC_KIND_COST_RATIO]->median();
+  EXPECT_THAT(table, HasSubstr(absl::StrFormat("%.2fx", SpeculativeSpeedup(k, 0.8, c_median, 1))));
+  EXPECT_THAT(table,
+              HasSubstr(absl::StrFormat("%.2fx", SpeculativeSpeedup(k, realized, c_median, 1))));
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'),
+            2 + 2 + 2);  // note, blank, header, rule, 2 lines
+  v1::RunResult without_spec = *r;
+  without_spec.clear_cases();
+  EXPECT_EQ(FormatSpeculative(without_spec, suite.spec), "");
 }
 
 TEST(RunnerTest, FiltersLeaveOtherCasesNotRun) {

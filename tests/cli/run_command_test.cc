@@ -81,8 +81,9 @@ TEST_F(RunCommandTest, QuickSuiteEndToEndWithEveryOutputAgreeing) {
   CommandResult r = Run("run --suite quick --json " + Path("r.json") + " --csv " + Path("r.csv") +
                         " --md " + Path("r.md"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* s : {"| model", "pp64", "ttft", "tg16", "pp512", "tg8@d512", "AI System Score",
-                        "not rankable", "estimated", "saved"}) {
+  for (const char* s :
+       {"| model", "pp64", "ttft", "tg16", "pp512", "tg8@d512", "spec-tg16", "Speculative decoding",
+        "| spec/q4_k |", "AI System Score", "not rankable", "estimated", "saved"}) {
     EXPECT_THAT(r.output, HasSubstr(s));
   }
   // Piped stderr gets plain progress lines, no terminal control codes.
@@ -104,21 +105,16 @@ TEST_F(RunCommandTest, QuickSuiteEndToEndWithEveryOutputAgreeing) {
   ASSERT_EQ(stat((dir_.path() / "config" / "aiscore" / "key").c_str(), &key_stat), 0);
   EXPECT_EQ(key_stat.st_mode & 0777, 0600);
 
-  // Every case of the suite, in order; chat and long measured; spec not run with a reason.
+  // Every case of the suite, in order, measured.
   const v1::RunResult& run = *json_run;
   EXPECT_EQ(run.suite().name(), "quick");
   ASSERT_EQ(run.cases_size(), 12);
   int measured = 0;
   for (const v1::CaseResult& c : run.cases()) {
-    if (c.workload() == "spec") {
-      EXPECT_EQ(c.status(), v1::CASE_STATUS_NOT_RUN);
-      EXPECT_FALSE(c.reason().empty());
-    } else {
-      EXPECT_EQ(c.status(), v1::CASE_STATUS_OK) << c.name() << ": " << c.reason();
-      measured += c.measurements_size();
-    }
+    EXPECT_EQ(c.status(), v1::CASE_STATUS_OK) << c.name() << ": " << c.reason();
+    measured += c.measurements_size();
   }
-  EXPECT_EQ(measured, 4 * (3 + 2));
+  EXPECT_EQ(measured, 4 * (3 + 2 + 10));  // chat, long, spec
   EXPECT_GT(run.local_score(), 0);
 
   // CSV: the same figures, bit for bit.

@@ -237,6 +237,52 @@ TEST_F(VerifierTest, RegressionInfiniteScoreFromDenormalTime) {
                  v1::REJECT_REASON_INVALID_VALUE, "not a finite number");
 }
 
+// A measured speculative case whose break-even acceptance is 0 (speculation
+// pays at any acceptance rate) was rejected as "not finite and positive".
+TEST_F(VerifierTest, RegressionZeroBreakEvenAcceptanceRejected) {
+  v1::RunResult r = QuickResult(quick_);
+  const v1::Workload* spec = nullptr;
+  for (const v1::Workload& w : quick_.spec.workloads()) {
+    if (w.kind() == v1::WORKLOAD_KIND_SPECULATIVE) spec = &w;
+  }
+  ASSERT_NE(spec, nullptr);
+  for (v1::CaseResult& c : *r.mutable_cases()) {
+    if (c.workload() != spec->name()) continue;
+    c.set_status(v1::CASE_STATUS_OK);
+    c.clear_reason();
+    c.mutable_self_check()->set_status(v1::SELF_CHECK_STATUS_PASSED);
+    c.set_timed_runs(1);
+    for (const v1::MetricSpec& metric : spec->metrics()) {
+      v1::Measurement* m = c.add_measurements();
+      m->set_name(metric.name());
+      m->set_kind(metric.kind());
+      m->set_unit(UnitOf(metric.kind()));
+      double value = 1;
+      for (const v1::Reference& ref : metric.references()) {
+        if (ref.format() == c.format()) value = ref.value();
+      }
+      if (m->unit() == v1::UNIT_FRACTION) value = 0;
+      m->set_median(value);
+      m->set_min(value);
+      m->set_max(value);
+      m->add_samples(value);
+    }
+  }
+  const Verdict v = Verifier().Verify(Sign(r), kNow);
+  EXPECT_TRUE(v.accepted) << v.message;
+  // Still bounded: a fraction above 1 or below 0 is refused.
+  ExpectRejected(
+      [&](v1::RunResult& bad) {
+        bad = r;
+        for (v1::CaseResult& c : *bad.mutable_cases()) {
+          for (v1::Measurement& m : *c.mutable_measurements()) {
+            if (m.unit() == v1::UNIT_FRACTION) m.set_max(1.5), m.set_median(1.5), m.set_min(1.5);
+          }
+        }
+      },
+      v1::REJECT_REASON_INVALID_VALUE, "is not in [0, 1]");
+}
+
 TEST_F(VerifierTest, PhysicsRejectsDecodeFasterThanMemoryAllows) {
   // quick-target Q4_K tg16 reference reads the weights at the reference
   // device's effective 179 GB/s; a device with 100 GB/s cannot do that.
