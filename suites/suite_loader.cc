@@ -436,4 +436,36 @@ v1::Unit UnitOf(v1::MetricKind kind) {
   }
 }
 
+std::string UnitSymbol(v1::Unit unit) {
+  switch (unit) {
+    case v1::UNIT_TOKENS_PER_SECOND:
+      return "t/s";
+    case v1::UNIT_SECONDS:
+      return "s";
+    case v1::UNIT_FRACTION:
+      return "fraction";
+    case v1::UNIT_RATIO:
+      return "x";
+    default:
+      return "";
+  }
+}
+
+std::string CaseStatusName(v1::CaseStatus status) {
+  switch (status) {
+    case v1::CASE_STATUS_OK:
+      return "ok";
+    case v1::CASE_STATUS_DOES_NOT_FIT:
+      return "does not fit";
+    case v1::CASE_STATUS_SELF_CHECK_FAILED:
+      return "self-check failed";
+    case v1::CASE_STATUS_NOT_RUN:
+      return "not run";
+    case v1::CASE_STATUS_FAILED:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
+
 }  // namespace aiscore

@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/engine/model_config.h"
+#include "aiscore/v1/result.pb.h"
 #include "aiscore/v1/suite.pb.h"
 
 namespace aiscore {
@@ -60,6 +61,11 @@ bool WorkloadMeasures(v1::WorkloadKind workload, v1::MetricKind metric);
 bool HigherIsBetter(v1::MetricKind kind);
 // The unit of a metric of this kind.
 v1::Unit UnitOf(v1::MetricKind kind);
+// How reports and pages write a unit: "t/s", "s", "fraction", "x"; "" unspecified.
+std::string UnitSymbol(v1::Unit unit);
+// How reports and pages write a case's status: "ok", "does not fit",
+// "self-check failed", "not run", "failed"; "unknown" otherwise.
+std::string CaseStatusName(v1::CaseStatus status);
 
 }  // namespace aiscore
 

@@ -29,46 +29,14 @@ struct Column {
 
 std::string Exact(double x) { return absl::StrFormat("%.17g", x); }
 
-std::string UnitName(v1::Unit unit) {
-  switch (unit) {
-    case v1::UNIT_TOKENS_PER_SECOND:
-      return "t/s";
-    case v1::UNIT_SECONDS:
-      return "s";
-    case v1::UNIT_FRACTION:
-      return "fraction";
-    case v1::UNIT_RATIO:
-      return "x";
-    default:
-      return "";
-  }
-}
-
-std::string StatusName(v1::CaseStatus s) {
-  switch (s) {
-    case v1::CASE_STATUS_OK:
-      return "ok";
-    case v1::CASE_STATUS_DOES_NOT_FIT:
-      return "does not fit";
-    case v1::CASE_STATUS_SELF_CHECK_FAILED:
-      return "self-check failed";
-    case v1::CASE_STATUS_NOT_RUN:
-      return "not run";
-    case v1::CASE_STATUS_FAILED:
-      return "failed";
-    default:
-      return "unknown";
-  }
-}
-
 std::string ModelName(const Row& r) { return r.c.model(); }
 
 std::string Result(const Row& r) {
   if (r.m == nullptr) {
-    return r.c.reason().empty() ? StatusName(r.c.status())
-                                : absl::StrCat(StatusName(r.c.status()), ": ", r.c.reason());
+    return r.c.reason().empty() ? CaseStatusName(r.c.status())
+                                : absl::StrCat(CaseStatusName(r.c.status()), ": ", r.c.reason());
   }
-  const std::string unit = UnitName(r.m->unit());
+  const std::string unit = UnitSymbol(r.m->unit());
   if (r.m->unit() == v1::UNIT_SECONDS) {
     return absl::StrFormat("%.4g ± %.2g %s", r.m->median(), r.m->stddev(), unit);
   }
@@ -97,7 +65,7 @@ const std::vector<Column>& Columns() {
       {"reason", [](const Row& r) { return r.c.reason(); }, nullptr},
       {"test", [](const Row& r) { return r.m ? r.m->name() : std::string(); },
        [](const Row& r) { return r.m ? r.m->name() : std::string("-"); }},
-      {"unit", [](const Row& r) { return r.m ? UnitName(r.m->unit()) : std::string(); }, nullptr},
+      {"unit", [](const Row& r) { return r.m ? UnitSymbol(r.m->unit()) : std::string(); }, nullptr},
       {"median", [](const Row& r) { return r.m ? Exact(r.m->median()) : std::string(); },
        [](const Row& r) { return Result(r); }},
       {"min", [](const Row& r) { return r.m ? Exact(r.m->min()) : std::string(); }, nullptr},

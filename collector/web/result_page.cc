@@ -6,41 +6,12 @@
 #include "collector/service/stored_result.h"
 #include "collector/web/html.h"
 #include "collector/web/pages.h"
+#include "suites/suite_loader.h"
 
 namespace aiscore::collector::web {
 namespace {
 
 constexpr char kResultPrefix[] = "/result/";
-
-const char* UnitName(v1::Unit unit) {
-  switch (unit) {
-    case v1::UNIT_TOKENS_PER_SECOND:
-      return "tok/s";
-    case v1::UNIT_SECONDS:
-      return "s";
-    case v1::UNIT_FRACTION:
-      return "";
-    default:
-      return "";
-  }
-}
-
-std::string CaseStatusName(v1::CaseStatus status) {
-  switch (status) {
-    case v1::CASE_STATUS_OK:
-      return "ok";
-    case v1::CASE_STATUS_DOES_NOT_FIT:
-      return "does not fit";
-    case v1::CASE_STATUS_SELF_CHECK_FAILED:
-      return "self-check failed";
-    case v1::CASE_STATUS_NOT_RUN:
-      return "not run";
-    case v1::CASE_STATUS_FAILED:
-      return "failed";
-    default:
-      return "unknown";
-  }
-}
 
 std::string SelfCheckText(const v1::SelfCheck& check) {
   switch (check.status()) {
@@ -130,7 +101,7 @@ std::string CasesSection(const v1::RunResult& r) {
       for (double s : m.samples()) {
         absl::StrAppend(&samples, samples.empty() ? "" : " ", FormatSignificant(s));
       }
-      const std::string unit = UnitName(m.unit());
+      const std::string unit = UnitSymbol(m.unit());
       absl::StrAppend(&out, "<td class=\"metric\">", Escape(m.name()),
                       unit.empty() ? "" : absl::StrCat(" <span class=\"muted\">", unit, "</span>"),
                       "</td><td class=\"num median\">", FormatSignificant(m.median()),
