@@ -36,9 +36,9 @@
 #include "collector/service/predictor.h"
 #include "collector/service/rate_limiter.h"
 #include "collector/store/result_store.h"
-#include "collector/web/site.h"
 #include "collector/verify/device_limits.h"
 #include "collector/verify/submission_verifier.h"
+#include "collector/web/site.h"
 
 namespace {
 

@@ -70,8 +70,8 @@ class ServiceObserver {
 };
 
 struct ServiceOptions {
-  RateLimit per_peer;  // Submit calls per peer host; disabled by default
-  RateLimit per_key;   // Submit calls per signing key; disabled by default
+  RateLimit per_peer;                   // Submit calls per peer host; disabled by default
+  RateLimit per_key;                    // Submit calls per signing key; disabled by default
   ServiceObserver* observer = nullptr;  // borrowed; may be null
 };
 

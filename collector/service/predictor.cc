@@ -256,9 +256,10 @@ absl::StatusOr<v1::PredictResponse> Predictor::Predict(const v1::PredictRequest&
       const ModelPresetEntry* preset = FindModelPreset(request.model().preset());
       if (preset == nullptr) {
         std::string names;
-        for (const ModelPresetEntry& p : ModelPresets()) absl::StrAppend(&names, names.empty() ? "" : ", ", p.name);
-        return absl::NotFoundError(absl::StrCat("no model preset '", request.model().preset(),
-                                                "'; presets: ", names));
+        for (const ModelPresetEntry& p : ModelPresets())
+          absl::StrAppend(&names, names.empty() ? "" : ", ", p.name);
+        return absl::NotFoundError(
+            absl::StrCat("no model preset '", request.model().preset(), "'; presets: ", names));
       }
       shape = preset->shape;
       break;
@@ -342,33 +343,32 @@ std::string Predictor::Report(const Fitted& fitted) {
     return e.has_value() ? absl::StrFormat("%.1f%%", 100 * *e) : std::string("-");
   };
   std::string out = absl::StrFormat("%-40s %8s %12s %7s %12s %7s %9s %8s %8s\n", "device",
-                                    "results", "BW_eff GB/s", "of BW", "F_eff TFLOP/s",
-                                    "of FP16", "overhead", "decode", "prefill");
+                                    "results", "BW_eff GB/s", "of BW", "F_eff TFLOP/s", "of FP16",
+                                    "overhead", "decode", "prefill");
   for (const auto& [device, fit] : c.fits()) {
     const HardwareSpec* row = RowNamed(device);
     const auto& e = c.device_errors().at(device);
     absl::StrAppend(
         &out,
-        absl::StrFormat("%-40s %8d %12.1f %7s %12.2f %7s %7.2fms %8s %8s\n", device, fit.results,
-                        fit.bandwidth / 1e9,
-                        row ? absl::StrFormat("%.0f%%", 100 * fit.bandwidth / row->memory_bandwidth)
-                            : std::string("-"),
-                        fit.flops / 1e12,
-                        row ? absl::StrFormat("%.0f%%", 100 * fit.flops / row->fp16_flops)
-                            : std::string("-"),
-                        1e3 * fit.overhead_seconds, percent(e.decode), percent(e.prefill)));
+        absl::StrFormat(
+            "%-40s %8d %12.1f %7s %12.2f %7s %7.2fms %8s %8s\n", device, fit.results,
+            fit.bandwidth / 1e9,
+            row ? absl::StrFormat("%.0f%%", 100 * fit.bandwidth / row->memory_bandwidth)
+                : std::string("-"),
+            fit.flops / 1e12,
+            row ? absl::StrFormat("%.0f%%", 100 * fit.flops / row->fp16_flops) : std::string("-"),
+            1e3 * fit.overhead_seconds, percent(e.decode), percent(e.prefill)));
   }
   const Calibration::Errors& e = c.errors();
-  absl::StrAppend(&out, absl::StrFormat(
-                            "\n%d fitted devices. Mean absolute percentage error:\n"
+  absl::StrAppend(
+      &out, absl::StrFormat("\n%d fitted devices. Mean absolute percentage error:\n"
                             "  leave one case out (within a GPU):  decode %s, prefill %s over "
                             "%d and %d measurements\n"
                             "  leave one GPU out (from its family): decode %s, prefill %s over "
                             "%d GPUs\n",
-                            static_cast<int>(c.fits().size()),
-                            percent(e.decode_leave_one_case_out),
-                            percent(e.prefill_leave_one_case_out), e.decode_cases,
-                            e.prefill_cases, percent(e.decode_leave_one_device_out),
+                            static_cast<int>(c.fits().size()), percent(e.decode_leave_one_case_out),
+                            percent(e.prefill_leave_one_case_out), e.decode_cases, e.prefill_cases,
+                            percent(e.decode_leave_one_device_out),
                             percent(e.prefill_leave_one_device_out), e.devices));
   for (const auto& [backend, memory] : fitted.memory) {
     absl::StrAppend(&out, absl::StrFormat("runtime memory overhead on %s: %.0f MiB (%s)\n", backend,

@@ -87,8 +87,8 @@ class Predictor {
   const absl::Duration refresh_;
   std::mutex refresh_mu_;  // held by the one thread rebuilding
   mutable std::mutex mu_;
-  std::shared_ptr<const Fitted> current_;  // guarded by mu_
-  absl::Time built_ = absl::InfinitePast();     // guarded by mu_
+  std::shared_ptr<const Fitted> current_;    // guarded by mu_
+  absl::Time built_ = absl::InfinitePast();  // guarded by mu_
 };
 
 }  // namespace aiscore::collector

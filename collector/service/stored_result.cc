@@ -1,12 +1,11 @@
 #include "collector/service/stored_result.h"
 
-#include "scoring/hardware_table.h"
-
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/str_join.h"
+#include "scoring/hardware_table.h"
 
 namespace aiscore::collector {
 namespace {
@@ -19,7 +18,8 @@ StoredScores ToStored(std::string format, const ScoreReport& r) {
 
 // "Intel(R) Xeon(R) CPU  @ 2.2GHz" -> "Intel Xeon CPU @ 2.2GHz".
 std::string CleanCpuName(const std::string& model) {
-  std::string s = absl::StrReplaceAll(model, {{"(R)", ""}, {"(r)", ""}, {"(TM)", ""}, {"(tm)", ""}});
+  std::string s =
+      absl::StrReplaceAll(model, {{"(R)", ""}, {"(r)", ""}, {"(TM)", ""}, {"(tm)", ""}});
   std::vector<absl::string_view> words = absl::StrSplit(s, ' ', absl::SkipWhitespace());
   std::string joined = absl::StrJoin(words, " ");
   return joined.empty() ? "unknown" : joined;
