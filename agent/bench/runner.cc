@@ -142,7 +142,7 @@ absl::StatusOr<ModelWeights> SuiteRun::Weights(const ModelConfig& model, Format 
   if (cached_key_ == key && cached_) return *cached_;
   cached_.reset();  // free the previous model first
   cached_key_.clear();
-  absl::StatusOr<ModelWeights> w = SynthesizeWeights(model, format, suite_.seed());
+  absl::StatusOr<ModelWeights> w = SynthesizeWeightsFor(backend_, model, format, suite_.seed());
   if (!w.ok()) return w.status();
   cached_ = *w;
   cached_key_ = key;
@@ -152,7 +152,7 @@ absl::StatusOr<ModelWeights> SuiteRun::Weights(const ModelConfig& model, Format 
 double SuiteRun::CalibrateFlops(Format format) {
   absl::StatusOr<ModelConfig> config = ModelPreset("small");
   if (!config.ok()) return 0;
-  absl::StatusOr<ModelWeights> w = SynthesizeWeights(*config, format, suite_.seed());
+  absl::StatusOr<ModelWeights> w = SynthesizeWeightsFor(backend_, *config, format, suite_.seed());
   if (!w.ok()) return 0;
   absl::StatusOr<std::unique_ptr<Session>> s =
       Session::Create(&backend_, *w, {.max_context = kCalibrationTokens});
@@ -296,15 +296,18 @@ v1::CaseResult SuiteRun::RunCase(size_t index, const CasePlan& plan) {
                   absl::StrCat("self-check failed: ", result.self_check().message()));
   }
 
-  // Memory: the weights in host memory, then everything on the device. The
-  // weights of this format that are already loaded count as available.
-  const int64_t loaded = (cached_ && cached_key_ == WeightsKey(plan.model, plan.format_name))
-                             ? static_cast<int64_t>(cached_->TotalBytes())
-                             : 0;
-  const int64_t host = static_cast<int64_t>(AvailableHostMemory()) + loaded;
-  const int64_t device = static_cast<int64_t>(backend_.AvailableMemory()) +
-                         (backend_.details().host_memory ? loaded : 0);
-  if (!custom_ && host > 0 && plan.weights_bytes > host) {
+  // Memory: the weights in host memory (unless the backend makes them in its
+  // own), then everything on the device. Weights() frees the synthetic model
+  // it holds before making another, so that model's bytes count as available
+  // where it lies.
+  const BackendDetails details = backend_.details();
+  const int64_t held = cached_ ? static_cast<int64_t>(cached_->TotalBytes()) : 0;
+  const bool held_on_device = details.host_memory || details.synthesizes_weights;
+  const int64_t host = static_cast<int64_t>(AvailableHostMemory()) +
+                       (details.host_memory || !details.synthesizes_weights ? held : 0);
+  const int64_t device =
+      static_cast<int64_t>(backend_.AvailableMemory()) + (held_on_device ? held : 0);
+  if (!custom_ && !details.synthesizes_weights && host > 0 && plan.weights_bytes > host) {
     return finish(v1::CASE_STATUS_DOES_NOT_FIT,
                   absl::StrCat("the weights need ", Gib(plan.weights_bytes), " of host memory, ",
                                Gib(host), " available"));
@@ -329,7 +332,7 @@ v1::CaseResult SuiteRun::RunCase(size_t index, const CasePlan& plan) {
   if (!session.ok()) return failed(session.status());
   if (plan.draft) {
     absl::StatusOr<ModelWeights> draft_weights =
-        SynthesizeWeights(*plan.draft, plan.format, suite_.seed());
+        SynthesizeWeightsFor(backend_, *plan.draft, plan.format, suite_.seed());
     if (!draft_weights.ok()) return failed(draft_weights.status());
     absl::StatusOr<std::unique_ptr<Session>> draft =
         Session::Create(&backend_, *draft_weights, session_options);

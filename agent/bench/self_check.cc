@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,14 +17,25 @@ namespace {
 
 constexpr char kCheckModel[] = "tiny";
 constexpr int kCheckTokens = 16;
+constexpr int64_t kCheckBatches[] = {10, 4, 1, 1};  // tokens per Forward, kCheckTokens in all
 
 absl::StatusOr<std::vector<float>> CheckLogits(Backend& backend, const ModelWeights& weights,
                                                const std::vector<int32_t>& tokens) {
   absl::StatusOr<std::unique_ptr<Session>> session =
       Session::Create(&backend, weights, {.max_context = kCheckTokens, .max_batch = kCheckTokens});
   if (!session.ok()) return session.status();
-  if (absl::Status s = (*session)->Forward(tokens, 0, Logits::kAll); !s.ok()) return s;
-  return (*session)->logits();
+  // The tokens go in as a prefill batch, a speculative-verification-sized
+  // batch and single decode steps, so that every size class of kernel a
+  // backend may have (large and small matrix products) is checked.
+  std::vector<float> logits;
+  int64_t pos = 0;
+  for (const int64_t n : kCheckBatches) {
+    const std::span<const int32_t> batch(tokens.data() + pos, n);
+    if (absl::Status s = (*session)->Forward(batch, pos, Logits::kAll); !s.ok()) return s;
+    logits.insert(logits.end(), (*session)->logits().begin(), (*session)->logits().end());
+    pos += n;
+  }
+  return logits;
 }
 
 }  // namespace

@@ -19,7 +19,8 @@ namespace aiscore {
 double SelfCheckTolerance(Format format);
 
 // Runs the check model ("tiny" preset, weights from `seed`) over 16 tokens on
-// `backend` and on the reference, and compares all logits. Never fails: a
+// `backend` and on the reference, in batches of 10, 4, 1 and 1 tokens (prefill,
+// verification and decode kernels), and compares all logits. Never fails: a
 // problem is a FAILED check with the reason in message.
 v1::SelfCheck RunSelfCheck(Backend& backend, Format format, uint64_t seed);
 

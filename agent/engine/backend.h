@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "agent/engine/model_config.h"
 #include "agent/engine/model_weights.h"
 #include "agent/engine/weight_tensor.h"
 
@@ -53,6 +54,7 @@ struct BackendDetails {
   std::string kernels;       // CPU kernel path: "scalar", "avx2", "avx512"
   int threads = 0;           // CPU threads
   bool host_memory = false;  // device memory is the host's: loaded weights count against both
+  bool synthesizes_weights = false;  // SynthesizeOnDevice makes synthetic models in device memory
 };
 
 class Backend {
@@ -82,6 +84,14 @@ class Backend {
   // The same model with every tensor in device memory (uploaded, or on the
   // CPU shared as it is). The result's storage keeps the device copy alive.
   virtual absl::StatusOr<ModelWeights> PrepareWeights(const ModelWeights& host) = 0;
+  // The model SynthesizeWeights(config, format, seed) makes, made directly in
+  // device memory, byte for byte the same (synthetic_weights.h). Unimplemented
+  // where the backend has no such generator; the caller then synthesizes on
+  // the host (SynthesizeWeightsFor does both).
+  virtual absl::StatusOr<ModelWeights> SynthesizeOnDevice(const ModelConfig& config, Format format,
+                                                          uint64_t seed) {
+    return absl::UnimplementedError(name() + " has no device-side weight generator");
+  }
 
   // out[i][:] = dequantized row ids[i] of table; out is [n][table.cols].
   virtual void Embed(const WeightTensor& table, const int32_t* ids, int64_t n, float* out) = 0;

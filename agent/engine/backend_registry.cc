@@ -4,6 +4,9 @@
 #include "absl/strings/str_join.h"
 #include "agent/cpu/cpu_backend.h"
 #include "agent/cpu/cpu_features.h"
+#if AISCORE_HAVE_CUDA
+#include "agent/cuda/cuda_backend.h"
+#endif
 
 namespace aiscore {
 namespace {
@@ -33,12 +36,19 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateCpu(const BackendOptions& options
 }  // namespace
 
 std::vector<std::string> BackendNames() {
-  // A CUDA build lists "cuda" first; its registration goes here.
+#if AISCORE_HAVE_CUDA
+  return {"cuda", "cpu"};
+#else
   return {"cpu"};
+#endif
 }
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view name,
                                                        const BackendOptions& options) {
+#if AISCORE_HAVE_CUDA
+  if (name == "cuda") return CreateCudaBackend(options.device);
+  if (name == "auto" && CudaDeviceCount() > 0) return CreateCudaBackend(options.device);
+#endif
   if (name == "cpu" || name == "auto") return CreateCpu(options);
   return absl::NotFoundError(absl::StrCat("unknown backend '", std::string(name),
                                           "': this build has ",

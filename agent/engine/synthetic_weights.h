@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agent/engine/backend.h"
 #include "agent/engine/model_config.h"
 #include "agent/engine/model_weights.h"
 #include "agent/quant/format.h"
@@ -26,7 +27,21 @@ absl::StatusOr<ModelWeights> SynthesizeWeights(const ModelConfig& config, Format
                                                uint64_t seed = kDefaultSyntheticSeed,
                                                int threads = 0);
 
-// The generator's pieces, exposed for tests and for other implementations.
+// The same weights for `backend`: generated in its device memory where it can
+// (Backend::SynthesizeOnDevice), else on the host, as PrepareWeights takes them.
+absl::StatusOr<ModelWeights> SynthesizeWeightsFor(Backend& backend, const ModelConfig& config,
+                                                  Format format,
+                                                  uint64_t seed = kDefaultSyntheticSeed);
+
+// The generator's pieces, exposed for tests and for other implementations
+// (synthetic_block.h holds the per-block code the GPU shares).
+// How tensor `x` of `w` is made: values of standard deviation `stddev`, or
+// all ones (norm weights).
+struct SyntheticTensorPlan {
+  float stddev;
+  bool ones;
+};
+SyntheticTensorPlan SyntheticPlan(const ModelWeights& w, const WeightTensor& x);
 // A 64-bit mix of (seed, tensor index, block index): the start of a block's stream.
 uint64_t SyntheticBlockKey(uint64_t seed, uint64_t tensor_index, uint64_t block_index);
 // Writes one block of a quantized format (Q8_0, Q4_K, Q2_K) whose values

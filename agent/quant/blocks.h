@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "agent/quant/host_device.h"
+
 namespace aiscore {
 
 // Q8_0: 32 weights, w = d * qs[i].
@@ -83,7 +85,8 @@ struct BlockQ8_K {
 static_assert(sizeof(BlockQ8_K) == 292);
 
 // Unpacks the 6-bit scale and min of sub-block j (0..7) of a Q4_K block.
-inline void UnpackQ4KScaleMin(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m) {
+AISCORE_HOST_DEVICE inline void UnpackQ4KScaleMin(int j, const uint8_t* scales, uint8_t* sc,
+                                                  uint8_t* m) {
   if (j < 4) {
     *sc = scales[j] & 63;
     *m = scales[j + 4] & 63;
@@ -96,13 +99,13 @@ inline void UnpackQ4KScaleMin(int j, const uint8_t* scales, uint8_t* sc, uint8_t
 // The 6-bit scale code (0..63; the scale is code - 32) of sub-block j (0..15)
 // of a Q3_K block: the low four bits are nibble j / 8 of scales[j % 8], the
 // high two bits are bit pair j / 4 of scales[8 + j % 4].
-inline uint8_t UnpackQ3KScale(int j, const uint8_t* scales) {
+AISCORE_HOST_DEVICE inline uint8_t UnpackQ3KScale(int j, const uint8_t* scales) {
   return ((scales[j % 8] >> (4 * (j / 8))) & 0xf) |
          (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
 }
 
 // Packs 16 6-bit scale codes as UnpackQ3KScale reads them.
-inline void PackQ3KScales(const uint8_t codes[16], uint8_t* scales) {
+AISCORE_HOST_DEVICE inline void PackQ3KScales(const uint8_t codes[16], uint8_t* scales) {
   for (int i = 0; i < kQ3KScaleBytes; ++i) scales[i] = 0;
   for (int j = 0; j < 16; ++j) {
     scales[j % 8] |= (codes[j] & 0xf) << (4 * (j / 8));

@@ -3,16 +3,19 @@
 // Fp32ToFp16 rounds to nearest, ties to even, keeps NaN a NaN and saturates
 // nothing: values beyond the half range become infinity, as hardware
 // conversion (F16C vcvtps2ph, CUDA __float2half_rn) does. Every path that
-// converts must produce the same bits as these two functions.
+// converts must produce the same bits as these two functions. They are also
+// compiled for the GPU where a CUDA source defines AISCORE_HOST_DEVICE.
 #ifndef AISCORE_AGENT_QUANT_FP16_H_
 #define AISCORE_AGENT_QUANT_FP16_H_
 
 #include <bit>
 #include <cstdint>
 
+#include "agent/quant/host_device.h"
+
 namespace aiscore {
 
-inline float Fp16ToFp32(uint16_t h) {
+AISCORE_HOST_DEVICE inline float Fp16ToFp32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t mant = h & 0x3ffu;
@@ -34,7 +37,7 @@ inline float Fp16ToFp32(uint16_t h) {
   return std::bit_cast<float>(bits);
 }
 
-inline uint16_t Fp32ToFp16(float f) {
+AISCORE_HOST_DEVICE inline uint16_t Fp32ToFp16(float f) {
   const uint32_t x = std::bit_cast<uint32_t>(f);
   const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
   const uint32_t abs = x & 0x7fffffffu;

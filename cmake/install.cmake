@@ -1,0 +1,1 @@
+# Install rules: filled in by the relocatable-install work (docs/install.md).
