@@ -25,7 +25,7 @@ __global__ void EmbedKernel(const uint8_t* table, size_t row_bytes, int64_t rows
     for (int k = 0; k < 8; ++k) o[8 * u + k] = w[k];
   }
   for (int64_t c = 8 * groups + threadIdx.x; c < cols; c += blockDim.x) {
-    o[c] = DeviceFormat<F>::Value(row, c);
+    o[c] = ValueAt<F>(row, c);
   }
 }
 

@@ -54,7 +54,7 @@ __global__ void __launch_bounds__(kRowsPerBlock* kWarpSize)
     Accumulate<kMaxN>(wv, x, cols, 8 * u, n, aligned, acc);
   }
   for (int64_t c = 8 * groups + lane; c < cols; c += kWarpSize) {  // plain formats' tail
-    const float v = DeviceFormat<F>::Value(row, c);
+    const float v = ValueAt<F>(row, c);
 #pragma unroll
     for (int t = 0; t < kMaxN; ++t) {
       if (t < n) acc[t] = fmaf(v, x[t * cols + c], acc[t]);

@@ -7,7 +7,7 @@
 // one group, reading only the bytes it needs; the kernels that stream rows
 // (matrix x vector, embedding, dequantization to F16) give one group to
 // each thread in turn. Plain formats (F32, F16) may end with a partial
-// group; Value() reads any single weight. Block layouts: agent/quant/blocks.h.
+// group; ValueAt() reads any single weight. Block layouts: agent/quant/blocks.h.
 #ifndef AISCORE_AGENT_CUDA_QUANT_DEVICE_CUH_
 #define AISCORE_AGENT_CUDA_QUANT_DEVICE_CUH_
 
@@ -40,9 +40,6 @@ struct DeviceFormat<Format::kF32> {
 #pragma unroll
     for (int i = 0; i < 8; ++i) w[i] = x[i];
   }
-  __device__ static float Value(const uint8_t* row, int64_t i) {
-    return reinterpret_cast<const float*>(row)[i];
-  }
 };
 
 template <>
@@ -65,9 +62,6 @@ struct DeviceFormat<Format::kF16> {
       for (int i = 0; i < 8; ++i) w[i] = HalfBits(Load16(p + 2 * i));
     }
   }
-  __device__ static float Value(const uint8_t* row, int64_t i) {
-    return HalfBits(Load16(row + 2 * i));
-  }
 };
 
 template <>
@@ -85,10 +79,6 @@ struct DeviceFormat<Format::kQ8_0> {
       w[i] = d * static_cast<float>(static_cast<int8_t>(pair & 0xff));
       w[i + 1] = d * static_cast<float>(static_cast<int8_t>(pair >> 8));
     }
-  }
-  __device__ static float Value(const uint8_t* row, int64_t i) {
-    const uint8_t* b = row + (i / kBlockValues) * kBlockBytes;
-    return HalfBits(Load16(b)) * static_cast<float>(static_cast<int8_t>(b[2 + i % kBlockValues]));
   }
 };
 
@@ -112,11 +102,6 @@ struct DeviceFormat<Format::kQ4_K> {
       w[i] = dl * static_cast<float>((v.x >> (8 * i + shift)) & 0xf) - ml;
       w[i + 4] = dl * static_cast<float>((v.y >> (8 * i + shift)) & 0xf) - ml;
     }
-  }
-  __device__ static float Value(const uint8_t* row, int64_t i) {
-    float w[8];
-    Group8(row, i / 8, w);
-    return w[i % 8];
   }
   __device__ static void UnpackScaleMin(int j, const uint8_t* s, uint8_t* sc, uint8_t* m) {
     if (j < 4) {
@@ -151,11 +136,6 @@ struct DeviceFormat<Format::kQ2_K> {
       w[i + 4] = dl * static_cast<float>((hi >> (8 * i + 2 * s)) & 3) - ml;
     }
   }
-  __device__ static float Value(const uint8_t* row, int64_t i) {
-    float w[8];
-    Group8(row, i / 8, w);
-    return w[i % 8];
-  }
 };
 
 template <>
@@ -178,11 +158,6 @@ struct DeviceFormat<Format::kQ6_K> {
       const int q = (((ql[i] >> (4 * (s / 2))) & 0xf) | (((qh[i] >> (2 * s)) & 3) << 4)) - 32;
       w[i] = dl * static_cast<float>(q);
     }
-  }
-  __device__ static float Value(const uint8_t* row, int64_t i) {
-    float w[8];
-    Group8(row, i / 8, w);
-    return w[i % 8];
   }
 };
 
@@ -210,12 +185,22 @@ struct DeviceFormat<Format::kQ3_K> {
       w[i] = dl * static_cast<float>(q);
     }
   }
-  __device__ static float Value(const uint8_t* row, int64_t i) {
+};
+
+// Weight i of a row: what Group8 gives for it (plain formats read it alone,
+// for the last, partial group of a row).
+template <Format F>
+__device__ __forceinline__ float ValueAt(const uint8_t* row, int64_t i) {
+  if constexpr (F == Format::kF32) {
+    return reinterpret_cast<const float*>(row)[i];
+  } else if constexpr (F == Format::kF16) {
+    return HalfBits(Load16(row + 2 * i));
+  } else {
     float w[8];
-    Group8(row, i / 8, w);
+    DeviceFormat<F>::Group8(row, i / 8, w);
     return w[i % 8];
   }
-};
+}
 
 // Calls fn.template operator()<F>() for the runtime format `f`; false when
 // the format has no device implementation.

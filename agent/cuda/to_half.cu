@@ -21,8 +21,7 @@ __global__ void DequantizeToHalfKernel(const uint8_t* rows, size_t row_bytes, in
 #pragma unroll
     for (int k = 0; k < 8; ++k) o[k] = __float2half_rn(w[k]);
   } else {
-    for (int64_t c = 8 * u; c < cols; ++c)
-      o[c - 8 * u] = __float2half_rn(DeviceFormat<F>::Value(row, c));
+    for (int64_t c = 8 * u; c < cols; ++c) o[c - 8 * u] = __float2half_rn(ValueAt<F>(row, c));
   }
 }
 
