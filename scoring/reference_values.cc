@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/engine/model_config.h"
+#include "agent/engine/speculative_formulas.h"
 #include "agent/quant/format.h"
 #include "suites/suite_loader.h"
 
@@ -89,18 +90,7 @@ absl::StatusOr<double> BreakEvenAcceptance(const SpeculativeStep& step, int64_t 
                                               " s, more than ", k + 1, " tokens decoded plainly (",
                                               Num(step.target_seconds), " s each)"));
   }
-  double lo = 0;
-  double hi = 1;
-  for (int i = 0; i < 200; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    if (mid <= lo || mid >= hi) break;
-    if (ExpectedTokensPerStep(k, mid) < needed) {
-      lo = mid;
-    } else {
-      hi = mid;
-    }
-  }
-  return 0.5 * (lo + hi);
+  return SpeculativeAcceptanceFor(k, needed);
 }
 
 }  // namespace
@@ -153,16 +143,6 @@ double MeanDecodeContext(const v1::Workload& workload) {
          static_cast<double>(workload.generate_tokens() + 1) / 2;
 }
 
-double ExpectedTokensPerStep(int64_t draft_tokens, double acceptance_rate) {
-  double sum = 0;
-  double power = 1;
-  for (int64_t i = 0; i <= draft_tokens; ++i) {
-    sum += power;
-    power *= acceptance_rate;
-  }
-  return sum;
-}
-
 absl::StatusOr<double> ReferenceValue(const v1::SuiteSpec& suite, const v1::Workload& workload,
                                       v1::MetricKind kind, std::string_view format) {
   const std::string where =
@@ -213,7 +193,7 @@ absl::StatusOr<double> ReferenceValue(const v1::SuiteSpec& suite, const v1::Work
     case v1::METRIC_KIND_VERIFY_TIME:
       return step->verify_seconds;
     case v1::METRIC_KIND_EFFECTIVE_RATE:
-      return ExpectedTokensPerStep(k, workload.acceptance_rate()) /
+      return SpeculativeTokensPerStep(k, workload.acceptance_rate()) /
              (static_cast<double>(k) * step->draft_seconds + step->verify_seconds);
     case v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE: {
       absl::StatusOr<double> a = BreakEvenAcceptance(*step, k);

@@ -63,12 +63,6 @@ absl::StatusOr<double> DecodeSeconds(const v1::ReferenceDevice& device, const v1
 // prompt_tokens + (generate_tokens + 1) / 2.
 double MeanDecodeContext(const v1::Workload& workload);
 
-// Tokens a speculative step yields on average when each of `draft_tokens`
-// drafted tokens is accepted with probability `acceptance_rate` (a) until the
-// first rejection, plus the target's own token: E = (1 - a^(k+1)) / (1 - a),
-// which is k + 1 at a = 1 (computed as the sum of a^i, i = 0..k).
-double ExpectedTokensPerStep(int64_t draft_tokens, double acceptance_rate);
-
 // The reference value of a metric of `kind` of `workload` of `suite` in
 // `format`, in the metric's unit (suite.proto, MetricKind):
 //   PREFILL_RATE          prompt / ForwardSeconds(prompt tokens at 0)

@@ -31,26 +31,6 @@ double Median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// E(a): tokens a step yields on average, sum of a^i for i = 0..k.
-double TokensPerStep(int64_t k, double a) {
-  double sum = 0, power = 1;
-  for (int64_t i = 0; i <= k; ++i, power *= a) sum += power;
-  return sum;
-}
-
-// The a in [0, 1] with E(a) = tokens, by bisection (E is increasing, E(0) = 1,
-// E(1) = k + 1): 0 below that range, 1 above it.
-double AcceptanceForTokensPerStep(int64_t k, double tokens) {
-  if (tokens <= 1) return 0;
-  if (tokens >= static_cast<double>(k + 1)) return 1;
-  double lo = 0, hi = 1;
-  for (int i = 0; i < 100; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    (TokensPerStep(k, mid) < tokens ? lo : hi) = mid;
-  }
-  return 0.5 * (lo + hi);
-}
-
 absl::Status CheckOptions(const Session& target, const Session& draft,
                           std::span<const int32_t> prompt, const SpeculativeOptions& o) {
   if (o.draft_tokens < 1) {
@@ -106,15 +86,6 @@ bool AcceptedBySchedule(uint64_t seed, double acceptance_rate, int64_t position)
   const uint64_t word = Mix(seed + kGolden * static_cast<uint64_t>(position + 1));
   const double u = static_cast<double>(word >> 11) * 0x1.0p-53;
   return u < acceptance_rate;
-}
-
-double SpeculativeSpeedup(int64_t k, double a, double c, double v) {
-  return TokensPerStep(k, a) / (static_cast<double>(k) * c + v);
-}
-
-double SpeculativeBreakEven(int64_t k, double c, double v) {
-  // E(a) must reach the cost of a step in target steps.
-  return AcceptanceForTokensPerStep(k, static_cast<double>(k) * c + v);
 }
 
 absl::StatusOr<SpeculativeResult> DecodeSpeculatively(Session& target, Session& draft,
@@ -202,7 +173,7 @@ absl::StatusOr<SpeculativeResult> DecodeSpeculatively(Session& target, Session& 
   r.verify_ratio = r.verify_seconds / r.target_step_seconds;
   r.speedup = static_cast<double>(r.tokens) / r.seconds * r.target_step_seconds;
   r.acceptance =
-      AcceptanceForTokensPerStep(k, static_cast<double>(r.tokens) / static_cast<double>(r.steps));
+      SpeculativeAcceptanceFor(k, static_cast<double>(r.tokens) / static_cast<double>(r.steps));
   const double a =
       options.acceptance == Acceptance::kSchedule ? options.acceptance_rate : r.acceptance;
   r.predicted_speedup = SpeculativeSpeedup(k, a, r.cost_ratio, 1.0);

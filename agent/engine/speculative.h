@@ -44,6 +44,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/engine/session.h"
+#include "agent/engine/speculative_formulas.h"
 
 namespace aiscore {
 
@@ -110,19 +111,6 @@ absl::StatusOr<SpeculativeResult> DecodeSpeculatively(Session& target, Session& 
 // being SplitMix64 output `position + 1` of `seed` mapped to [0, 1) by its top
 // 53 bits (docs/speculative.md).
 bool AcceptedBySchedule(uint64_t seed, double acceptance_rate, int64_t position);
-
-// The speedup over plain decoding of speculation with k drafted tokens per
-// step, each accepted with probability a until the first rejection, a draft
-// step costing c and a verification costing v plain target steps:
-// E(a) / (k c + v), E(a) = (1 - a^(k+1)) / (1 - a) = sum of a^i for i = 0..k
-// (k + 1 at a = 1). With v = 1 this is Leviathan et al. (2023), eq. 1's
-// improvement factor.
-double SpeculativeSpeedup(int64_t k, double a, double c, double v);
-
-// The acceptance rate at which SpeculativeSpeedup(k, a, c, v) = 1, by
-// bisection: 0 when speculation pays at any acceptance (k c + v <= 1), 1 when
-// it does not pay even at full acceptance (k c + v >= k + 1).
-double SpeculativeBreakEven(int64_t k, double c, double v);
 
 }  // namespace aiscore
 

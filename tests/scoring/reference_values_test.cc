@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "agent/engine/speculative_formulas.h"
 #include "tests/scoring/suite_fixture.h"
 
 namespace aiscore {
@@ -168,11 +169,11 @@ TEST(ReferenceValuesTest, PrefillBecomesMemoryBoundOnASlowMemory) {
             1e-12);
 }
 
-TEST(ReferenceValuesTest, ExpectedTokensPerStep) {
-  EXPECT_DOUBLE_EQ(ExpectedTokensPerStep(4, 1.0), 5);
-  EXPECT_DOUBLE_EQ(ExpectedTokensPerStep(4, 0.0), 1);
-  EXPECT_DOUBLE_EQ(ExpectedTokensPerStep(4, 0.8), (1 - std::pow(0.8, 5)) / (1 - 0.8));  // 3.3616
-  EXPECT_DOUBLE_EQ(ExpectedTokensPerStep(1, 0.5), 1.5);
+TEST(ReferenceValuesTest, SpeculativeTokensPerStep) {
+  EXPECT_DOUBLE_EQ(SpeculativeTokensPerStep(4, 1.0), 5);
+  EXPECT_DOUBLE_EQ(SpeculativeTokensPerStep(4, 0.0), 1);
+  EXPECT_DOUBLE_EQ(SpeculativeTokensPerStep(4, 0.8), (1 - std::pow(0.8, 5)) / (1 - 0.8));  // 3.3616
+  EXPECT_DOUBLE_EQ(SpeculativeTokensPerStep(1, 0.5), 1.5);
 }
 
 TEST(ReferenceValuesTest, SpeculativeFiguresAreConsistent) {
@@ -190,7 +191,7 @@ TEST(ReferenceValuesTest, SpeculativeFiguresAreConsistent) {
     EXPECT_EQ(t_verify, *ForwardSeconds(suite.reference_device(), *target, format, 5, 576));
     const double step = 4 * t_draft + t_verify;
     EXPECT_DOUBLE_EQ(Value(suite, "spec", v1::METRIC_KIND_EFFECTIVE_RATE, format),
-                     ExpectedTokensPerStep(4, 0.8) / step);
+                     SpeculativeTokensPerStep(4, 0.8) / step);
     // Speculation at the suite's acceptance beats plain decoding.
     const double plain = Value(suite, "chat", v1::METRIC_KIND_DECODE_RATE, format);
     EXPECT_GT(Value(suite, "spec", v1::METRIC_KIND_EFFECTIVE_RATE, format), plain);
@@ -198,7 +199,7 @@ TEST(ReferenceValuesTest, SpeculativeFiguresAreConsistent) {
     const double a = Value(suite, "spec", v1::METRIC_KIND_BREAK_EVEN_ACCEPTANCE, format);
     EXPECT_GT(a, 0) << format;
     EXPECT_LT(a, 0.8) << format;
-    EXPECT_LT(RelativeDifference(ExpectedTokensPerStep(4, a) / step, plain), 1e-12) << format;
+    EXPECT_LT(RelativeDifference(SpeculativeTokensPerStep(4, a) / step, plain), 1e-12) << format;
   }
 }
 
