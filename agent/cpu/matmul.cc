@@ -38,13 +38,31 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
   const size_t w_stride = w.row_bytes();
   const int64_t chunk = RowsPerTask(rows, w_stride, n, k.tile_rows, k.tile_cols, pool_->size());
   const auto* wbase = static_cast<const unsigned char*>(w.data);
-  pool_->ParallelFor(rows, chunk, [&](int64_t row_begin, int64_t row_end, int) {
+  // Several token tiles: a kernel that packs converts each task's rows once.
+  const bool pack = k.pack_rows != nullptr && n > k.tile_cols;
+  const size_t p_stride = pack ? k.packed_row_bytes(cols) : 0;
+  if (pack) {
+    packed_.resize(pool_->size());
+    for (auto& buffer : packed_) {
+      if (buffer.size() < p_stride * chunk) buffer.resize(p_stride * chunk);
+    }
+  }
+  pool_->ParallelFor(rows, chunk, [&](int64_t row_begin, int64_t row_end, int thread) {
+    const unsigned char* base = wbase + row_begin * w_stride;
+    size_t stride = w_stride;
+    auto* tile = k.tile;
+    if (pack) {
+      k.pack_rows(cols, base, w_stride, row_end - row_begin, packed_[thread].data());
+      base = packed_[thread].data();
+      stride = p_stride;
+      tile = k.packed_tile;
+    }
     for (int64_t j0 = 0; j0 < n; j0 += k.tile_cols) {
       const int nc = static_cast<int>(std::min<int64_t>(k.tile_cols, n - j0));
       for (int64_t i0 = row_begin; i0 < row_end; i0 += k.tile_rows) {
         const int nr = static_cast<int>(std::min<int64_t>(k.tile_rows, row_end - i0));
-        k.tile(cols, wbase + i0 * w_stride, w_stride, nr, act + j0 * a_stride, a_stride, nc,
-               y + j0 * rows + i0, rows);
+        tile(cols, base + (i0 - row_begin) * stride, stride, nr, act + j0 * a_stride, a_stride, nc,
+             y + j0 * rows + i0, rows);
       }
     }
   });

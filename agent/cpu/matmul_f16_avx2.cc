@@ -8,7 +8,9 @@
 // Decode (one activation row) is memory-bound: it reads the kTileRows rows of
 // a tile side by side, one accumulator each, so that the hardware prefetcher
 // runs 12 streams and many cache-line misses are in flight at once.
-// The last cols % 8 elements are added one by one.
+// The last cols % 8 elements take one more step, zero-padded.
+// F16 prefill packs: each task's weight rows are widened to F32 once
+// (PackRowsF16) and the F32 tile runs over them for every token tile.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -28,19 +30,19 @@ constexpr int kMicroCols = 3;
 constexpr int kTileRows = 3 * kMicroRows;
 constexpr int kTileCols = kMicroCols;
 
-// Eight weights as floats, and one.
+// Eight weights as floats.
 inline __m256 LoadWeights(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 inline __m256 LoadWeights(const float* p) { return _mm256_loadu_ps(p); }
-inline float WeightValue(uint16_t w) { return _cvtsh_ss(w); }
-inline float WeightValue(float w) { return w; }
 
-// sum + dot(w[k..cols), x[k..cols)), element by element.
-template <typename W>
-inline float AddTail(float sum, const W* w, const float* x, int64_t k, int64_t cols) {
-  for (; k < cols; ++k) sum += WeightValue(w[k]) * x[k];
-  return sum;
+// Elements k..cols (fewer than 8) of a row, zero-padded to a vector, so that
+// the tail is one more vector step of the same FMAs for F16 and F32 weights.
+template <typename T>
+inline __m256 LoadTail(const T* p, int64_t k, int64_t cols) {
+  T buf[8] = {};
+  for (int64_t i = k; i < cols; ++i) buf[i - k] = p[i];
+  return LoadWeights(buf);
 }
 
 // out[c * out_stride + r] = dot(weight row r, activation row c) for r < RM, c < RN.
@@ -72,12 +74,21 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsi
       for (int c = 0; c < RN; ++c) acc[r][c] = _mm256_fmadd_ps(wv, av[c], acc[r][c]);
     }
   }
+  if (k < cols) {
+    __m256 av[RN];
+#pragma GCC unroll 16
+    for (int c = 0; c < RN; ++c) av[c] = LoadTail(ac[c], k, cols);
+#pragma GCC unroll 16
+    for (int r = 0; r < RM; ++r) {
+      const __m256 wv = LoadTail(wr[r], k, cols);
+#pragma GCC unroll 16
+      for (int c = 0; c < RN; ++c) acc[r][c] = _mm256_fmadd_ps(wv, av[c], acc[r][c]);
+    }
+  }
 #pragma GCC unroll 16
   for (int r = 0; r < RM; ++r) {
 #pragma GCC unroll 16
-    for (int c = 0; c < RN; ++c) {
-      out[c * out_stride + r] = AddTail(HorizontalSum(acc[r][c]), wr[r], ac[c], k, cols);
-    }
+    for (int c = 0; c < RN; ++c) out[c * out_stride + r] = HorizontalSum(acc[r][c]);
   }
 }
 
@@ -96,8 +107,13 @@ void DecodeTile(int64_t cols, const unsigned char* w, size_t w_stride, const flo
 #pragma GCC unroll 16
     for (int r = 0; r < RM; ++r) acc[r] = _mm256_fmadd_ps(LoadWeights(wr[r] + k), xv, acc[r]);
   }
+  if (k < cols) {
+    const __m256 xv = LoadTail(x, k, cols);
 #pragma GCC unroll 16
-  for (int r = 0; r < RM; ++r) out[r] = AddTail(HorizontalSum(acc[r]), wr[r], x, k, cols);
+    for (int r = 0; r < RM; ++r) acc[r] = _mm256_fmadd_ps(LoadTail(wr[r], k, cols), xv, acc[r]);
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < RM; ++r) out[r] = HorizontalSum(acc[r]);
 }
 
 using MicroTileFn = void (*)(int64_t, const unsigned char*, size_t, const unsigned char*, size_t,
@@ -136,11 +152,24 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
   }
 }
 
+// F16 rows widened to F32 rows of cols floats each (prefill packs them once).
+size_t PackedRowBytesF32(int64_t cols) { return static_cast<size_t>(cols) * sizeof(float); }
+void PackRowsF16(int64_t cols, const void* w, size_t w_stride, int64_t nr, void* out) {
+  for (int64_t r = 0; r < nr; ++r) {
+    const auto* src =
+        reinterpret_cast<const uint16_t*>(static_cast<const unsigned char*>(w) + r * w_stride);
+    float* dst = static_cast<float*>(out) + r * cols;
+    int64_t k = 0;
+    for (; k + 8 <= cols; k += 8) _mm256_storeu_ps(dst + k, LoadWeights(src + k));
+    for (; k < cols; ++k) dst[k] = _cvtsh_ss(src[k]);
+  }
+}
+
 }  // namespace
 
 extern const MatMulKernel kF16Avx2Kernel = {
     Format::kF16, Isa::kAvx2, ConvertActivationsF32, ActivationRowBytesF32, Tile<uint16_t>,
-    kTileRows,    kTileCols};
+    kTileRows,    kTileCols,  PackRowsF16,           PackedRowBytesF32,     Tile<float>};
 extern const MatMulKernel kF32Avx2Kernel = {
     Format::kF32, Isa::kAvx2, ConvertActivationsF32, ActivationRowBytesF32, Tile<float>,
     kTileRows,    kTileCols};

@@ -1,4 +1,5 @@
-// F16 weights x f32 activations on AVX-512.
+// F16 and F32 weights x f32 activations on AVX-512: one kernel, templated on
+// the weight type (F16 is widened by vcvtph2ps as it is loaded).
 //
 // Prefill: a micro-tile of kMicroRows weight rows x kMicroCols activation
 // rows keeps each of its 24 dot products in a zmm register over the whole
@@ -9,6 +10,9 @@
 // runs 12 streams and many cache-line misses are in flight at once (one
 // stream at a time reaches about two thirds of the bandwidth on Zen 4).
 // The last cols % 16 elements take one masked step.
+// F16 prefill packs: each task's weight rows are widened to F32 once
+// (PackRows) and the F32 tile runs over them for every token tile, so no
+// vcvtph2ps competes with the FMAs for the vector pipes.
 //
 // GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
 // intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
@@ -34,21 +38,27 @@ constexpr int kMicroCols = 4;
 constexpr int kTileRows = 2 * kMicroRows;
 constexpr int kTileCols = kMicroCols;
 
-inline __m512 LoadHalves(const uint16_t* p) {
+// Sixteen weights as floats, and the first n of them (the rest zero).
+inline __m512 LoadWeights(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
+inline __m512 LoadWeights(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 LoadWeights(const uint16_t* p, __mmask16 mask) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+}
+inline __m512 LoadWeights(const float* p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
 
 inline __mmask16 TailMask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1); }
 
 // out[c * out_stride + r] = dot(weight row r, activation row c) for r < RM, c < RN.
 // (The unroll pragmas keep GCC from leaving the accumulators in memory.)
-template <int RM, int RN>
+template <typename T, int RM, int RN>
 void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsigned char* a,
                size_t a_stride, float* out, size_t out_stride) {
-  const uint16_t* wr[RM];
+  const T* wr[RM];
   const float* ac[RN];
 #pragma GCC unroll 16
-  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const uint16_t*>(w + r * w_stride);
+  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const T*>(w + r * w_stride);
 #pragma GCC unroll 16
   for (int c = 0; c < RN; ++c) ac[c] = reinterpret_cast<const float*>(a + c * a_stride);
   __m512 acc[RM][RN];
@@ -64,7 +74,7 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsi
     for (int c = 0; c < RN; ++c) av[c] = _mm512_loadu_ps(ac[c] + k);
 #pragma GCC unroll 16
     for (int r = 0; r < RM; ++r) {
-      const __m512 wv = LoadHalves(wr[r] + k);
+      const __m512 wv = LoadWeights(wr[r] + k);
 #pragma GCC unroll 16
       for (int c = 0; c < RN; ++c) acc[r][c] = _mm512_fmadd_ps(wv, av[c], acc[r][c]);
     }
@@ -73,7 +83,7 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsi
     const __mmask16 mask = TailMask(cols - k);
 #pragma GCC unroll 16
     for (int r = 0; r < RM; ++r) {
-      const __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, wr[r] + k));
+      const __m512 wv = LoadWeights(wr[r] + k, mask);
 #pragma GCC unroll 16
       for (int c = 0; c < RN; ++c) {
         acc[r][c] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask, ac[c] + k), acc[r][c]);
@@ -88,11 +98,11 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsi
 }
 
 // Decode: out[r] = dot(weight row r, the activation row x) for r < RM.
-template <int RM>
+template <typename T, int RM>
 void DecodeTile(int64_t cols, const unsigned char* w, size_t w_stride, const float* x, float* out) {
-  const uint16_t* wr[RM];
+  const T* wr[RM];
 #pragma GCC unroll 16
-  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const uint16_t*>(w + r * w_stride);
+  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const T*>(w + r * w_stride);
   __m512 acc[RM];
 #pragma GCC unroll 16
   for (int r = 0; r < RM; ++r) acc[r] = _mm512_setzero_ps();
@@ -100,15 +110,14 @@ void DecodeTile(int64_t cols, const unsigned char* w, size_t w_stride, const flo
   for (; k + 16 <= cols; k += 16) {
     const __m512 xv = _mm512_loadu_ps(x + k);
 #pragma GCC unroll 16
-    for (int r = 0; r < RM; ++r) acc[r] = _mm512_fmadd_ps(LoadHalves(wr[r] + k), xv, acc[r]);
+    for (int r = 0; r < RM; ++r) acc[r] = _mm512_fmadd_ps(LoadWeights(wr[r] + k), xv, acc[r]);
   }
   if (k < cols) {
     const __mmask16 mask = TailMask(cols - k);
     const __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
 #pragma GCC unroll 16
     for (int r = 0; r < RM; ++r) {
-      acc[r] =
-          _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, wr[r] + k)), xv, acc[r]);
+      acc[r] = _mm512_fmadd_ps(LoadWeights(wr[r] + k, mask), xv, acc[r]);
     }
   }
 #pragma GCC unroll 16
@@ -120,38 +129,60 @@ using MicroTileFn = void (*)(int64_t, const unsigned char*, size_t, const unsign
 using DecodeTileFn = void (*)(int64_t, const unsigned char*, size_t, const float*, float*);
 
 // Entry (nr - 1) * kMicroCols + (nc - 1) handles an nr x nc micro-tile.
-template <size_t... I>
+template <typename T, size_t... I>
 constexpr std::array<MicroTileFn, sizeof...(I)> MakeMicroTiles(std::index_sequence<I...>) {
-  return {&MicroTile<I / kMicroCols + 1, I % kMicroCols + 1>...};
+  return {&MicroTile<T, I / kMicroCols + 1, I % kMicroCols + 1>...};
 }
-constexpr auto kMicroTiles = MakeMicroTiles(std::make_index_sequence<kMicroRows * kMicroCols>());
+template <typename T>
+constexpr auto kMicroTiles = MakeMicroTiles<T>(std::make_index_sequence<kMicroRows * kMicroCols>());
 
 // Entry nr - 1 handles nr rows of decode.
-template <size_t... I>
+template <typename T, size_t... I>
 constexpr std::array<DecodeTileFn, sizeof...(I)> MakeDecodeTiles(std::index_sequence<I...>) {
-  return {&DecodeTile<I + 1>...};
+  return {&DecodeTile<T, I + 1>...};
 }
-constexpr auto kDecodeTiles = MakeDecodeTiles(std::make_index_sequence<kTileRows>());
+template <typename T>
+constexpr auto kDecodeTiles = MakeDecodeTiles<T>(std::make_index_sequence<kTileRows>());
 
+template <typename T>
 void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
           int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
   if (nc == 1) {
-    kDecodeTiles[nr - 1](cols, wb, w_stride, static_cast<const float*>(a), out);
+    kDecodeTiles<T>[nr - 1](cols, wb, w_stride, static_cast<const float*>(a), out);
     return;
   }
   for (int r0 = 0; r0 < nr; r0 += kMicroRows) {
     const int mr = std::min(kMicroRows, nr - r0);
-    kMicroTiles[(mr - 1) * kMicroCols + (nc - 1)](cols, wb + r0 * w_stride, w_stride,
-                                                  static_cast<const unsigned char*>(a), a_stride,
-                                                  out + r0, out_stride);
+    kMicroTiles<T>[(mr - 1) * kMicroCols + (nc - 1)](cols, wb + r0 * w_stride, w_stride,
+                                                     static_cast<const unsigned char*>(a), a_stride,
+                                                     out + r0, out_stride);
+  }
+}
+
+// F16 rows widened to F32 rows of cols floats each.
+size_t PackedRowBytesF32(int64_t cols) { return static_cast<size_t>(cols) * sizeof(float); }
+void PackRowsF16(int64_t cols, const void* w, size_t w_stride, int64_t nr, void* out) {
+  for (int64_t r = 0; r < nr; ++r) {
+    const auto* src =
+        reinterpret_cast<const uint16_t*>(static_cast<const unsigned char*>(w) + r * w_stride);
+    float* dst = static_cast<float*>(out) + r * cols;
+    int64_t k = 0;
+    for (; k + 16 <= cols; k += 16) _mm512_storeu_ps(dst + k, LoadWeights(src + k));
+    if (k < cols) {
+      const __mmask16 mask = TailMask(cols - k);
+      _mm512_mask_storeu_ps(dst + k, mask, LoadWeights(src + k, mask));
+    }
   }
 }
 
 }  // namespace
 
 extern const MatMulKernel kF16Avx512Kernel = {
-    Format::kF16, Isa::kAvx512, ConvertActivationsF32, ActivationRowBytesF32, Tile,
+    Format::kF16, Isa::kAvx512, ConvertActivationsF32, ActivationRowBytesF32, Tile<uint16_t>,
+    kTileRows,    kTileCols,    PackRowsF16,           PackedRowBytesF32,     Tile<float>};
+extern const MatMulKernel kF32Avx512Kernel = {
+    Format::kF32, Isa::kAvx512, ConvertActivationsF32, ActivationRowBytesF32, Tile<float>,
     kTileRows,    kTileCols};
 
 }  // namespace aiscore

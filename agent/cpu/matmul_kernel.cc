@@ -19,6 +19,7 @@ extern const MatMulKernel kQ4_KAvx2Kernel;
 extern const MatMulKernel kQ2_KAvx2Kernel;
 extern const MatMulKernel kQ6_KAvx2Kernel;
 extern const MatMulKernel kQ3_KAvx2Kernel;
+extern const MatMulKernel kF32Avx512Kernel;
 extern const MatMulKernel kF16Avx512Kernel;
 extern const MatMulKernel kQ8_0Avx512Kernel;
 extern const MatMulKernel kQ4_KAvx512Kernel;
@@ -36,7 +37,7 @@ const MatMulKernel* const kKernelTable[] = {
     &kF32Avx2Kernel,    &kF16Avx2Kernel,    &kQ8_0Avx2Kernel,   &kQ4_KAvx2Kernel,
     &kQ2_KAvx2Kernel,   &kF16Avx512Kernel,  &kQ8_0Avx512Kernel, &kQ4_KAvx512Kernel,
     &kQ2_KAvx512Kernel, &kQ6_KAvx2Kernel,   &kQ3_KAvx2Kernel,   &kQ6_KAvx512Kernel,
-    &kQ3_KAvx512Kernel,
+    &kQ3_KAvx512Kernel, &kF32Avx512Kernel,
 #endif
 };
 

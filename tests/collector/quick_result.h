@@ -18,7 +18,8 @@ inline const absl::Time kQuickResultNow = absl::FromUnixSeconds(1795000000);
 
 // A complete result of `suite` (quick unless said) finished a minute before
 // `now`: chat and long measured at `speed` x the reference values (rates
-// times `speed`, times divided by it), spec not run. Each call draws a new
+// times `speed`, times divided by it), spec not run (as `aiscore run
+// --workload chat,long` leaves it). Each call draws a new
 // nonce from a fixed-seed generator (not thread-safe).
 inline v1::RunResult QuickResult(const LoadedSuite& suite, absl::Time now = kQuickResultNow,
                                  double speed = 1) {
@@ -43,7 +44,7 @@ inline v1::RunResult QuickResult(const LoadedSuite& suite, absl::Time now = kQui
       c->set_format(f);
       if (w.kind() == v1::WORKLOAD_KIND_SPECULATIVE) {
         c->set_status(v1::CASE_STATUS_NOT_RUN);
-        c->set_reason("speculative decoding is not in the engine yet");
+        c->set_reason("not selected (--format, --workload)");
         continue;
       }
       c->set_status(v1::CASE_STATUS_OK);
