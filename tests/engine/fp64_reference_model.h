@@ -9,8 +9,16 @@
 #include <vector>
 
 #include "agent/engine/model_weights.h"
+#include "agent/quant/format.h"
 
 namespace aiscore {
+
+// The largest NMSE of a backend's logits against Fp64Forward that passes. The
+// F16 KV cache bounds F32 and F16; quantized formats add the backends' 8-bit
+// activation quantization before every matmul.
+inline double Fp64ForwardLimit(Format f) {
+  return f == Format::kF32 || f == Format::kF16 ? 1e-5 : 2e-3;
+}
 
 // Returns logits [tokens.size()][vocab] of tokens at positions 0..n-1.
 inline std::vector<double> Fp64Forward(const ModelWeights& w, const std::vector<int32_t>& tokens) {

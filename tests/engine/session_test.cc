@@ -23,18 +23,6 @@ std::vector<int32_t> RandomTokens(int n, int64_t vocab, uint32_t seed) {
   return t;
 }
 
-// NMSE of the logits against FP64. The F16 KV cache bounds F32 and F16;
-// quantized formats add 8-bit activation quantization before every matmul.
-double Limit(Format f) {
-  switch (f) {
-    case Format::kF32:
-    case Format::kF16:
-      return 1e-5;
-    default:
-      return 2e-3;
-  }
-}
-
 struct Case {
   Format format;
   Isa isa;
@@ -53,7 +41,8 @@ TEST_P(ForwardTest, LogitsMatchFp64Reference) {
   const std::vector<int32_t> tokens = RandomTokens(9, config.vocab_size, seed);
   ASSERT_TRUE(s->Forward(tokens, 0, Logits::kAll).ok());
   for (float v : s->logits()) ASSERT_TRUE(std::isfinite(v));
-  EXPECT_LE(Nmse(Fp64Forward(w, tokens), s->logits()), Limit(c.format)) << "seed " << seed;
+  EXPECT_LE(Nmse(Fp64Forward(w, tokens), s->logits()), Fp64ForwardLimit(c.format))
+      << "seed " << seed;
 }
 
 std::vector<Case> Cases() {
