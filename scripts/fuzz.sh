@@ -9,8 +9,8 @@
 #   --seconds N  run each target for N seconds (default 60)
 #   --runs N     run each target for N executions instead
 #   --no-build   skip configure and build (another fuzz.sh already built)
-#   TARGET       gguf_reader, envelope_verify, run_result_verify, suite_loader
-#                (default: all four, one after another)
+#   TARGET       gguf_reader, envelope_verify, run_result_verify, suite_loader,
+#                http_handlers (default: all five, one after another)
 #
 # Each target starts from a scratch copy of tests/fuzz/corpus/TARGET (the
 # tree's corpus is never modified) and the seeds write_fuzz_seeds writes from
@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-all=(gguf_reader envelope_verify run_result_verify suite_loader)
+all=(gguf_reader envelope_verify run_result_verify suite_loader http_handlers)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 for t in "${targets[@]}"; do
   case " ${all[*]} " in
@@ -49,6 +49,7 @@ done
 max_len() {
   case "$1" in
     gguf_reader) echo 16384 ;;
+    http_handlers) echo 16384 ;;  # past the 8 KiB request-line limit (414)
     *) echo 8192 ;;
   esac
 }
@@ -56,6 +57,7 @@ dict() {
   case "$1" in
     gguf_reader) echo tests/fuzz/dict/gguf_reader.dict ;;
     suite_loader) echo tests/fuzz/dict/suite_loader.dict ;;
+    http_handlers) echo tests/fuzz/dict/http.dict ;;
     *) echo tests/fuzz/dict/verify.dict ;;
   esac
 }

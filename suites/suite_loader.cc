@@ -298,10 +298,21 @@ absl::StatusOr<LoadedSuite> LoadSuiteFile(const std::filesystem::path& path) {
   return ParseSuite(text.str(), path.string());
 }
 
-absl::StatusOr<LoadedSuite> LoadSuite(std::string_view name_or_path) {
+absl::StatusOr<LoadedSuite> LoadBuiltInSuite(std::string_view name) {
   for (const BuiltInSuite& s : BuiltInSuites()) {
-    if (s.name == name_or_path)
+    if (s.name == name) {
       return ParseSuite(s.bytes, absl::StrCat("built-in suite ", std::string(s.name)));
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("unknown suite '", std::string(name),
+                                          "': the built-in suites are ",
+                                          absl::StrJoin(BuiltInSuiteNames(), ", ")));
+}
+
+absl::StatusOr<LoadedSuite> LoadSuite(std::string_view name_or_path) {
+  if (absl::StatusOr<LoadedSuite> s = LoadBuiltInSuite(name_or_path);
+      s.status().code() != absl::StatusCode::kNotFound) {
+    return s;
   }
   const std::filesystem::path path(name_or_path);
   std::error_code ec;

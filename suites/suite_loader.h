@@ -36,6 +36,10 @@ absl::StatusOr<LoadedSuite> ParseSuite(std::string_view text, std::string_view o
 absl::StatusOr<LoadedSuite> LoadSuiteFile(const std::filesystem::path& path);
 // A built-in suite by name ("v1", "quick"), or else a textproto file path.
 absl::StatusOr<LoadedSuite> LoadSuite(std::string_view name_or_path);
+// A built-in suite by name; NotFound naming the built-in suites for any other
+// name. Never reads a file: the call for names that come from the network
+// (the collector's pages, whose ?suite= must not open /dev/zero or a FIFO).
+absl::StatusOr<LoadedSuite> LoadBuiltInSuite(std::string_view name);
 // The names of the built-in suites, in a fixed order.
 std::vector<std::string> BuiltInSuiteNames();
 

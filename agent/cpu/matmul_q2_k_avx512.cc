@@ -110,9 +110,11 @@ inline void LoadTransposed4(const unsigned char* const rows[kRows], size_t offse
   __m512i z[4];
   for (int g = 0; g < 4; ++g) {
     z[g] = _mm512_castsi128_si512(Load128(rows[g] + offset));
-    for (int l = 1; l < 4; ++l) {
-      z[g] = _mm512_inserti32x4(z[g], Load128(rows[4 * l + g] + offset), l);
-    }
+    // The lane must be an immediate: spelled out rather than looped, so that
+    // builds that do not unroll loops (-O0, -O1 as in scripts/sanitize.sh) compile.
+    z[g] = _mm512_inserti32x4(z[g], Load128(rows[4 + g] + offset), 1);
+    z[g] = _mm512_inserti32x4(z[g], Load128(rows[8 + g] + offset), 2);
+    z[g] = _mm512_inserti32x4(z[g], Load128(rows[12 + g] + offset), 3);
   }
   const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]);
   const __m512i t1 = _mm512_unpackhi_epi32(z[0], z[1]);

@@ -140,10 +140,14 @@ void LoadScales(const unsigned char* const rows[kRows], size_t block, Scales* s)
   for (int g = 0; g < 4; ++g) {
     z[g] =
         _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[g] + block)));
-    for (int l = 1; l < 4; ++l) {
-      z[g] = _mm512_inserti32x4(
-          z[g], _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[4 * l + g] + block)), l);
-    }
+    // The lane must be an immediate: spelled out rather than looped, so that
+    // builds that do not unroll loops (-O0, -O1 as in scripts/sanitize.sh) compile.
+    z[g] = _mm512_inserti32x4(
+        z[g], _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[4 + g] + block)), 1);
+    z[g] = _mm512_inserti32x4(
+        z[g], _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[8 + g] + block)), 2);
+    z[g] = _mm512_inserti32x4(
+        z[g], _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[12 + g] + block)), 3);
   }
   const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]);
   const __m512i t1 = _mm512_unpackhi_epi32(z[0], z[1]);

@@ -197,6 +197,45 @@ class DeadlineStream final : public httplib::Stream {
   size_t consumed_ = 0;
 };
 
+// A connection's stream without a socket (HttpServer::ServeBytes): reads
+// `input`, then end of stream; collects what is written.
+class MemoryStream final : public httplib::Stream {
+ public:
+  explicit MemoryStream(std::string_view input) : input_(input) {}
+
+  bool is_readable() const override { return !input_.empty(); }
+  bool is_writable() const override { return true; }
+
+  ssize_t read(char* ptr, size_t size) override {
+    const size_t n = std::min(size, input_.size());
+    std::memcpy(ptr, input_.data(), n);
+    input_.remove_prefix(n);
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    output_.append(ptr, size);
+    return static_cast<ssize_t>(size);
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = "127.0.0.1";
+    port = 0;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = "127.0.0.1";
+    port = 0;
+  }
+  socket_t socket() const override { return INVALID_SOCKET; }
+
+  // Whether input is left to read.
+  bool has_buffered() const { return !input_.empty(); }
+  std::string& output() { return output_; }
+
+ private:
+  std::string_view input_;  // not yet read
+  std::string output_;      // written so far
+};
+
 bool IsGetOrHead(const std::string& method) { return method == "GET" || method == "HEAD"; }
 
 // Whether a request announces a body.
@@ -228,6 +267,13 @@ class ListeningServer final : public httplib::Server {
 
   socket_t listening_socket() const { return svr_sock_; }
 
+  // HttpServer::ServeBytes: the connection loop below on `input`.
+  std::string ServeBytes(std::string_view input) {
+    MemoryStream stream(input);
+    ServeRequests(stream, [&stream] { return stream.has_buffered(); });
+    return std::move(stream.output());
+  }
+
  private:
   // Runs on a worker for each accepted connection: requests until the client
   // closes, stays idle past keep_alive_timeout, reaches the request cap or
@@ -235,21 +281,39 @@ class ListeningServer final : public httplib::Server {
   bool process_and_close_socket(socket_t sock) override {
     const Clock::time_point deadline =
         Clock::now() + absl::ToChronoMilliseconds(options_.connection_deadline);
-    bool ok = false;
     // One stream for the connection: its buffer may already hold the next
     // (pipelined) request.
     DeadlineStream stream(sock, options_, deadline);
-    for (size_t left = options_.keep_alive_max_requests;
-         left > 0 && svr_sock_ != INVALID_SOCKET &&
-         (stream.has_buffered() || WaitFor(sock, POLLIN, options_.keep_alive_timeout, deadline));
-         --left) {
-      bool connection_closed = false;
-      t_close_connection = false;
-      ok = process_request(stream, /*close_connection=*/left == 1, connection_closed, nullptr);
-      if (!ok || connection_closed || t_close_connection) break;
-    }
+    const bool ok = ServeRequests(stream, [&] {
+      return svr_sock_ != INVALID_SOCKET &&
+             (stream.has_buffered() ||
+              WaitFor(sock, POLLIN, options_.keep_alive_timeout, deadline));
+    });
     shutdown(sock, SHUT_RDWR);
     close(sock);
+    return ok;
+  }
+
+  // Answers requests from `stream` while `more_requests()` says another may
+  // follow, up to keep_alive_max_requests, until one fails to parse or its
+  // answer closes the connection. Whether the last request was served.
+  template <typename MoreRequests>
+  bool ServeRequests(httplib::Stream& stream, MoreRequests more_requests) {
+    // Range is ignored (RFC 9110 allows it): httplib 0.11.4 answers any number
+    // of ranges, overlapping ones included, each with its own copy of the body,
+    // so "Range: bytes=0-,0-,..." in an 8 KiB header made one page thousands of
+    // times its size in memory and on the wire. Pages are small and dynamic;
+    // the whole body is sent. A Range httplib cannot parse is still 416.
+    static const std::function<void(httplib::Request&)> ignore_ranges =
+        [](httplib::Request& request) { request.ranges.clear(); };
+    bool ok = false;
+    for (size_t left = options_.keep_alive_max_requests; left > 0 && more_requests(); --left) {
+      bool connection_closed = false;
+      t_close_connection = false;
+      ok =
+          process_request(stream, /*close_connection=*/left == 1, connection_closed, ignore_ranges);
+      if (!ok || connection_closed || t_close_connection) break;
+    }
     return ok;
   }
 
@@ -401,18 +465,9 @@ HttpServer::HttpServer(Options options, std::string host)
       host_(std::move(host)),
       server_(std::make_unique<ListeningServer>(options_)) {}
 
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::string_view listen,
-                                                              Options options) {
-  absl::StatusOr<ListenAddress> address = ParseListenAddress(listen);
-  if (!address.ok()) return address.status();
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(Options options, std::string host) {
   if (absl::Status s = CheckOptions(options); !s.ok()) return s;
-  if (absl::Status s = CheckResolves(address->bind_host); !s.ok()) return s;
-
-  // A peer that hangs up mid-response must fail that write, not kill the
-  // process (httplib's constructor does the same; this does not rely on it).
-  signal(SIGPIPE, SIG_IGN);
-
-  std::unique_ptr<HttpServer> server(new HttpServer(std::move(options), address->display_host));
+  std::unique_ptr<HttpServer> server(new HttpServer(std::move(options), std::move(host)));
   httplib::Server& s = *server->server_;
   const Options& o = server->options_;
   const int threads = o.worker_threads;
@@ -475,7 +530,28 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::string_view l
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     SetText(res, 500, "internal error\n");
   });
+  return server;
+}
 
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Unbound(Options options) {
+  return Create(std::move(options), "");
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::string_view listen,
+                                                              Options options) {
+  absl::StatusOr<ListenAddress> address = ParseListenAddress(listen);
+  if (!address.ok()) return address.status();
+  absl::StatusOr<std::unique_ptr<HttpServer>> created =
+      Create(std::move(options), address->display_host);
+  if (!created.ok()) return created.status();
+  if (absl::Status s = CheckResolves(address->bind_host); !s.ok()) return s;
+
+  // A peer that hangs up mid-response must fail that write, not kill the
+  // process (httplib's constructor does the same; this does not rely on it).
+  signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<HttpServer> server = *std::move(created);
+  httplib::Server& s = *server->server_;
   errno = 0;
   if (address->port == 0) {
     server->port_ = s.bind_to_any_port(address->bind_host);
@@ -509,6 +585,10 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::string_view l
 }
 
 HttpServer::~HttpServer() { Stop(); }
+
+std::string HttpServer::ServeBytes(std::string_view input) const {
+  return static_cast<ListeningServer&>(*server_).ServeBytes(input);
+}
 
 std::string HttpServer::address() const { return absl::StrCat(host_, ":", port_); }
 

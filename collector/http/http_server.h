@@ -21,10 +21,15 @@
 // malformed request 400, a GET or HEAD announcing a body 400; after each of
 // these, and after any request whose body httplib 0.11.4 leaves unread
 // (OPTIONS, TRACE), the connection closes, so leftover bytes are never read
-// as a next request.
+// as a next request. Range headers are ignored: a response is always whole.
 // No request can crash the server: a throwing handler answers 500, and
 // Start() ignores SIGPIPE process-wide (a peer that hangs up mid-response
 // fails that write only; gRPC and httplib do the same).
+//
+// Without a socket: Unbound() sets up the same server without binding, and
+// ServeBytes() answers what one connection's client sent, so the fuzz target
+// (tests/fuzz/http_handlers_fuzzer.cc) and tests drive the request parsing,
+// the routing and the handlers in process.
 //
 // Lifetime: Start() binds and serves on a thread of its own before it returns.
 // Stop() closes the listener, lets in-flight requests finish (a worker idle
@@ -87,6 +92,10 @@ class HttpServer {
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(std::string_view listen,
                                                            Options options);
 
+  // A server set up like Start()'s (the same option checks, routes and
+  // request handling) that binds nothing: it serves only ServeBytes().
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Unbound(Options options);
+
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
   ~HttpServer();
@@ -101,8 +110,20 @@ class HttpServer {
   // Stops serving and joins the server's threads; see Lifetime above.
   void Stop();
 
+  // Serves one connection whose client sent `input` and then closed its side:
+  // requests are read from `input` in turn (pipelined) and answered as on a
+  // socket (the same parsing, limits, routes, keep-alive cap and closing
+  // rules), without timeouts, until the input ends or the connection would
+  // close. Returns every byte the server wrote. Thread-safe, like the
+  // workers; works on any server, bound or not.
+  std::string ServeBytes(std::string_view input) const;
+
  private:
   HttpServer(Options options, std::string host);
+
+  // Checks `options` and sets up a server with the request handling every
+  // server shares; binds nothing.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Create(Options options, std::string host);
 
   // The response to a GET or HEAD without a body: a built-in route, then
   // options_.routes, else 404. Runs on the workers.

@@ -98,7 +98,7 @@ const v1::Workload* FindWorkload(const v1::SuiteSpec& suite, std::string_view na
 std::map<std::string, LoadedSuite> BuiltInSuites() {
   std::map<std::string, LoadedSuite> suites;
   for (const std::string& name : BuiltInSuiteNames()) {
-    if (absl::StatusOr<LoadedSuite> s = LoadSuite(name); s.ok()) suites[name] = *std::move(s);
+    if (absl::StatusOr<LoadedSuite> s = LoadBuiltInSuite(name); s.ok()) suites[name] = *std::move(s);
   }
   return suites;
 }

@@ -155,7 +155,7 @@ void SubmissionVerifier::RegisterSuite(const LoadedSuite& suite) {
 
 absl::Status SubmissionVerifier::RegisterBuiltInSuites() {
   for (const std::string& name : BuiltInSuiteNames()) {
-    absl::StatusOr<LoadedSuite> suite = LoadSuite(name);
+    absl::StatusOr<LoadedSuite> suite = LoadBuiltInSuite(name);
     if (!suite.ok()) return suite.status();
     RegisterSuite(*suite);
   }

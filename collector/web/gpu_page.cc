@@ -184,7 +184,7 @@ HttpResponse GpuPage(const Site& site, const HttpRequest& request) {
   if (!absl::SimpleAtoi(context_text, &context) || context < 1 || context > (1 << 24)) {
     return ErrorPage(400, "context must be a whole number of tokens; got '" + context_text + "'");
   }
-  absl::StatusOr<LoadedSuite> suite = LoadSuite(suite_name);
+  absl::StatusOr<LoadedSuite> suite = LoadBuiltInSuite(suite_name);
   if (!suite.ok()) return ErrorPage(404, std::string(suite.status().message()));
 
   // The groups of this GPU: its backends with ranked results.

@@ -97,7 +97,7 @@ HttpResponse LeaderboardPage(const Site& site, const HttpRequest& request) {
   };
 
   std::vector<std::pair<std::string, std::string>> formats = {{"", "all formats"}};
-  if (absl::StatusOr<LoadedSuite> loaded = LoadSuite(suite); loaded.ok()) {
+  if (absl::StatusOr<LoadedSuite> loaded = LoadBuiltInSuite(suite); loaded.ok()) {
     for (const std::string& f : loaded->spec.formats()) formats.emplace_back(f, f);
   }
   std::string body = absl::StrCat("<h1>AI System Score: suite ", Escape(suite), "</h1>");

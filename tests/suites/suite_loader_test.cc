@@ -88,6 +88,25 @@ TEST(SuiteLoaderTest, UnknownSuiteNamesTheBuiltIns) {
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("cannot open suite file"));
 }
 
+// The collector's pages load suites named in a query string: only built-in
+// names load, and no name is taken as a path (WebPagesTest's
+// RegressionSuiteParameterOpensFiles).
+TEST(SuiteLoaderTest, LoadBuiltInSuiteNeverOpensAFile) {
+  for (const std::string& name : BuiltInSuiteNames()) {
+    absl::StatusOr<LoadedSuite> built_in = LoadBuiltInSuite(name);
+    absl::StatusOr<LoadedSuite> loaded = LoadSuite(name);
+    ASSERT_TRUE(built_in.ok() && loaded.ok()) << name;
+    EXPECT_EQ(built_in->sha256, loaded->sha256);
+  }
+  const std::string file = (std::filesystem::path(AISCORE_SUITES_DIR) / "quick.textproto").string();
+  ASSERT_TRUE(LoadSuite(file).ok());
+  for (const std::string& name : {file, std::string("/dev/zero"), std::string("v9")}) {
+    absl::StatusOr<LoadedSuite> s = LoadBuiltInSuite(name);
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kNotFound) << name;
+    EXPECT_THAT(std::string(s.status().message()), HasSubstr("built-in suites are v1, quick"));
+  }
+}
+
 TEST(SuiteLoaderTest, SyntaxErrorsGiveLineAndColumn) {
   absl::StatusOr<LoadedSuite> s = ParseSuite("name: \"x\"\nformats: [f16\n", "bad.textproto");
   ASSERT_FALSE(s.ok());

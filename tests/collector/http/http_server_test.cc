@@ -436,6 +436,66 @@ TEST(HttpServerTest, ABodyLeftUnreadIsNeverReadAsTheNextRequest) {
   EXPECT_NE(received.find("HTTP/1.1 200 "), std::string::npos);
 }
 
+// ServeBytes (the fuzz target's way in) answers a connection's bytes as a
+// socket connection gets them answered: the same statuses, pipelining, and
+// nothing after a response that closes the connection.
+TEST(HttpServerTest, UnboundServerServesBytesLikeAConnection) {
+  HttpServer::Options options;
+  options.routes.Get("/hello", [](const HttpRequest& request) {
+    return HttpResponse::Text(200, "hello " + request.method + "\n");
+  });
+  absl::StatusOr<std::unique_ptr<HttpServer>> unbound = HttpServer::Unbound(std::move(options));
+  ASSERT_TRUE(unbound.ok()) << unbound.status();
+  auto server = StartOrDie();
+  ASSERT_NE(server, nullptr);
+  const std::string get = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::string out = (*unbound)->ServeBytes(get + "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n" +
+                                           "POST /hello HTTP/1.1\r\nContent-Length: 1\r\n\r\nx" +
+                                           "GET /nothing HTTP/1.1\r\n\r\n" + get);
+  EXPECT_EQ(Responses(out), 5) << out;
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 ", 0), 0u) << out;
+  EXPECT_NE(out.find("hello GET\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("hello HEAD"), std::string::npos) << out;  // a HEAD's body is dropped
+  EXPECT_NE(out.find("HTTP/1.1 405 "), std::string::npos) << out;
+  EXPECT_NE(out.find("HTTP/1.1 404 "), std::string::npos) << out;
+  // A malformed request closes the connection: what follows is not read.
+  out = (*unbound)->ServeBytes("GARBAGE\r\n\r\n" + get);
+  EXPECT_EQ(Responses(out), 1) << out;
+  EXPECT_EQ(out.rfind("HTTP/1.1 400 ", 0), 0u) << out;
+  // A socket connection sending the same bytes gets the same answer.
+  RawConnection raw(server->port());
+  ASSERT_TRUE(raw.connected());
+  raw.Send("GARBAGE\r\n\r\n" + get);
+  raw.ShutdownWrite();
+  EXPECT_EQ(raw.ReadAll(), out);
+  EXPECT_EQ((*unbound)->ServeBytes(""), "");
+}
+
+// httplib 0.11.4 answered every range of a Range header with its own copy of
+// the body, overlapping ones included: 2 700 "0-" ranges fit in one 8 KiB
+// header line and made a 10 KB page a 27 MB answer (built in memory, then
+// sent), per request. The server ignores Range: the answer is the whole page.
+TEST(HttpServerTest, RegressionRangeHeaderAmplifiesTheResponse) {
+  const std::string page(10000, 'x');
+  HttpServer::Options options;
+  options.routes.Get("/page",
+                     [&page](const HttpRequest&) { return HttpResponse::Text(200, page); });
+  auto server = StartOrDie(std::move(options));
+  ASSERT_NE(server, nullptr);
+  std::string ranges = "0-";
+  while (ranges.size() < 8000) ranges += ",0-";
+  for (const std::string& range : {ranges, std::string("0-9"), std::string("-5")}) {
+    RawConnection raw(server->port());
+    ASSERT_TRUE(raw.connected());
+    raw.Send("GET /page HTTP/1.1\r\nHost: x\r\nRange: bytes=" + range + "\r\n\r\n");
+    raw.ShutdownWrite();
+    const std::string received = raw.ReadAll();
+    EXPECT_EQ(received.rfind("HTTP/1.1 200 ", 0), 0u) << received.substr(0, 200);
+    EXPECT_LT(received.size(), page.size() + 1000) << range.substr(0, 20);
+    EXPECT_NE(received.find("\r\n\r\n" + page), std::string::npos);
+  }
+}
+
 TEST(HttpServerTest, GarbageRequestsDoNotCrashIt) {
   HttpServer::Options options;
   options.read_timeout = absl::Seconds(1);
