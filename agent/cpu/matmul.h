@@ -2,7 +2,7 @@
 // over the thread pool and walks (row-chunk x token-tile) tiles so that a
 // chunk of weights stays in cache while every token passes over it.
 //
-// A CpuMatMul owns its scratch (converted activations, packed weights) and is used by one
+// A CpuMatMul owns its scratch (converted activations) and is used by one
 // thread at a time (the one that drives the pool).
 #ifndef AISCORE_AGENT_CPU_MATMUL_H_
 #define AISCORE_AGENT_CPU_MATMUL_H_
@@ -30,9 +30,6 @@ class CpuMatMul {
   ThreadPool* pool_;
   Isa isa_;
   std::vector<unsigned char> activations_;  // [n][activation_row_bytes(cols)]
-  // Per pool thread: its task's weight rows as the kernel packs them
-  // ([rows per task][packed_row_bytes(cols)]).
-  std::vector<std::vector<unsigned char>> packed_;
 };
 
 }  // namespace aiscore

@@ -9,8 +9,7 @@
 // a tile side by side, one accumulator each, so that the hardware prefetcher
 // runs 12 streams and many cache-line misses are in flight at once.
 // The last cols % 8 elements take one more step, zero-padded.
-// F16 prefill packs: each task's weight rows are widened to F32 once
-// (PackRowsF16) and the F32 tile runs over them for every token tile.
+// Prefill may run the tile on column slices (kSliceAlign).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -29,6 +28,7 @@ constexpr int kMicroRows = 4;
 constexpr int kMicroCols = 3;
 constexpr int kTileRows = 3 * kMicroRows;
 constexpr int kTileCols = kMicroCols;
+constexpr int64_t kSliceAlign = 16;
 
 // Eight weights as floats.
 inline __m256 LoadWeights(const uint16_t* p) {
@@ -152,26 +152,18 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
   }
 }
 
-// F16 rows widened to F32 rows of cols floats each (prefill packs them once).
-size_t PackedRowBytesF32(int64_t cols) { return static_cast<size_t>(cols) * sizeof(float); }
-void PackRowsF16(int64_t cols, const void* w, size_t w_stride, int64_t nr, void* out) {
-  for (int64_t r = 0; r < nr; ++r) {
-    const auto* src =
-        reinterpret_cast<const uint16_t*>(static_cast<const unsigned char*>(w) + r * w_stride);
-    float* dst = static_cast<float*>(out) + r * cols;
-    int64_t k = 0;
-    for (; k + 8 <= cols; k += 8) _mm256_storeu_ps(dst + k, LoadWeights(src + k));
-    for (; k < cols; ++k) dst[k] = _cvtsh_ss(src[k]);
-  }
-}
-
 }  // namespace
 
-extern const MatMulKernel kF16Avx2Kernel = {
-    Format::kF16, Isa::kAvx2, ConvertActivationsF32, ActivationRowBytesF32, Tile<uint16_t>,
-    kTileRows,    kTileCols,  PackRowsF16,           PackedRowBytesF32,     Tile<float>};
+extern const MatMulKernel kF16Avx2Kernel = {Format::kF16,
+                                            Isa::kAvx2,
+                                            ConvertActivationsF32,
+                                            ActivationRowBytesF32,
+                                            Tile<uint16_t>,
+                                            kTileRows,
+                                            kTileCols,
+                                            kSliceAlign};
 extern const MatMulKernel kF32Avx2Kernel = {
-    Format::kF32, Isa::kAvx2, ConvertActivationsF32, ActivationRowBytesF32, Tile<float>,
-    kTileRows,    kTileCols};
+    Format::kF32, Isa::kAvx2, ConvertActivationsF32, ActivationRowBytesF32, Tile<float>, kTileRows,
+    kTileCols,    kSliceAlign};
 
 }  // namespace aiscore

@@ -31,14 +31,13 @@ struct MatMulKernel {
                int nc, float* out, size_t out_stride);
   int tile_rows;  // largest nr the tile takes (and the one it is fastest at)
   int tile_cols;  // largest nc the tile takes
-  // Optional, for prefill (more than tile_cols activation rows): converts nr
-  // weight rows once into packed_row_bytes(cols) bytes each, which
-  // packed_tile then reads (same contract as tile, weights packed) for every
-  // token tile, instead of converting them again per tile. nullptr: none.
-  void (*pack_rows)(int64_t cols, const void* w, size_t w_stride, int64_t nr, void* out) = nullptr;
-  size_t (*packed_row_bytes)(int64_t cols) = nullptr;
-  void (*packed_tile)(int64_t cols, const void* w, size_t w_stride, int nr, const void* a,
-                      size_t a_stride, int nc, float* out, size_t out_stride) = nullptr;
+  // Optional, for prefill (more than tile_cols activation rows): nonzero when
+  // the tile may run on a slice of the columns [k0, k0 + kc) with k0 and kc
+  // multiples of this, the weight rows offset by RowBytes(format, k0)
+  // and the activation rows by activation_row_bytes(k0) (layouts that are
+  // plain arrays of elements or blocks). CpuMatMul then walks long rows in
+  // slices, so that the activations every row tile reads stay in cache.
+  int64_t k_slice_align = 0;
 };
 
 // The kernel of exactly this (format, isa), or nullptr where there is none.

@@ -5,7 +5,8 @@
 //     Memory-bound; each iteration takes the next of several matrices that
 //     together hold >= 512 MiB, so weights come from DRAM, not cache.
 //     bytes_per_second = weight bytes read per second.
-//   BM_Prefill/<format>/<isa>/4096x4096x512/threads:T   Y = X W^T, n = 512.
+//   BM_Prefill/<format>/<isa>/<rows>x<cols>x512/threads:T   Y = X W^T, n = 512;
+//     shapes 4096x4096 (attention), 14336x4096 and 4096x14336 (FFN).
 //     Compute-bound; flop_per_second counts 2 * rows * cols * n per run,
 //     bytes_per_second the weight bytes.
 //
@@ -186,12 +187,17 @@ void RegisterAll() {
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
       }
-      const std::string name =
-          "BM_Prefill/" + f + "/" + i + "/4096x4096x" + std::to_string(kPrefillTokens) + threads;
-      benchmark::RegisterBenchmark(name.c_str(), BM_Prefill, format, isa, 4096, 4096,
-                                   kPrefillTokens)
-          ->UseRealTime()
-          ->Unit(benchmark::kMillisecond);
+      // The attention projections' shape, then the FFN's (gate and up; down).
+      for (const auto& shape :
+           {std::pair<int64_t, int64_t>{4096, 4096}, {14336, 4096}, {4096, 14336}}) {
+        const std::string name = "BM_Prefill/" + f + "/" + i + "/" + std::to_string(shape.first) +
+                                 "x" + std::to_string(shape.second) + "x" +
+                                 std::to_string(kPrefillTokens) + threads;
+        benchmark::RegisterBenchmark(name.c_str(), BM_Prefill, format, isa, shape.first,
+                                     shape.second, kPrefillTokens)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+      }
     }
   }
 }
