@@ -18,6 +18,7 @@
 // command fails; 2 for bad flags.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -33,6 +34,7 @@
 #include "collector/http/collector_metrics.h"
 #include "collector/http/http_server.h"
 #include "collector/service/collector_service.h"
+#include "collector/service/connection_listener.h"
 #include "collector/service/predictor.h"
 #include "collector/service/rate_limiter.h"
 #include "collector/store/result_store.h"
@@ -85,6 +87,8 @@ struct ServeFlags {
   std::string http;
   std::string rate_per_peer = kDefaultPerPeer;
   std::string rate_per_key = kDefaultPerKey;
+  aiscore::collector::ConnectionLimits connections{aiscore::collector::kMaxConnections,
+                                                   aiscore::collector::kMaxConnectionsPerHost};
 };
 
 int Serve(const ServeFlags& flags) {
@@ -102,6 +106,21 @@ int Serve(const ServeFlags& flags) {
   }
   // Block the shutdown signals in every thread (the store's writer and gRPC's
   // threads inherit the mask); this thread waits for them with sigwait.
+  // Two descriptors per open connection (ConnectionListener), plus the
+  // store's, the HTTP side's and gRPC's own: raise the soft limit to the hard one.
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  if (rlimit files{};
+      getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+      files.rlim_cur < 2 * static_cast<rlim_t>(flags.connections.max_connections) + 256) {
+    std::fprintf(stderr,
+                 "aiscore-collector: warning: %llu open files allowed; --max-connections %d "
+                 "needs about %d, so some connections under the cap will be refused\n",
+                 static_cast<unsigned long long>(files.rlim_cur), flags.connections.max_connections,
+                 2 * flags.connections.max_connections + 256);
+  }
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -142,6 +161,11 @@ int Serve(const ServeFlags& flags) {
   aiscore::collector::CollectorMetrics metrics(std::move(metric_options));
   MetricsObserver observer(&metrics);
   options.observer = &observer;
+  // Started once the server is; the per-peer limit asks it who a peer is.
+  std::unique_ptr<aiscore::collector::ConnectionListener> listener;
+  options.resolve_peer = [&listener](std::string_view peer) {
+    return listener != nullptr ? listener->Peer(peer) : std::string(peer);
+  };
   aiscore::collector::CollectorService service(store.get(), &verifier, options);
 
   std::unique_ptr<aiscore::collector::HttpServer> http;  // stops before what it reads
@@ -161,19 +185,26 @@ int Serve(const ServeFlags& flags) {
     std::printf("http on %s\n", http->address().c_str());
   }
 
+  // gRPC gets its connections from the listener, which caps them; the
+  // server itself listens on no port.
   grpc::ServerBuilder builder;
   aiscore::collector::ApplyServerLimits(&builder);
-  int port = 0;
-  builder.AddListeningPort(flags.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr,
-                 "aiscore-collector: cannot listen on %s (expected HOST:PORT, a free port, or "
-                 "HOST:0 for any)\n",
-                 flags.listen.c_str());
+  if (server == nullptr) {
+    std::fprintf(stderr, "aiscore-collector: the gRPC server did not start\n");
     return 1;
   }
+  absl::StatusOr<std::unique_ptr<aiscore::collector::ConnectionListener>> started =
+      aiscore::collector::ConnectionListener::Start(server.get(), flags.listen, flags.connections);
+  if (!started.ok()) {
+    PrintError("cannot listen on " + flags.listen +
+                   " (expected HOST:PORT, a free port, or HOST:0 for any)",
+               started.status());
+    return 1;
+  }
+  listener = *std::move(started);
+  const int port = listener->port();
   const std::string::size_type colon = flags.listen.rfind(':');
   const std::string host =
       colon == std::string::npos ? flags.listen : flags.listen.substr(0, colon);
@@ -184,6 +215,7 @@ int Serve(const ServeFlags& flags) {
   sigwait(&signals, &signal_number);
   std::fprintf(stderr, "aiscore-collector: signal %d, shutting down\n", signal_number);
   if (http != nullptr) http->Stop();
+  listener->Stop();
   server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   server->Wait();
   return 0;  // the store's destructor finishes queued writes
@@ -218,6 +250,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--rate-per-key", serve.rate_per_key, "Submit calls per signing key, same syntax")
       ->capture_default_str();
+  app.add_option("--max-connections", serve.connections.max_connections,
+                 "open gRPC connections in all; more are reset at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-connections-per-host", serve.connections.max_per_host,
+                 "open gRPC connections from one host (an IPv4 address, an IPv6 /64)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
 
   CLI::App* admin = app.add_subcommand("admin", "operator commands on a collector's database");
   admin->require_subcommand(1);

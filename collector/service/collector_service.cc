@@ -87,6 +87,7 @@ CollectorService::CollectorService(ResultStore* store, const SubmissionVerifier*
       verifier_(verifier),
       observer_(options.observer),
       per_peer_(options.per_peer),
+      resolve_peer_(std::move(options.resolve_peer)),
       per_key_(options.per_key),
       predictor_(store) {}
 
@@ -137,7 +138,9 @@ grpc::Status CollectorService::DoSubmit(grpc::ServerContext* context,
                                         const v1::SubmitRequest* request,
                                         v1::SubmitResponse* response) {
   absl::Duration retry_after;
-  if (!per_peer_.Allow(PeerHost(context->peer()), &retry_after)) {
+  const std::string peer =
+      resolve_peer_ ? resolve_peer_(context->peer()) : std::string(context->peer());
+  if (!per_peer_.Allow(PeerHost(peer), &retry_after)) {
     if (observer_ != nullptr) observer_->OnRateLimited("peer");
     return RateLimited("address", retry_after);
   }

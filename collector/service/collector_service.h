@@ -30,6 +30,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -51,6 +52,9 @@ inline constexpr int kMaxReceiveBytes = 1 << 20;      // per message; a SubmitRe
 inline constexpr int kMaxConcurrentStreams = 32;      // calls in flight per connection
 inline constexpr int kMinPingIntervalMs = 60 * 1000;  // pings without data, at most 1/minute
 inline constexpr int kMaxPingStrikes = 2;             // pings beyond that, then GOAWAY
+// Open connections (ConnectionListener, which aiscore-collector listens with).
+inline constexpr int kMaxConnections = 1024;       // in all
+inline constexpr int kMaxConnectionsPerHost = 64;  // from one host (PeerHost)
 
 // Applies the limits above to a server under construction: a resource quota
 // capping threads, the receive size (a larger request fails with
@@ -73,6 +77,9 @@ struct ServiceOptions {
   RateLimit per_peer;                   // Submit calls per peer host; disabled by default
   RateLimit per_key;                    // Submit calls per signing key; disabled by default
   ServiceObserver* observer = nullptr;  // borrowed; may be null
+  // The address of a call's peer from grpc::ServerContext::peer(), for the
+  // per-peer limit (ConnectionListener::Peer); empty: the peer as it is.
+  std::function<std::string(std::string_view)> resolve_peer;
 };
 
 class CollectorService final : public v1::Collector::Service {
@@ -131,6 +138,7 @@ class CollectorService final : public v1::Collector::Service {
   const SubmissionVerifier* const verifier_;
   ServiceObserver* const observer_;
   RateLimiter per_peer_;
+  std::function<std::string(std::string_view)> resolve_peer_;
   RateLimiter per_key_;
   Predictor predictor_;
 };

@@ -71,6 +71,15 @@ svg{display:block;max-width:100%}
 
 }  // namespace
 
+bool IsValidUtf8(std::string_view text) {
+  while (!text.empty()) {
+    const size_t n = Utf8Length(text);
+    if (n == 0) return false;
+    text.remove_prefix(n);
+  }
+  return true;
+}
+
 std::string Escape(std::string_view text) {
   std::string out;
   out.reserve(text.size());

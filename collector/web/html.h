@@ -22,6 +22,10 @@ namespace aiscore::collector::web {
 // break the page's encoding.
 std::string Escape(std::string_view text);
 
+// Whether `text` is valid UTF-8 (no overlong forms, surrogates or code
+// points past U+10FFFF).
+bool IsValidUtf8(std::string_view text);
+
 // `text` percent-encoded for a URL path segment or query value: every byte
 // but A-Z a-z 0-9 - . _ ~ becomes %XX.
 std::string UrlEncode(std::string_view text);

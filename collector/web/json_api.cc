@@ -82,6 +82,17 @@ bool IntParam(const HttpRequest& request, const std::string& name, Int* out) {
 
 }  // namespace
 
+std::optional<HttpResponse> ApiRejectNotUtf8(const HttpRequest& request) {
+  if (!IsValidUtf8(request.path)) return BadParameter("the path is not valid UTF-8");
+  for (const auto& [name, value] : request.params) {
+    if (!IsValidUtf8(name)) return BadParameter("a query parameter's name is not valid UTF-8");
+    if (!IsValidUtf8(value)) {
+      return BadParameter("query parameter '" + name + "' is not valid UTF-8");
+    }
+  }
+  return std::nullopt;
+}
+
 HttpResponse ApiIndex(const Site&, const HttpRequest&) {
   nlohmann::json index = {
       {"leaderboard",

@@ -15,15 +15,23 @@
 // included, 64-bit integers as strings, enums by name; JsonStringToMessage
 // reads it back into the same message. An error is
 // {"error": {"code": "NOT_FOUND", "http_status": 404, "message": "..."}} with
-// that HTTP status (site.h HttpStatusOf; 400 for a malformed parameter).
+// that HTTP status (site.h HttpStatusOf; 400 for a malformed parameter, and
+// for a path or query parameter that is not valid UTF-8, which JSON cannot
+// carry).
 // docs/api.md is the reference.
 #ifndef AISCORE_COLLECTOR_WEB_JSON_API_H_
 #define AISCORE_COLLECTOR_WEB_JSON_API_H_
+
+#include <optional>
 
 #include "collector/http/http_routes.h"
 #include "collector/web/site.h"
 
 namespace aiscore::collector::web {
+
+// The 400 for a request whose path or a query parameter (name or value) is
+// not valid UTF-8, naming it; nullopt for a request that is.
+std::optional<HttpResponse> ApiRejectNotUtf8(const HttpRequest& request);
 
 HttpResponse ApiIndex(const Site& site, const HttpRequest& request);
 HttpResponse ApiLeaderboard(const Site& site, const HttpRequest& request);

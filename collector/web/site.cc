@@ -1,5 +1,8 @@
 #include "collector/web/site.h"
 
+#include <optional>
+#include <utility>
+
 #include "collector/web/json_api.h"
 #include "collector/web/pages.h"
 
@@ -25,15 +28,22 @@ void AddSiteRoutes(const Site& site, HttpRoutes& routes) {
   auto bind = [site](HttpResponse (*page)(const Site&, const HttpRequest&)) {
     return [site, page](const HttpRequest& request) { return page(site, request); };
   };
+  // JSON cannot carry bytes that are not UTF-8: such requests get a 400.
+  auto api = [site](HttpResponse (*endpoint)(const Site&, const HttpRequest&)) {
+    return [site, endpoint](const HttpRequest& request) {
+      std::optional<HttpResponse> rejected = ApiRejectNotUtf8(request);
+      return rejected ? *std::move(rejected) : endpoint(site, request);
+    };
+  };
   routes.Get("/", bind(&LeaderboardPage))
       .GetPrefix("/gpu/", bind(&GpuPage))
       .GetPrefix("/result/", bind(&ResultPage))
       .Get("/predict", bind(&PredictPage))
-      .Get("/api/v1", bind(&ApiIndex))
-      .Get("/api/v1/leaderboard", bind(&ApiLeaderboard))
-      .GetPrefix("/api/v1/results/", bind(&ApiResult))
-      .Get("/api/v1/gpus", bind(&ApiGpus))
-      .Get("/api/v1/predict", bind(&ApiPredict));
+      .Get("/api/v1", api(&ApiIndex))
+      .Get("/api/v1/leaderboard", api(&ApiLeaderboard))
+      .GetPrefix("/api/v1/results/", api(&ApiResult))
+      .Get("/api/v1/gpus", api(&ApiGpus))
+      .Get("/api/v1/predict", api(&ApiPredict));
 }
 
 }  // namespace aiscore::collector::web

@@ -319,6 +319,30 @@ TEST_F(WebSiteTest, JsonApiAnswersEqualTheGrpcAnswers) {
             400);
 }
 
+// Found by http_handlers_fuzzer's long run: a query parameter that is not
+// UTF-8 came back verbatim inside the leaderboard's JSON ("suite": "v\xff"),
+// which then did not parse. Such a request is now a 400 naming the
+// parameter, for every endpoint; valid UTF-8 beyond ASCII still answers.
+TEST_F(WebSiteTest, RegressionNonUtf8ParameterMadeInvalidJson) {
+  v1::GetLeaderboardResponse board;
+  EXPECT_EQ(GetJson("/api/v1/leaderboard?suite=v%FF", &board), 400);
+  EXPECT_EQ(GetJson("/api/v1/leaderboard?gpu=%C0%AF", &board), 400);     // overlong '/'
+  EXPECT_EQ(GetJson("/api/v1/leaderboard?gpu=%ED%A0%80", &board), 400);  // a surrogate
+  EXPECT_EQ(GetJson("/api/v1/leaderboard?%FF=1", &board), 400);
+  v1::ListGpusResponse gpus;
+  EXPECT_EQ(GetJson("/api/v1/gpus?suite=%FE", &gpus), 400);
+  v1::PredictResponse predict;
+  EXPECT_EQ(GetJson("/api/v1/predict?gpu=%FF&model=llama-3.1-8b&format=q4_k", &predict), 400);
+  v1::GetResultResponse result;
+  EXPECT_EQ(GetJson("/api/v1/results/%FF", &result), 400);
+  httplib::Client http("127.0.0.1", site->http_port);
+  httplib::Result r = http.Get("/api/v1/leaderboard?suite=v%FF");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find("'suite' is not valid UTF-8"), std::string::npos) << r->body;
+  // Valid UTF-8 that names nothing is answered as before.
+  EXPECT_EQ(GetJson("/api/v1/leaderboard?gpu=%E2%9C%93", &board), 200);
+}
+
 // ---- Pages in a real browser --------------------------------------------------
 
 class BrowserTest : public WebSiteTest {
