@@ -232,19 +232,6 @@ void DirectBlock(const unsigned char* const rows[kRows], size_t block, const uns
   }
 }
 
-// Prefetches into L2 the share of super-block b (of `blocks`) of the `bytes`
-// at address `next`: called once per super-block, it pulls in the next
-// tile's rows (usually this thread's next call) while this one computes.
-// The hardware prefetchers do poorly on 16 rows read side by side, and
-// decode would otherwise wait on memory. `next` may lie past the weights
-// (the last tile): prefetches do not fault.
-inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t blocks) {
-  const size_t share = (bytes + blocks - 1) / blocks;
-  for (size_t i = b * share; i < (b + 1) * share; i += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(next + i), _MM_HINT_T1);
-  }
-}
-
 using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, float*);
 constexpr PanelBlockFn kPanelBlocks[] = {nullptr, PanelBlock<1>, PanelBlock<2>, PanelBlock<3>,
                                          PanelBlock<4>};

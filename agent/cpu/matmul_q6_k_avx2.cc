@@ -263,12 +263,7 @@ void DirectBlock(const unsigned char* const rows[kRows], size_t block, const uns
   }
 }
 
-// Prefetches into L2 the share of super-block b (of `blocks`) of the `bytes`
-// at address `next`: called once per super-block, it pulls in a later tile's
-// rows while this one computes. The hardware prefetchers do poorly on 16
-// rows read side by side, and decode would otherwise wait on memory. `next`
-// may lie past the weights (the last tiles): prefetches do not fault.
-//
+// Decode prefetches (PrefetchShare, simd_helpers_x86.h) a later tile's rows.
 // Which tile: Q6_K rows of 4096 or more weights are long enough that the
 // driver (matmul.cc) hands out one tile per task, so with two threads taking
 // turns the next tile is usually the other thread's and the one after it
@@ -277,12 +272,6 @@ void DirectBlock(const unsigned char* const rows[kRows], size_t block, const uns
 // memory bandwidth) against 19 GB/s for the next tile; one thread runs the
 // same either way.
 constexpr int kPrefetchTiles = 2;
-inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t blocks) {
-  const size_t share = (bytes + blocks - 1) / blocks;
-  for (size_t i = b * share; i < (b + 1) * share; i += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(next + i), _MM_HINT_T1);
-  }
-}
 
 using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, float*);
 constexpr PanelBlockFn kPanelBlocks[] = {nullptr, PanelBlock<1>, PanelBlock<2>, PanelBlock<3>,

@@ -17,9 +17,12 @@
 // 128: the offset's share, taken from every lane.
 //
 // Decode (one activation row) is memory-bound: 15 rows are read side by side
-// (15 prefetch streams) with one ymm accumulator per row; the offset's share
-// starts each vpdpbusd, and the pair scales of 8 blocks come from one multiply
-// and are broadcast from memory.
+// with one ymm accumulator per row; the offset's share starts each vpdpbusd,
+// and the pair scales of 8 blocks come from one multiply and are broadcast
+// from memory. Each block step also prefetches its share of the next tile's
+// rows (PrefetchShare): the hardware prefetchers alone, on 15 streams, reached
+// 18.6 GB/s on 2 threads for 14336 x 4096 where this reaches 29.0 (Zen 4, the
+// same minute).
 //
 // GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
 // intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
@@ -106,7 +109,9 @@ void DecodeTile(int64_t cols, const unsigned char* w, size_t w_stride, const Blo
   const __m256i offset = _mm256_set1_epi8(static_cast<char>(0x80));
   const int64_t nb = cols / kQ8_0BlockSize;
   alignas(32) float scale[RM][kScaleGroup];  // d_w * d_a of row r, block (b & ~7) + i
+  const uintptr_t next = reinterpret_cast<uintptr_t>(w) + RM * w_stride;
   for (int64_t b = 0; b < nb; ++b) {
+    PrefetchShare(next, RM * w_stride, b, nb);
     const int i = static_cast<int>(b % kScaleGroup);
     if (i == 0) {
       const bool full = b + kScaleGroup <= nb;

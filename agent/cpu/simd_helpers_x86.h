@@ -10,6 +10,7 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -68,6 +69,19 @@ inline void Transpose8x8(__m256i v[8]) {
     t[4 + k] = _mm256_permute2x128_si256(v[k], v[4 + k], 0x31);
   }
   for (int i = 0; i < 8; ++i) v[i] = t[i];
+}
+
+// Prefetches into L2 the share of block b (of `blocks`) of the `bytes` at
+// address `next`: called once per block of a decode tile, it pulls in the
+// next tile's rows (usually this thread's next call) while this one
+// computes. The hardware prefetchers do poorly on a dozen or more rows read
+// side by side, and decode would otherwise wait on memory. `next` may lie
+// past the weights (the last tile): prefetches do not fault.
+inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t blocks) {
+  const size_t share = (bytes + blocks - 1) / blocks;
+  for (size_t i = b * share; i < (b + 1) * share; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(next + i), _MM_HINT_T1);
+  }
 }
 
 }  // namespace
