@@ -3,8 +3,8 @@
 // result, the id `aiscore` prints is found through GetResult, `aiscore
 // leaderboard` talks to it, /healthz and /metrics answer over HTTP, and
 // SIGTERM stops it with exit 0. The admin commands on the file it leaves:
-// export (CSV, JSON), ban, backup, rescore. Bad flags exit 2, an unusable
-// database or address 1.
+// export (CSV, JSON), ban, backup, rescore. The connection caps refuse the
+// connection over them. Bad flags exit 2, an unusable database or address 1.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/sign/envelope_file.h"
@@ -226,6 +227,48 @@ TEST(CollectorBinaryTest, OutageThenSubmitPendingDeliversEachExactlyOnce) {
                                             " admin export --format csv --db " + db);
   ASSERT_EQ(csv.exit_code, 0) << csv.output;
   EXPECT_EQ(std::count(csv.output.begin(), csv.output.end(), '\n'), 4) << csv.output;
+}
+
+// --max-connections and --max-connections-per-host reach the listener: with
+// room for two connections, two clients are served and a third is refused
+// with UNAVAILABLE at once; when one goes, the next is served.
+TEST(CollectorBinaryTest, ConnectionCapsRefuseTheConnectionOverThem) {
+  TempDir dir;
+  CollectorProcess collector(dir.Path("c.db"),
+                             {"--max-connections", "2", "--max-connections-per-host", "2"});
+  ASSERT_TRUE(collector.started());
+  const std::string line = collector.ReadLine();
+  ASSERT_EQ(line.rfind("listening on ", 0), 0u) << line;
+  const std::string target = line.substr(std::string("listening on ").size());
+  auto stub = [&] {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
+    return v1::Collector::NewStub(
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+  };
+  auto list = [](v1::Collector::Stub* s) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::ListGpusResponse response;
+    return s->ListGpus(&context, v1::ListGpusRequest(), &response);
+  };
+  auto first = stub();
+  auto second = stub();
+  ASSERT_TRUE(list(first.get()).ok());
+  ASSERT_TRUE(list(second.get()).ok());
+  auto third = stub();
+  EXPECT_EQ(list(third.get()).error_code(), grpc::StatusCode::UNAVAILABLE);
+  third.reset();  // its channel would keep trying to connect
+  second.reset();
+  bool served = false;
+  for (int i = 0; i < 200 && !served; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto next = stub();
+    served = list(next.get()).ok();
+  }
+  EXPECT_TRUE(served);
+  EXPECT_TRUE(list(first.get()).ok());
+  EXPECT_EQ(collector.Stop(SIGTERM), 0);
 }
 
 TEST(CollectorBinaryTest, UnusableDatabaseOrAddressExitsOne) {
