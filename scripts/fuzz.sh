@@ -4,10 +4,11 @@
 # corpus. docs/reliability.md ("Fuzzing") describes the targets and records
 # long runs.
 #
-#   scripts/fuzz.sh [--seconds N | --runs N] [--no-build] [TARGET...]
+#   scripts/fuzz.sh [--seconds N | --runs N] [--fork J] [--no-build] [TARGET...]
 #
 #   --seconds N  run each target for N seconds (default 60)
-#   --runs N     run each target for N executions instead
+#   --runs N     run each target for N executions instead (in all, with --fork)
+#   --fork J     libFuzzer's fork mode: J worker processes share the corpus
 #   --no-build   skip configure and build (another fuzz.sh already built)
 #   TARGET       gguf_reader, envelope_verify, run_result_verify, suite_loader,
 #                http_handlers (default: all five, one after another)
@@ -24,12 +25,14 @@ cd "$(dirname "$0")/.."
 
 seconds=60
 runs=
+fork=
 build=1
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; runs=; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
+    --fork) fork="$2"; shift 2 ;;
     --no-build) build=; shift ;;
     -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -93,6 +96,7 @@ for t in "${targets[@]}"; do
   [ "$t" != suite_loader ] || cp suites/*.textproto "$work/corpus/"
   limit=(-max_total_time="$seconds")
   [ -z "$runs" ] || limit=(-runs="$runs")
+  [ -z "$fork" ] || limit+=(-fork="$fork")
   if [ -n "$runs" ]; then what="$runs runs"; else what="$seconds s"; fi
   echo "== $t: $what, log $work/log"
   rc=0
