@@ -19,6 +19,7 @@
 
 #include "agent/sign/envelope.h"
 #include "agent/sign/key_pair.h"
+#include "collector/service/connection_listener.h"
 #include "collector/service/outlier_check.h"
 #include "scoring/hardware_table.h"
 #include "scoring/memory_model.h"
@@ -51,18 +52,25 @@ class CollectorServiceTest : public ::testing::Test {
     StartServer(ServiceOptions{});
   }
 
-  // (Re)starts the server with a new service configured by `options`.
+  // (Re)starts the server with a new service configured by `options`, its
+  // connections accepted by a ConnectionListener as in aiscore-collector.
   void StartServer(ServiceOptions options) {
+    if (listener_) listener_->Stop();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     server_.reset();
+    listener_.reset();
+    options.resolve_peer = [this](std::string_view peer) { return listener_->Peer(peer); };
     service_ = std::make_unique<CollectorService>(store_.get(), &verifier_, options);
     grpc::ServerBuilder builder;
     ApplyServerLimits(&builder);
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
+    absl::StatusOr<std::unique_ptr<ConnectionListener>> listener =
+        ConnectionListener::Start(server_.get(), "127.0.0.1:0");
+    ASSERT_TRUE(listener.ok()) << listener.status();
+    listener_ = std::move(*listener);
+    const int port = listener_->port();
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(8 << 20);
     stub_ = v1::Collector::NewStub(grpc::CreateCustomChannel(
@@ -70,6 +78,7 @@ class CollectorServiceTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (listener_) listener_->Stop();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   }
 
@@ -155,6 +164,7 @@ class CollectorServiceTest : public ::testing::Test {
   SubmissionVerifier verifier_;
   std::unique_ptr<ResultStore> store_;
   std::unique_ptr<CollectorService> service_;
+  std::unique_ptr<ConnectionListener> listener_;  // destroyed after server_, whose calls use it
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::Collector::Stub> stub_;
   int next_ = 0;
