@@ -19,6 +19,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "collector/http/listen_address.h"
 #include "collector/service/rate_limiter.h"
 
 namespace aiscore::collector {
@@ -53,28 +54,15 @@ void Reset(int fd) {
 
 // Binds and listens on HOST:PORT; the socket, or an error naming the address.
 absl::StatusOr<int> Listen(const std::string& address, int* port) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("listen address '", address, "' is not HOST:PORT"));
-  }
-  std::string host = address.substr(0, colon);
-  const std::string port_text = address.substr(colon + 1);
-  int port_number = 0;
-  if (!absl::SimpleAtoi(port_text, &port_number) || port_number < 0 || port_number > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("listen address '", address, "': port '", port_text, "' is not 0 to 65535"));
-  }
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+  absl::StatusOr<ListenAddress> parsed = ParseListenAddress(address, "gRPC");
+  if (!parsed.ok()) return parsed.status();
+  const std::string port_text = std::to_string(parsed->port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* found = nullptr;
-  const int rc =
-      getaddrinfo(host.empty() ? nullptr : host.c_str(), port_text.c_str(), &hints, &found);
+  const int rc = getaddrinfo(parsed->bind_host.c_str(), port_text.c_str(), &hints, &found);
   if (rc != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("listen address '", address, "': ", gai_strerror(rc)));
