@@ -5,11 +5,17 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_format.h"
+#include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/panel_layout.h"
 #include "agent/cpu/read_bandwidth.h"
 #include "agent/engine/host_memory.h"
+#include "agent/engine/synthetic_weights.h"
 #include "agent/quant/format.h"
 
 namespace aiscore {
@@ -97,6 +103,12 @@ absl::Status CpuBackend::CopyToHost(void* host_dst, const void* device_src, size
   return absl::OkStatus();
 }
 
+bool CpuBackend::WantsPanels(const WeightTensor& t, const ModelWeights& w) const {
+  // The embedding table is read a row at a time (Embed), never multiplied.
+  return &t != &w.token_embd && t.layout == WeightLayout::kRows && HasPanelLayout(t.format) &&
+         t.rows >= kPanelRows && BestMatMulKernel(t.format, isa_).panel_tile != nullptr;
+}
+
 absl::StatusOr<ModelWeights> CpuBackend::PrepareWeights(const ModelWeights& host) {
   // Weights are used where they lie. A mapped file larger than all of memory
   // would still "load", then page from disk on every token: say it does not fit.
@@ -107,7 +119,44 @@ absl::StatusOr<ModelWeights> CpuBackend::PrepareWeights(const ModelWeights& host
         "it does not fit",
         host.config.name, host.TotalBytes() / 1073741824.0, total / 1073741824.0));
   }
-  return host;
+  // Except the matrices the kernels read as panels: those are repacked into a
+  // copy (weights from SynthesizeOnDevice come repacked already).
+  ModelWeights prepared = host;
+  std::vector<WeightTensor*> repack;
+  size_t bytes = 0;
+  for (WeightTensor* t : prepared.MutableTensors()) {
+    if (!WantsPanels(*t, prepared)) continue;
+    repack.push_back(t);
+    bytes += (t->bytes() + 63) / 64 * 64;
+  }
+  if (repack.empty()) return prepared;
+  absl::StatusOr<std::shared_ptr<void>> copy = AllocateHostMemory(bytes);
+  if (!copy.ok()) return copy.status();
+  auto* out = static_cast<unsigned char*>(copy->get());
+  for (WeightTensor* t : repack) {
+    RepackPanels(t->format, t->rows, t->cols, t->data, out, &pool_);
+    t->data = out;
+    t->layout = WeightLayout::kPanels16;
+    out += (t->bytes() + 63) / 64 * 64;
+  }
+  prepared.storage =
+      std::make_shared<std::pair<std::shared_ptr<const void>, std::shared_ptr<void>>>(
+          host.storage, *std::move(copy));
+  return prepared;
+}
+
+absl::StatusOr<ModelWeights> CpuBackend::SynthesizeOnDevice(const ModelConfig& config,
+                                                            Format format, uint64_t seed) {
+  // Made on the host as everywhere, then repacked in place: these bytes are
+  // nobody else's, and a copy would double the model's memory.
+  absl::StatusOr<ModelWeights> w = SynthesizeWeights(config, format, seed, pool_.size());
+  if (!w.ok()) return w.status();
+  for (WeightTensor* t : w->MutableTensors()) {
+    if (!WantsPanels(*t, *w)) continue;
+    RepackPanels(t->format, t->rows, t->cols, t->data, const_cast<void*>(t->data), &pool_);
+    t->layout = WeightLayout::kPanels16;
+  }
+  return w;
 }
 
 void CpuBackend::Embed(const WeightTensor& table, const int32_t* ids, int64_t n, float* out) {

@@ -2,9 +2,11 @@
 // pool, using the fastest kernels this CPU supports (or those of a lower ISA
 // when asked, for testing and comparison).
 //
-// Weights are used where they lie (an mmap'd GGUF or synthetic buffer): no
-// copy. Ops run synchronously; Synchronize() only reports. One thread drives
-// a CpuBackend at a time.
+// Weights are used where they lie (an mmap'd GGUF or synthetic buffer),
+// except matrices whose kernel reads them as panels (Q2_K on AVX-512:
+// panel_layout.h), repacked once into a copy, or in place when the backend
+// synthesizes them (SynthesizeOnDevice). Ops run synchronously; Synchronize() only reports. One
+// thread drives a CpuBackend at a time.
 #ifndef AISCORE_AGENT_CPU_CPU_BACKEND_H_
 #define AISCORE_AGENT_CPU_CPU_BACKEND_H_
 
@@ -42,6 +44,8 @@ class CpuBackend : public Backend {
   absl::Status CopyToDevice(void* device_dst, const void* host_src, size_t bytes) override;
   absl::Status CopyToHost(void* host_dst, const void* device_src, size_t bytes) override;
   absl::StatusOr<ModelWeights> PrepareWeights(const ModelWeights& host) override;
+  absl::StatusOr<ModelWeights> SynthesizeOnDevice(const ModelConfig& config, Format format,
+                                                  uint64_t seed) override;
 
   void Embed(const WeightTensor& table, const int32_t* ids, int64_t n, float* out) override;
   void RmsNorm(const float* x, const WeightTensor& weight, int64_t n, int64_t d, float eps,
@@ -57,6 +61,8 @@ class CpuBackend : public Backend {
   absl::Status Synchronize() override { return absl::OkStatus(); }
 
  private:
+  // Whether tensor t of w, in GGUF rows, is to be repacked into panels.
+  bool WantsPanels(const WeightTensor& t, const ModelWeights& w) const;
   // cos/sin of pos * theta^(-2i/head_dim) for positions [0, positions), computed in FP64.
   void EnsureRopeTable(int64_t positions, int64_t head_dim, float theta);
 

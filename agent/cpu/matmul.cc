@@ -1,8 +1,12 @@
 #include "agent/cpu/matmul.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/panel_layout.h"
 
 namespace aiscore {
 namespace {
@@ -64,6 +68,15 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
   const int64_t slice = SliceColumns(k, cols, n);
   const int64_t chunk = RowsPerTask(k, rows, RowBytes(w.format, slice), n, pool_->size());
   const auto* wbase = static_cast<const unsigned char*>(w.data);
+  // Panels are whole tiles of whole rows: tasks start at multiples of
+  // tile_rows (16) and do not slice.
+  const bool panels = w.layout == WeightLayout::kPanels16;
+  if (panels && (k.panel_tile == nullptr || k.tile_rows != kPanelRows || slice != cols)) {
+    std::fprintf(stderr, "aiscore: %s is in the panel layout, which the %s %s kernel cannot read\n",
+                 w.name.c_str(), std::string(FormatName(w.format)).c_str(),
+                 std::string(IsaName(k.isa)).c_str());
+    std::abort();
+  }
   pool_->ParallelFor(rows, chunk, [&](int64_t row_begin, int64_t row_end, int) {
     // One tile's dot products over a column slice, before they are added.
     float partial[kMaxSliceTile];
@@ -76,6 +89,11 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
         for (int64_t i0 = row_begin; i0 < row_end; i0 += k.tile_rows) {
           const int nr = static_cast<int>(std::min<int64_t>(k.tile_rows, row_end - i0));
           float* out = y + j0 * rows + i0;
+          if (panels && nr == kPanelRows) {
+            k.panel_tile(kc, w0 + i0 * w_stride, w_stride, nr, a0 + j0 * a_stride, a_stride, nc,
+                         out, rows);
+            continue;
+          }
           if (k0 == 0) {
             k.tile(kc, w0 + i0 * w_stride, w_stride, nr, a0 + j0 * a_stride, a_stride, nc, out,
                    rows);

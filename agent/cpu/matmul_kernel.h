@@ -38,6 +38,13 @@ struct MatMulKernel {
   // plain arrays of elements or blocks). CpuMatMul then walks long rows in
   // slices, so that the activations every row tile reads stay in cache.
   int64_t k_slice_align = 0;
+  // Optional: the tile on weights in the panel layout (panel_layout.h), the
+  // same contract as `tile` with w at the start of a panel of tile_rows (16)
+  // rows and nr == tile_rows. CpuBackend repacks a matrix whose kernel has
+  // one, and CpuMatMul calls it on the full panels and `tile` on the rows
+  // past them. Kernels with one do not slice (k_slice_align 0).
+  void (*panel_tile)(int64_t cols, const void* w, size_t w_stride, int nr, const void* a,
+                     size_t a_stride, int nc, float* out, size_t out_stride) = nullptr;
 };
 
 // The kernel of exactly this (format, isa), or nullptr where there is none.

@@ -32,6 +32,7 @@
 
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/panel_layout.h"
 #include "agent/cpu/simd_helpers_x86.h"
 #include "agent/quant/blocks.h"
 
@@ -139,15 +140,9 @@ inline __m512i BytePattern(int b0, int b1) {
   return _mm512_add_epi8(_mm512_set1_epi32(static_cast<int32_t>(pattern)), dword_offsets);
 }
 
-// Unpacks the scales of the super-block at byte `block` of each row: 16 bytes
-// of 4-bit scale and min (dwords 0..3) and d, dmin (bytes 80..83).
-void LoadScales(const unsigned char* const rows[kRows], size_t block, Scales* s) {
-  __m512i v[4];
-  // Bytes 68..83: the last dword holds d and dmin.
-  LoadTransposed4(rows, block + kDOffset + 4 - 16, v);
-  s->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v[3]));
-  s->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v[3], 16)));
-  LoadTransposed4(rows, block, v);  // byte b of v[k]: scale and min of group 4k + b
+// Fills s->sc and s->m from v[k], lane r = scales dword k of row r (byte b:
+// scale and min of group 4k + b).
+void UnpackScales(const __m512i v[4], Scales* s) {
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   for (int k = 0; k < 4; ++k) {
     const __m512i sc = _mm512_and_si512(v[k], m4);
@@ -158,25 +153,55 @@ void LoadScales(const unsigned char* const rows[kRows], size_t block, Scales* s)
   }
 }
 
-// Loads the 64 bytes of packed quants of the super-block at byte `block` of
-// each row, transposed: v[q] holds qs dword q = 8c + l, whose bit pair p holds
-// position 32c + 8p + l, in group 8c + 2p + l / 4.
-inline void LoadQuants(const unsigned char* const rows[kRows], size_t block, __m512i v[16]) {
-  for (int r = 0; r < kRows; ++r) v[r] = _mm512_loadu_si512(rows[r] + block + kQsOffset);
-  Transpose16x16(v);
+// Unpacks the scales of the super-block at byte `block` of each row: 16 bytes
+// of 4-bit scale and min (dwords 0..3) and d, dmin (bytes 80..83).
+void LoadScales(const unsigned char* const rows[kRows], size_t block, Scales* s) {
+  __m512i v[4];
+  // Bytes 68..83: the last dword holds d and dmin.
+  LoadTransposed4(rows, block + kDOffset + 4 - 16, v);
+  s->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v[3]));
+  s->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v[3], 16)));
+  LoadTransposed4(rows, block, v);
+  UnpackScales(v, s);
 }
 
-void BuildPanel(const unsigned char* const rows[kRows], size_t block, Panel* p) {
-  LoadScales(rows, block, &p->s);
+// The same from a panel block (panel_layout.h), where they lie transposed.
+void LoadPanelScales(const unsigned char* panel, Scales* s) {
+  s->d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + kQ2_KPanelD)));
+  s->dmin =
+      _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + kQ2_KPanelDmin)));
+  __m512i v[4];
+  for (int k = 0; k < 4; ++k) v[k] = _mm512_loadu_si512(panel + kQ2_KPanelScales + 64 * k);
+  UnpackScales(v, s);
+}
+
+// Where a block's packed quants come from, transposed: Get(q) holds qs dword
+// q = 8c + l of each row, whose bit pair p holds position 32c + 8p + l, in
+// group 8c + 2p + l / 4.
+// - From GGUF rows: the 64 bytes of each of the 16 rows, transposed once.
+struct RowQuants {
   __m512i v[16];
-  LoadQuants(rows, block, v);
+  RowQuants(const unsigned char* const rows[kRows], size_t block) {
+    for (int r = 0; r < kRows; ++r) v[r] = _mm512_loadu_si512(rows[r] + block + kQsOffset);
+    Transpose16x16(v);
+  }
+  __m512i Get(int q) const { return v[q]; }
+};
+// - From a panel block: loaded as they lie, where they are used.
+struct PanelQuants {
+  const unsigned char* qs;
+  __m512i Get(int q) const { return _mm512_loadu_si512(qs + 64 * q); }
+};
+
+template <class Quants>
+void BuildPanel(const Quants& quants, Panel* p) {
   for (int g = 0; g < 16; ++g) {
     // The scale in both i16 halves: vpmullw then scales all four bytes.
     const __m512i scale = _mm512_or_si512(p->s.sc[g], _mm512_slli_epi32(p->s.sc[g], 16));
     const int c = g / 8, pair = (g / 2) % 4, l0 = 4 * (g % 2);
     for (int l = l0; l < l0 + 4; ++l) {
       const __m512i q =
-          _mm512_and_si512(_mm512_srli_epi32(v[8 * c + l], 2 * pair), _mm512_set1_epi8(3));
+          _mm512_and_si512(_mm512_srli_epi32(quants.Get(8 * c + l), 2 * pair), _mm512_set1_epi8(3));
       p->q[32 * c + 8 * pair + l] = _mm512_mullo_epi16(q, scale);
     }
   }
@@ -224,16 +249,17 @@ void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, float
   }
 }
 
+using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, float*);
+constexpr PanelBlockFn kPanelBlocks[kBlockCols + 1] = {nullptr,       PanelBlock<1>, PanelBlock<2>,
+                                                       PanelBlock<3>, PanelBlock<4>, PanelBlock<5>,
+                                                       PanelBlock<6>, PanelBlock<7>, PanelBlock<8>};
+
 // The same for one token without a panel (decode): each unpacked vector goes
 // straight into the dot products. Bit pair p is masked in place (q * 4^p <=
 // 192 still fits a byte) rather than shifted down, and the sums of each pair,
 // multiples of 4^p, are shifted down once at the end.
-void DirectBlock(const unsigned char* const rows[kRows], size_t block, const unsigned char* act,
-                 float* acc) {
-  Scales s;
-  LoadScales(rows, block, &s);
-  __m512i v[16];
-  LoadQuants(rows, block, v);
+template <class Quants>
+void DirectBlock(const Scales& s, const Quants& quants, const unsigned char* act, float* acc) {
   const unsigned char* a = act + kActQsOffset;
   __m512i by_pair[4];
   for (int pair = 0; pair < 4; ++pair) by_pair[pair] = _mm512_setzero_si512();
@@ -244,9 +270,10 @@ void DirectBlock(const unsigned char* const rows[kRows], size_t block, const uns
     for (int pair = 0; pair < 4; ++pair) group[pair] = _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (int l = l0; l < l0 + 4; ++l) {
+      const __m512i v = quants.Get(8 * c + l);
 #pragma GCC unroll 4
       for (int pair = 0; pair < 4; ++pair) {
-        const __m512i w = _mm512_and_si512(v[8 * c + l], _mm512_set1_epi8(3 << (2 * pair)));
+        const __m512i w = _mm512_and_si512(v, _mm512_set1_epi8(3 << (2 * pair)));
         group[pair] = DotBroadcast(group[pair], w, a + 4 * (32 * c + 8 * pair + l));
       }
     }
@@ -262,10 +289,30 @@ void DirectBlock(const unsigned char* const rows[kRows], size_t block, const uns
   Finish(s, sum, act, acc);
 }
 
-using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, float*);
-constexpr PanelBlockFn kPanelBlocks[kBlockCols + 1] = {nullptr,       PanelBlock<1>, PanelBlock<2>,
-                                                       PanelBlock<3>, PanelBlock<4>, PanelBlock<5>,
-                                                       PanelBlock<6>, PanelBlock<7>, PanelBlock<8>};
+// Adds one super-block of nc tokens to acc[token][row], from its scales and quants.
+template <class Quants>
+void Block(const Scales& s, const Quants& quants, const unsigned char* act, size_t a_stride, int nc,
+           Panel* panel, float* acc) {
+  if (nc == 1) {
+    DirectBlock(s, quants, act, acc);
+    return;
+  }
+  panel->s = s;
+  BuildPanel(quants, panel);
+  int c = 0;
+  for (; c + kBlockCols <= nc; c += kBlockCols) {
+    PanelBlock<kBlockCols>(*panel, act + c * a_stride, a_stride, acc + kRows * c);
+  }
+  if (c < nc) kPanelBlocks[nc - c](*panel, act + c * a_stride, a_stride, acc + kRows * c);
+}
+
+// Writes acc[token][row] for rows < nr and tokens < nc to out.
+void Store(const float* acc, int nr, int nc, float* out, size_t out_stride) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << nr) - 1);
+  for (int c = 0; c < nc; ++c) {
+    _mm512_mask_storeu_ps(out + c * out_stride, mask, _mm512_load_ps(acc + kRows * c));
+  }
+}
 
 void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
           int nc, float* out, size_t out_stride) {
@@ -279,29 +326,43 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {
     const size_t block = b * sizeof(BlockQ2_K);
-    const unsigned char* act = ab + b * sizeof(BlockQ8_K);
     PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
-    if (nc == 1) {
-      DirectBlock(rows, block, act, acc);
-      continue;
-    }
-    BuildPanel(rows, block, &panel);
-    int c = 0;
-    for (; c + kBlockCols <= nc; c += kBlockCols) {
-      PanelBlock<kBlockCols>(panel, act + c * a_stride, a_stride, acc + kRows * c);
-    }
-    if (c < nc) kPanelBlocks[nc - c](panel, act + c * a_stride, a_stride, acc + kRows * c);
+    Scales s;
+    LoadScales(rows, block, &s);
+    Block(s, RowQuants(rows, block), ab + b * sizeof(BlockQ8_K), a_stride, nc, &panel, acc);
   }
-  const __mmask16 mask = static_cast<__mmask16>((1u << nr) - 1);
-  for (int c = 0; c < nc; ++c) {
-    _mm512_mask_storeu_ps(out + c * out_stride, mask, _mm512_load_ps(acc + kRows * c));
+  Store(acc, nr, nc, out, out_stride);
+}
+
+// The same on 16 rows repacked as a panel (panel_layout.h): w points at the
+// panel, nr == kRows.
+void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+               int nc, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const unsigned char*>(w);
+  const auto* ab = static_cast<const unsigned char*>(a);
+  alignas(64) float acc[kTileCols * kRows] = {};  // [token][row]
+  Panel panel;
+  const int64_t blocks = cols / kSuperBlockSize;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const unsigned char* block = wb + b * kRows * sizeof(BlockQ2_K);
+    PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
+    Scales s;
+    LoadPanelScales(block, &s);
+    Block(s, PanelQuants{block + kQ2_KPanelQs}, ab + b * sizeof(BlockQ8_K), a_stride, nc, &panel,
+          acc);
   }
+  Store(acc, nr, nc, out, out_stride);
 }
 
 }  // namespace
 
-extern const MatMulKernel kQ2_KAvx512Kernel = {
-    Format::kQ2_K, Isa::kAvx512, ConvertActivationsQ8_KAvx2, ActivationRowBytesQ8_K, Tile,
-    kRows,         kTileCols};
+extern const MatMulKernel kQ2_KAvx512Kernel = {.format = Format::kQ2_K,
+                                               .isa = Isa::kAvx512,
+                                               .convert_activations = ConvertActivationsQ8_KAvx2,
+                                               .activation_row_bytes = ActivationRowBytesQ8_K,
+                                               .tile = Tile,
+                                               .tile_rows = kRows,
+                                               .tile_cols = kTileCols,
+                                               .panel_tile = PanelTile};
 
 }  // namespace aiscore

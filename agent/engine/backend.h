@@ -85,7 +85,9 @@ class Backend {
   // CPU shared as it is). The result's storage keeps the device copy alive.
   virtual absl::StatusOr<ModelWeights> PrepareWeights(const ModelWeights& host) = 0;
   // The model SynthesizeWeights(config, format, seed) makes, made directly in
-  // device memory, byte for byte the same (synthetic_weights.h). Unimplemented
+  // device memory, byte for byte the same (synthetic_weights.h) or, for
+  // tensors the backend keeps in a layout of its own, the same bytes in that
+  // layout (as PrepareWeights would leave them). Unimplemented
   // where the backend has no such generator; the caller then synthesizes on
   // the host (SynthesizeWeightsFor does both).
   virtual absl::StatusOr<ModelWeights> SynthesizeOnDevice(const ModelConfig& config, Format format,

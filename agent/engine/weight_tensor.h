@@ -1,8 +1,10 @@
 // A 2-D weight matrix in one format, viewed in memory someone else owns.
 //
-// Rows are contiguous: row r starts at data + r * row_bytes(). A vector
-// (norm weights) is one row. The memory belongs to the ModelWeights that
-// holds the tensor (an aligned allocation or a mapped GGUF file).
+// In the GGUF layout rows are contiguous: row r starts at data + r *
+// row_bytes(). A vector (norm weights) is one row. A backend may hold its
+// copy in a layout of its own (layout), which only it reads; the bytes are
+// as many either way. The memory belongs to the ModelWeights that holds the
+// tensor (an aligned allocation or a mapped GGUF file).
 #ifndef AISCORE_AGENT_ENGINE_WEIGHT_TENSOR_H_
 #define AISCORE_AGENT_ENGINE_WEIGHT_TENSOR_H_
 
@@ -14,12 +16,21 @@
 
 namespace aiscore {
 
+// How a tensor's bytes are ordered.
+enum class WeightLayout {
+  kRows,  // GGUF: row after row
+  // The CPU backend's: each run of 16 rows interleaved super-block by
+  // super-block, rows past the last full 16 as kRows (agent/cpu/panel_layout.h).
+  kPanels16,
+};
+
 struct WeightTensor {
   std::string name;              // GGUF name, e.g. "blk.0.attn_q.weight"
   Format format = Format::kF32;  // format of every row
   int64_t rows = 0;              // GGUF ne[1] (1 for vectors)
   int64_t cols = 0;              // GGUF ne[0], the dimension dot products run over
   const void* data = nullptr;    // [rows][row_bytes()] bytes
+  WeightLayout layout = WeightLayout::kRows;
 
   size_t row_bytes() const { return RowBytes(format, cols); }
   size_t bytes() const { return row_bytes() * static_cast<size_t>(rows); }

@@ -10,6 +10,10 @@
 //     Compute-bound; flop_per_second counts 2 * rows * cols * n per run,
 //     bytes_per_second the weight bytes.
 //
+// A kernel that reads the CPU backend's panel layout (agent/cpu/panel_layout.h)
+// is measured twice: on GGUF rows as <isa>, and on repacked weights, as the
+// backend runs it, as <isa>-panels.
+//
 // A (format, ISA) pair with no kernel of its own is reported as skipped with
 // the reason, rather than silently measuring a fallback kernel.
 //
@@ -30,6 +34,7 @@
 #include "agent/cpu/cpu_features.h"
 #include "agent/cpu/matmul.h"
 #include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/panel_layout.h"
 #include "agent/cpu/thread_pool.h"
 #include "agent/engine/host_memory.h"
 #include "agent/engine/weight_tensor.h"
@@ -46,7 +51,7 @@ constexpr int64_t kSeedRows = 16;
 int g_threads = 2;
 
 // `count` matrices of rows x cols in `format`, back to back in one
-// allocation, filled with reference-quantized random rows.
+// allocation, filled with reference-quantized random rows, in `layout`.
 struct MatrixSet {
   std::shared_ptr<void> memory;  // [count][rows][row_bytes]
   size_t matrix_bytes = 0;
@@ -55,14 +60,16 @@ struct MatrixSet {
 
 // Google Benchmark calls a benchmark function several times (to find the
 // iteration count); the last set made is kept so that it is filled once.
-absl::StatusOr<MatrixSet> MakeMatrixSet(Format format, int64_t rows, int64_t cols, int count) {
+absl::StatusOr<MatrixSet> MakeMatrixSet(Format format, WeightLayout layout, int64_t rows,
+                                        int64_t cols, int count) {
   static struct {
     Format format;
+    WeightLayout layout;
     int64_t rows, cols;
     MatrixSet set;
   } last{};
-  if (last.set.memory != nullptr && last.format == format && last.rows == rows &&
-      last.cols == cols && last.set.count == count) {
+  if (last.set.memory != nullptr && last.format == format && last.layout == layout &&
+      last.rows == rows && last.cols == cols && last.set.count == count) {
     return last.set;
   }
   last.set = MatrixSet{};  // free the previous set first
@@ -88,7 +95,14 @@ absl::StatusOr<MatrixSet> MakeMatrixSet(Format format, int64_t rows, int64_t col
     const int64_t n = std::min(kSeedRows, rows * count - r);
     std::memcpy(out + r * row_bytes, seed.data(), n * row_bytes);
   }
-  last = {format, rows, cols, set};
+  if (layout == WeightLayout::kPanels16) {
+    ThreadPool pool(g_threads);
+    for (int i = 0; i < count; ++i) {
+      unsigned char* m = out + static_cast<size_t>(i) * set.matrix_bytes;
+      RepackPanels(format, rows, cols, m, m, &pool);
+    }
+  }
+  last = {format, layout, rows, cols, set};
   return set;
 }
 
@@ -102,7 +116,7 @@ std::vector<float> RandomActivations(int64_t n) {
 
 // Skips (with the reason) unless this CPU runs `isa` and `format` has a
 // kernel of exactly that ISA.
-bool CheckKernel(benchmark::State& state, Format format, Isa isa) {
+bool CheckKernel(benchmark::State& state, Format format, Isa isa, WeightLayout layout) {
   if (!IsaSupported(isa)) {
     state.SkipWithError(("this CPU lacks " + std::string(IsaName(isa))).c_str());
     return false;
@@ -114,16 +128,18 @@ bool CheckKernel(benchmark::State& state, Format format, Isa isa) {
             .c_str());
     return false;
   }
-  state.SetLabel("tile " + std::to_string(k->tile_rows) + "x" + std::to_string(k->tile_cols));
+  state.SetLabel("tile " + std::to_string(k->tile_rows) + "x" + std::to_string(k->tile_cols) +
+                 (layout == WeightLayout::kPanels16 ? ", panels" : ""));
   return true;
 }
 
-void BM_Decode(benchmark::State& state, Format format, Isa isa, int64_t rows, int64_t cols) {
-  if (!CheckKernel(state, format, isa)) return;
+void BM_Decode(benchmark::State& state, Format format, Isa isa, WeightLayout layout, int64_t rows,
+               int64_t cols) {
+  if (!CheckKernel(state, format, isa, layout)) return;
   const size_t matrix_bytes = RowBytes(format, cols) * rows;
   const int count = static_cast<int>(
       std::max<size_t>(2, (kDecodeWorkingSetBytes + matrix_bytes - 1) / matrix_bytes));
-  absl::StatusOr<MatrixSet> set = MakeMatrixSet(format, rows, cols, count);
+  absl::StatusOr<MatrixSet> set = MakeMatrixSet(format, layout, rows, cols, count);
   if (!set.ok()) {
     state.SkipWithError(set.status().ToString().c_str());
     return;
@@ -135,7 +151,8 @@ void BM_Decode(benchmark::State& state, Format format, Isa isa, int64_t rows, in
   const auto* base = static_cast<const unsigned char*>(set->memory.get());
   int i = 0;
   for (auto _ : state) {
-    const WeightTensor w{"w", format, rows, cols, base + static_cast<size_t>(i) * matrix_bytes};
+    const WeightTensor w{"w",   format, rows, cols, base + static_cast<size_t>(i) * matrix_bytes,
+                         layout};
     mm.Run(w, x.data(), 1, y.data());
     benchmark::DoNotOptimize(y.data());
     i = i + 1 == count ? 0 : i + 1;
@@ -143,10 +160,10 @@ void BM_Decode(benchmark::State& state, Format format, Isa isa, int64_t rows, in
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * matrix_bytes));
 }
 
-void BM_Prefill(benchmark::State& state, Format format, Isa isa, int64_t rows, int64_t cols,
-                int64_t n) {
-  if (!CheckKernel(state, format, isa)) return;
-  absl::StatusOr<MatrixSet> set = MakeMatrixSet(format, rows, cols, 1);
+void BM_Prefill(benchmark::State& state, Format format, Isa isa, WeightLayout layout, int64_t rows,
+                int64_t cols, int64_t n) {
+  if (!CheckKernel(state, format, isa, layout)) return;
+  absl::StatusOr<MatrixSet> set = MakeMatrixSet(format, layout, rows, cols, 1);
   if (!set.ok()) {
     state.SkipWithError(set.status().ToString().c_str());
     return;
@@ -155,7 +172,7 @@ void BM_Prefill(benchmark::State& state, Format format, Isa isa, int64_t rows, i
   std::vector<float> y(n * rows);
   ThreadPool pool(g_threads);
   CpuMatMul mm(&pool, isa);
-  const WeightTensor w{"w", format, rows, cols, set->memory.get()};
+  const WeightTensor w{"w", format, rows, cols, set->memory.get(), layout};
   for (auto _ : state) {
     mm.Run(w, x.data(), n, y.data());
     benchmark::DoNotOptimize(y.data());
@@ -178,25 +195,31 @@ void RegisterAll() {
   for (Format format : kBasketFormats) {
     const std::string f(FormatName(format));
     for (Isa isa : SupportedIsas()) {
-      const std::string i(IsaName(isa));
-      for (const auto& shape : {std::pair<int64_t, int64_t>{14336, 4096}, {4096, 14336}}) {
-        const std::string name = "BM_Decode/" + f + "/" + i + "/" + std::to_string(shape.first) +
-                                 "x" + std::to_string(shape.second) + threads;
-        benchmark::RegisterBenchmark(name.c_str(), BM_Decode, format, isa, shape.first,
-                                     shape.second)
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
-      }
-      // The attention projections' shape, then the FFN's (gate and up; down).
-      for (const auto& shape :
-           {std::pair<int64_t, int64_t>{4096, 4096}, {14336, 4096}, {4096, 14336}}) {
-        const std::string name = "BM_Prefill/" + f + "/" + i + "/" + std::to_string(shape.first) +
-                                 "x" + std::to_string(shape.second) + "x" +
-                                 std::to_string(kPrefillTokens) + threads;
-        benchmark::RegisterBenchmark(name.c_str(), BM_Prefill, format, isa, shape.first,
-                                     shape.second, kPrefillTokens)
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
+      const MatMulKernel* k = FindMatMulKernel(format, isa);
+      const bool panels = k != nullptr && k->panel_tile != nullptr;
+      for (WeightLayout layout : {WeightLayout::kRows, WeightLayout::kPanels16}) {
+        if (layout == WeightLayout::kPanels16 && !panels) continue;
+        const std::string i =
+            std::string(IsaName(isa)) + (layout == WeightLayout::kPanels16 ? "-panels" : "");
+        for (const auto& shape : {std::pair<int64_t, int64_t>{14336, 4096}, {4096, 14336}}) {
+          const std::string name = "BM_Decode/" + f + "/" + i + "/" + std::to_string(shape.first) +
+                                   "x" + std::to_string(shape.second) + threads;
+          benchmark::RegisterBenchmark(name.c_str(), BM_Decode, format, isa, layout, shape.first,
+                                       shape.second)
+              ->UseRealTime()
+              ->Unit(benchmark::kMillisecond);
+        }
+        // The attention projections' shape, then the FFN's (gate and up; down).
+        for (const auto& shape :
+             {std::pair<int64_t, int64_t>{4096, 4096}, {14336, 4096}, {4096, 14336}}) {
+          const std::string name = "BM_Prefill/" + f + "/" + i + "/" + std::to_string(shape.first) +
+                                   "x" + std::to_string(shape.second) + "x" +
+                                   std::to_string(kPrefillTokens) + threads;
+          benchmark::RegisterBenchmark(name.c_str(), BM_Prefill, format, isa, layout, shape.first,
+                                       shape.second, kPrefillTokens)
+              ->UseRealTime()
+              ->Unit(benchmark::kMillisecond);
+        }
       }
     }
   }

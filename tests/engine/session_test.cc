@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <string>
 
 #include "agent/cpu/cpu_backend.h"
+#include "agent/cpu/matmul_kernel.h"
 #include "agent/engine/synthetic_weights.h"
 #include "tests/engine/fp64_reference_model.h"
 #include "tests/nmse.h"
@@ -146,6 +148,48 @@ INSTANTIATE_TEST_SUITE_P(Formats, SessionTest, ::testing::ValuesIn(kBasketFormat
                          [](const auto& info) {
                            return std::string(Traits(info.param).gguf_name);
                          });
+
+// The CPU backend keeps Q2_K matrices in its panel layout where its kernel
+// reads panels: repacked in place when it synthesizes them, into a copy when
+// it takes host weights (the host's bytes untouched). Either way the logits
+// are those of the same kernels on the same weights, bit for bit, and
+// backends of every ISA agree with the reference.
+TEST(CpuWeightsTest, Q2_KPanelsGiveTheSameLogitsAsHostWeights) {
+  const ModelConfig config = *ModelPreset("tiny");
+  const uint64_t seed = std::random_device{}();
+  const ModelWeights host = *SynthesizeWeights(config, Format::kQ2_K, seed);
+  const ModelWeights pristine = *SynthesizeWeights(config, Format::kQ2_K, seed);
+  const std::vector<int32_t> tokens = RandomTokens(9, config.vocab_size, seed);
+  for (Isa isa : kAllIsas) {
+    if (!IsaSupported(isa)) continue;
+    CpuBackend backend(2, isa);
+    const ModelWeights made = *backend.SynthesizeOnDevice(config, Format::kQ2_K, seed);
+    const ModelWeights prepared = *backend.PrepareWeights(host);
+    const bool panels = BestMatMulKernel(Format::kQ2_K, isa).panel_tile != nullptr;
+    const WeightLayout matrices = panels ? WeightLayout::kPanels16 : WeightLayout::kRows;
+    for (const ModelWeights* w : {&made, &prepared}) {
+      EXPECT_EQ(w->token_embd.layout, WeightLayout::kRows);  // read by rows (Embed)
+      EXPECT_EQ(w->output.layout, matrices) << IsaName(isa);
+      EXPECT_EQ(w->layers[0].w_down.layout, matrices) << IsaName(isa);
+      EXPECT_EQ(w->layers[1].wq.layout, matrices) << IsaName(isa);
+      EXPECT_EQ(w->layers[1].attn_norm.layout, WeightLayout::kRows);
+    }
+    std::vector<std::vector<float>> logits;
+    for (const ModelWeights* w : {&host, &made, &prepared}) {
+      std::unique_ptr<Session> s = *Session::Create(&backend, *w, {.max_context = 64});
+      ASSERT_TRUE(s->Forward(tokens, 0, Logits::kAll).ok());
+      logits.push_back(s->logits());
+    }
+    EXPECT_EQ(logits[1], logits[0]) << IsaName(isa) << " seed " << seed;
+    EXPECT_EQ(logits[2], logits[0]) << IsaName(isa) << " seed " << seed;
+    EXPECT_LE(Nmse(Fp64Forward(host, tokens), logits[1]), Fp64ForwardLimit(Format::kQ2_K))
+        << IsaName(isa) << " seed " << seed;
+    const std::vector<const WeightTensor*> a = host.Tensors(), b = pristine.Tensors();
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_EQ(std::memcmp(a[i]->data, b[i]->data, a[i]->bytes()), 0) << a[i]->name;
+    }
+  }
+}
 
 TEST(SessionCreateTest, ContextBeyondTheModelIsRejected) {
   CpuBackend backend(1);

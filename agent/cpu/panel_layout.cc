@@ -1,0 +1,76 @@
+#include "agent/cpu/panel_layout.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "agent/quant/blocks.h"
+
+namespace aiscore {
+namespace {
+
+// Copies `n` bytes of field `offset` of each of 16 blocks (of `stride` bytes,
+// the first at src) into panel bytes `dst` transposed in 4-byte units: unit u
+// of row r goes to dst + 64u + 4r. n a multiple of 4.
+void Transpose4ByteUnits(const unsigned char* src, size_t stride, size_t offset, size_t n,
+                         unsigned char* dst) {
+  for (int r = 0; r < kPanelRows; ++r) {
+    for (size_t u = 0; u < n / 4; ++u) {
+      std::memcpy(dst + 64 * u + 4 * r, src + r * stride + offset + 4 * u, 4);
+    }
+  }
+}
+
+// One Q2_K super-block of 16 rows: `block` points at row 0's block, the next
+// row's is `stride` bytes further on.
+void PackQ2_KPanelBlock(const unsigned char* block, size_t stride, unsigned char* out) {
+  for (int r = 0; r < kPanelRows; ++r) {
+    std::memcpy(out + kQ2_KPanelD + 2 * r, block + r * stride + offsetof(BlockQ2_K, d), 2);
+    std::memcpy(out + kQ2_KPanelDmin + 2 * r, block + r * stride + offsetof(BlockQ2_K, dmin), 2);
+  }
+  Transpose4ByteUnits(block, stride, offsetof(BlockQ2_K, scales), sizeof(BlockQ2_K::scales),
+                      out + kQ2_KPanelScales);
+  Transpose4ByteUnits(block, stride, offsetof(BlockQ2_K, qs), sizeof(BlockQ2_K::qs),
+                      out + kQ2_KPanelQs);
+}
+
+}  // namespace
+
+bool HasPanelLayout(Format format) { return format == Format::kQ2_K; }
+
+void RepackPanels(Format format, int64_t rows, int64_t cols, const void* src, void* dst,
+                  ThreadPool* pool) {
+  if (!HasPanelLayout(format)) {
+    std::fprintf(stderr, "aiscore: RepackPanels: %s has no panel layout\n",
+                 std::string(FormatName(format)).c_str());
+    std::abort();
+  }
+  const size_t row_bytes = RowBytes(format, cols);
+  const size_t panel_bytes = kPanelRows * row_bytes;
+  const int64_t blocks = cols / kSuperBlockSize;
+  const int64_t panels = rows / kPanelRows;
+  const auto* in = static_cast<const unsigned char*>(src);
+  auto* out = static_cast<unsigned char*>(dst);
+  pool->ParallelFor(panels, 1, [&](int64_t begin, int64_t end, int) {
+    std::vector<unsigned char> rows16(panel_bytes);  // the GGUF rows, when in place
+    for (int64_t g = begin; g < end; ++g) {
+      const unsigned char* from = in + g * panel_bytes;
+      if (in == out) {
+        std::memcpy(rows16.data(), from, panel_bytes);
+        from = rows16.data();
+      }
+      for (int64_t b = 0; b < blocks; ++b) {
+        PackQ2_KPanelBlock(from + b * sizeof(BlockQ2_K), row_bytes,
+                           out + g * panel_bytes + b * kPanelRows * sizeof(BlockQ2_K));
+      }
+    }
+  });
+  if (in != out) {
+    const size_t done = panels * panel_bytes;
+    std::memcpy(out + done, in + done, rows * row_bytes - done);
+  }
+}
+
+}  // namespace aiscore

@@ -1,0 +1,49 @@
+// The CPU backend's own weight layout for kernels whose vector lanes are
+// weight rows (WeightLayout::kPanels16).
+//
+// Such a kernel reads 16 rows side by side and, from GGUF rows, transposes
+// every super-block of them on each pass (for Q2_K decode, a third of its
+// instructions). The backend therefore repacks those weights once, when it
+// takes them, into panels: each run of 16 rows (rows 16g .. 16g + 15) keeps
+// its 16 * row_bytes bytes at the same place, but ordered super-block by
+// super-block, each a 16-row block of the same bytes as the 16 GGUF blocks,
+// transposed in 4-byte units. Rows past the last multiple of 16 stay as
+// rows. A kernel then loads each vector it computes with directly.
+//
+// Q2_K panel block (16 x 84 = 1344 bytes, 21 cache lines), row r in 0..15:
+//   bytes    0 ..   31: d of row r at 2r (f16)
+//   bytes   32 ..   63: dmin of row r at 32 + 2r (f16)
+//   bytes   64 ..  319: scales, 4 vectors of 64 bytes: byte 64 + 64k + 4r + j
+//                       is scales[4k + j] of row r (k, j < 4)
+//   bytes  320 .. 1343: qs, 16 vectors: byte 320 + 64q + 4r + j is
+//                       qs[4q + j] of row r (q < 16, j < 4)
+#ifndef AISCORE_AGENT_CPU_PANEL_LAYOUT_H_
+#define AISCORE_AGENT_CPU_PANEL_LAYOUT_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "agent/cpu/thread_pool.h"
+#include "agent/engine/weight_tensor.h"
+#include "agent/quant/format.h"
+
+namespace aiscore {
+
+constexpr int kPanelRows = 16;
+// Offsets within a Q2_K panel block (above).
+constexpr size_t kQ2_KPanelD = 0, kQ2_KPanelDmin = 32, kQ2_KPanelScales = 64, kQ2_KPanelQs = 320;
+
+// Whether `format` has a panel layout (Q2_K).
+bool HasPanelLayout(Format format);
+
+// Writes the panels of a matrix of `rows` rows of `cols` columns in
+// `format` (one with a panel layout) from its GGUF rows `src` to `dst`
+// (as many bytes; rows past the last multiple of 16 copied as they are),
+// groups of 16 rows spread over `pool`. src == dst repacks in place; other
+// than that the two must not overlap.
+void RepackPanels(Format format, int64_t rows, int64_t cols, const void* src, void* dst,
+                  ThreadPool* pool);
+
+}  // namespace aiscore
+
+#endif  // AISCORE_AGENT_CPU_PANEL_LAYOUT_H_
