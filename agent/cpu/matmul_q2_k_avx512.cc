@@ -17,6 +17,11 @@
 // vector straight into the dot products, while the next tile's rows are
 // prefetched.
 //
+// The transposes happen on GGUF rows only: CpuBackend repacks Q2_K matrices
+// into the panel layout (panel_layout.h), whose blocks hold each vector the
+// kernel computes with as it lies, and PanelTile loads them directly (for
+// decode, on Zen 4, 1.7x the rows' rate).
+//
 // GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
 // intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12

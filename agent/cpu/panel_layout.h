@@ -1,9 +1,9 @@
 // The CPU backend's own weight layout for kernels whose vector lanes are
 // weight rows (WeightLayout::kPanels16).
 //
-// Such a kernel reads 16 rows side by side and, from GGUF rows, transposes
-// every super-block of them on each pass (for Q2_K decode, a third of its
-// instructions). The backend therefore repacks those weights once, when it
+// Such a kernel (Q2_K on AVX2 and AVX-512) reads 16 rows side by side and,
+// from GGUF rows, transposes every super-block of them on each pass (for
+// Q2_K decode, about a third of its instructions). The backend therefore repacks those weights once, when it
 // takes them, into panels: each run of 16 rows (rows 16g .. 16g + 15) keeps
 // its 16 * row_bytes bytes at the same place, but ordered super-block by
 // super-block, each a 16-row block of the same bytes as the 16 GGUF blocks,
