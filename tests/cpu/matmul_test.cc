@@ -13,45 +13,11 @@
 
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/quant/format.h"
+#include "tests/cpu/matmul_problem.h"
 #include "tests/nmse.h"
 
 namespace aiscore {
 namespace {
-
-struct Problem {
-  int64_t rows, cols, n;
-  std::vector<unsigned char> weights;  // [rows][row_bytes]
-  std::vector<float> x;                // [n][cols]
-  std::vector<double> expected;        // [n][rows], FP64
-};
-
-// Random weights quantized by the reference quantizer (so blocks are valid
-// and realistic), and the FP64 product with their dequantized values.
-Problem MakeProblem(Format format, int64_t rows, int64_t cols, int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  Problem p{rows, cols, n, {}, {}, {}};
-  const FormatTraits& t = Traits(format);
-  const size_t row_bytes = RowBytes(format, cols);
-  p.weights.resize(row_bytes * rows);
-  std::vector<float> row(cols), deq(rows * cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (float& v : row) v = dist(rng) * 0.05f;
-    t.quantize(row.data(), p.weights.data() + r * row_bytes, cols);
-    t.dequantize(p.weights.data() + r * row_bytes, deq.data() + r * cols, cols);
-  }
-  p.x.resize(n * cols);
-  for (float& v : p.x) v = dist(rng);
-  p.expected.resize(n * rows);
-  for (int64_t j = 0; j < n; ++j) {
-    for (int64_t r = 0; r < rows; ++r) {
-      double s = 0;
-      for (int64_t c = 0; c < cols; ++c) s += double(deq[r * cols + c]) * p.x[j * cols + c];
-      p.expected[j * rows + r] = s;
-    }
-  }
-  return p;
-}
 
 // NMSE limits against FP64. F32/F16 weights see f32 accumulation only;
 // quantized formats also see the 8-bit activation quantization.
@@ -69,25 +35,6 @@ double Limit(Format f) {
       return 5e-4;
   }
   return 0;
-}
-
-// Runs one kernel directly over the whole problem, tile by tile.
-std::vector<float> RunKernel(const MatMulKernel& k, const Problem& p) {
-  const size_t a_stride = k.activation_row_bytes(p.cols);
-  std::vector<unsigned char> act(a_stride * p.n);
-  for (int64_t j = 0; j < p.n; ++j)
-    k.convert_activations(&p.x[j * p.cols], p.cols, &act[j * a_stride]);
-  const size_t w_stride = RowBytes(k.format, p.cols);
-  std::vector<float> y(p.n * p.rows, NAN);
-  for (int64_t j0 = 0; j0 < p.n; j0 += k.tile_cols) {
-    for (int64_t i0 = 0; i0 < p.rows; i0 += k.tile_rows) {
-      const int nr = std::min<int64_t>(k.tile_rows, p.rows - i0);
-      const int nc = std::min<int64_t>(k.tile_cols, p.n - j0);
-      k.tile(p.cols, &p.weights[i0 * w_stride], w_stride, nr, &act[j0 * a_stride], a_stride, nc,
-             &y[j0 * p.rows + i0], p.rows);
-    }
-  }
-  return y;
 }
 
 struct KernelCase {
@@ -208,16 +155,7 @@ TEST(KernelEdgeTest, KQuantBlocksOfRandomBytes) {
             static_cast<unsigned char>((rng() & 0x80) | (0x04 + rng() % 0x10));
       }
     }
-    // The FP64 product with the reference dequantization of these bytes.
-    std::vector<float> deq(p.cols);
-    for (int64_t r = 0; r < p.rows; ++r) {
-      Traits(c.format).dequantize(&p.weights[r * RowBytes(c.format, p.cols)], deq.data(), p.cols);
-      for (int64_t j = 0; j < p.n; ++j) {
-        double sum = 0;
-        for (int64_t i = 0; i < p.cols; ++i) sum += double(deq[i]) * p.x[j * p.cols + i];
-        p.expected[j * p.rows + r] = sum;
-      }
-    }
+    ComputeExpected(c.format, p);  // of these bytes
     for (int n : {1, 2, 5}) {
       Problem q = p;
       q.n = n;

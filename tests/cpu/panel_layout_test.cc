@@ -15,6 +15,7 @@
 #include "agent/cpu/matmul.h"
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/quant/blocks.h"
+#include "tests/cpu/matmul_problem.h"
 #include "tests/nmse.h"
 
 namespace aiscore {
@@ -72,72 +73,22 @@ TEST(PanelLayoutTest, OnlyQ2_KHasOne) {
   for (Format f : kAllFormats) EXPECT_EQ(HasPanelLayout(f), f == Format::kQ2_K) << FormatName(f);
 }
 
-// Weights quantized by the reference quantizer (or, with `raw`, blocks of
-// random bytes with modest finite scales, the extremes quantizers never
-// write), random activations, and the FP64 product.
-struct Problem {
-  int64_t rows, cols, n;
-  std::vector<unsigned char> weights;  // GGUF rows
-  std::vector<float> x;                // [n][cols]
-  std::vector<double> expected;        // [n][rows]
-};
-
+// A Q2_K problem (tests/cpu/matmul_problem.h); with `raw`, its weights are
+// blocks of random bytes with modest finite scales, the extremes quantizers
+// never write.
 Problem MakeQ2_KProblem(int64_t rows, int64_t cols, int64_t n, bool raw, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  const FormatTraits& t = Traits(Format::kQ2_K);
-  const size_t row_bytes = RowBytes(Format::kQ2_K, cols);
-  Problem p{rows, cols, n, std::vector<unsigned char>(rows * row_bytes), {}, {}};
-  std::vector<float> row(cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (float& v : row) v = dist(rng) * 0.05f;
-    t.quantize(row.data(), &p.weights[r * row_bytes], cols);
-  }
+  Problem p = MakeProblem(Format::kQ2_K, rows, cols, n, seed);
   if (raw) {
+    std::mt19937 rng(seed);
     p.weights = RandomBytes(p.weights.size(), rng);
     for (size_t b = 0; b < p.weights.size(); b += sizeof(BlockQ2_K)) {
       for (size_t f16 : {offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)}) {
         p.weights[b + f16 + 1] = static_cast<unsigned char>((rng() & 0x80) | (0x04 + rng() % 0x10));
       }
     }
-  }
-  p.x.resize(n * cols);
-  for (float& v : p.x) v = dist(rng);
-  p.expected.resize(n * rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    t.dequantize(&p.weights[r * row_bytes], row.data(), cols);
-    for (int64_t j = 0; j < n; ++j) {
-      double s = 0;
-      for (int64_t c = 0; c < cols; ++c) s += double(row[c]) * p.x[j * cols + c];
-      p.expected[j * rows + r] = s;
-    }
+    ComputeExpected(Format::kQ2_K, p);
   }
   return p;
-}
-
-// Runs kernel k over the problem tile by tile; with `panels`, on the repacked
-// weights, through panel_tile for full panels.
-std::vector<float> RunKernel(const MatMulKernel& k, const Problem& p, bool panels) {
-  ThreadPool pool(1);
-  std::vector<unsigned char> w = p.weights;
-  if (panels) RepackPanels(k.format, p.rows, p.cols, w.data(), w.data(), &pool);
-  const size_t a_stride = k.activation_row_bytes(p.cols);
-  std::vector<unsigned char> act(a_stride * p.n);
-  for (int64_t j = 0; j < p.n; ++j) {
-    k.convert_activations(&p.x[j * p.cols], p.cols, &act[j * a_stride]);
-  }
-  const size_t w_stride = RowBytes(k.format, p.cols);
-  std::vector<float> y(p.n * p.rows, NAN);
-  for (int64_t j0 = 0; j0 < p.n; j0 += k.tile_cols) {
-    for (int64_t i0 = 0; i0 < p.rows; i0 += k.tile_rows) {
-      const int nr = std::min<int64_t>(k.tile_rows, p.rows - i0);
-      const int nc = std::min<int64_t>(k.tile_cols, p.n - j0);
-      const auto tile = panels && nr == kPanelRows ? k.panel_tile : k.tile;
-      tile(p.cols, &w[i0 * w_stride], w_stride, nr, &act[j0 * a_stride], a_stride, nc,
-           &y[j0 * p.rows + i0], p.rows);
-    }
-  }
-  return y;
 }
 
 std::vector<const MatMulKernel*> PanelKernels() {
