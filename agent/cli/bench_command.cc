@@ -41,7 +41,7 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
 
 absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend) {
   const auto t0 = std::chrono::steady_clock::now();
-  absl::StatusOr<ModelWeights> weights = LoadModel(o.model, format, o.seed);
+  absl::StatusOr<ModelWeights> weights = LoadModel(*backend, o.model, format, o.seed);
   if (!weights.ok()) return weights.status();
   const double load_s = Seconds(t0, std::chrono::steady_clock::now());
   const ModelConfig& c = weights->config;

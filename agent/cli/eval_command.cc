@@ -47,12 +47,12 @@ int RunEval(const EvalOptions& o) {
   if (!tokens.ok()) return ReportError(tokens.status());
   absl::StatusOr<Format> format = FormatFromName(o.format);
   if (!format.ok()) return ReportError(format.status());
-  absl::StatusOr<ModelWeights> weights = LoadModel(o.model, *format, o.seed);
-  if (!weights.ok()) return ReportError(weights.status());
   BackendOptions bo;
   bo.threads = o.threads;
   absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(o.backend, bo);
   if (!backend.ok()) return ReportError(backend.status());
+  absl::StatusOr<ModelWeights> weights = LoadModel(**backend, o.model, *format, o.seed);
+  if (!weights.ok()) return ReportError(weights.status());
   SessionOptions so;
   so.max_context = std::min<int64_t>(weights->config.max_context,
                                      static_cast<int64_t>(tokens->size()) + o.generate + 1);

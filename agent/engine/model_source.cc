@@ -9,7 +9,8 @@
 
 namespace aiscore {
 
-absl::StatusOr<ModelWeights> LoadModel(const std::string& spec, Format format, uint64_t seed) {
+absl::StatusOr<ModelWeights> LoadModel(Backend& backend, const std::string& spec, Format format,
+                                       uint64_t seed) {
   std::error_code ec;
   if (absl::EndsWith(spec, ".gguf") || std::filesystem::is_regular_file(spec, ec)) {
     return LoadGgufModel(spec);
@@ -20,7 +21,7 @@ absl::StatusOr<ModelWeights> LoadModel(const std::string& spec, Format format, u
                                             "' is neither a GGUF file nor a known model (",
                                             absl::StrJoin(ModelPresetNames(), ", "), ")"));
   }
-  return SynthesizeWeights(*config, format, seed);
+  return SynthesizeWeightsFor(backend, *config, format, seed);
 }
 
 }  // namespace aiscore

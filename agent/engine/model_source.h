@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "agent/engine/backend.h"
 #include "agent/engine/model_weights.h"
 #include "agent/engine/synthetic_weights.h"
 #include "agent/quant/format.h"
@@ -14,8 +15,10 @@
 namespace aiscore {
 
 // `spec` is a path to a .gguf file (format and seed are then ignored) or a
-// preset name (ModelPresetNames()) synthesized in `format` from `seed`.
-absl::StatusOr<ModelWeights> LoadModel(const std::string& spec, Format format,
+// preset name (ModelPresetNames()) synthesized in `format` from `seed` for
+// `backend` (SynthesizeWeightsFor: in its memory and layout where it can,
+// so that Session::Create makes no second copy).
+absl::StatusOr<ModelWeights> LoadModel(Backend& backend, const std::string& spec, Format format,
                                        uint64_t seed = kDefaultSyntheticSeed);
 
 }  // namespace aiscore
