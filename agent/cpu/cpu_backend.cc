@@ -48,7 +48,8 @@ CpuBackend::CpuBackend(int n_threads, Isa isa)
       isa_(IsaSupported(isa) ? isa : BestIsa()),
       matmul_(&pool_, isa_),
       vec_(BestVecKernels(isa_)),
-      scores_(pool_.size()) {}
+      scores_(pool_.size()),
+      prefill_scratch_(pool_.size()) {}
 
 std::string CpuBackend::device_name() const {
   std::ifstream cpuinfo("/proc/cpuinfo");
@@ -238,6 +239,29 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   for (auto& sc : scores_) {
     if (static_cast<int64_t>(sc.size()) < group * (pos + n)) sc.resize(group * (pos + n));
+  }
+  if (vec_.attention_prefill != nullptr && n > 1 && hd % 32 == 0 &&
+      group <= kAttentionPrefillRows) {
+    // Prefill: one task per (kv head, run of tokens), flash-style, so that
+    // each K and V row converted serves up to 64 query rows.
+    const int64_t tokens = kAttentionPrefillRows / group;
+    const int64_t runs = (n + tokens - 1) / tokens;
+    for (auto& sc : prefill_scratch_) {
+      if (static_cast<int64_t>(sc.size()) < AttentionPrefillScratch(hd)) {
+        sc.resize(AttentionPrefillScratch(hd));
+      }
+    }
+    // Later runs see more of the cache: hand them out first.
+    pool_.ParallelFor(runs * s.n_kv_heads, 1, [&](int64_t b, int64_t e, int thread) {
+      for (int64_t task = b; task < e; ++task) {
+        const int64_t run = runs - 1 - task / s.n_kv_heads, g = task % s.n_kv_heads;
+        const int64_t t0 = run * tokens, offset = t0 * q_dim + g * group * hd;
+        vec_.attention_prefill(q + offset, q_dim, std::min(tokens, n - t0), group, hd,
+                               k_cache + g * hd, v_cache + g * hd, kv_dim, pos + t0, scale,
+                               out + offset, prefill_scratch_[thread].data());
+      }
+    });
+    return;
   }
   // One task per (token, kv head): the group's query heads share each K and V row load.
   pool_.ParallelFor(n * s.n_kv_heads, 1, [&](int64_t b, int64_t e, int thread) {

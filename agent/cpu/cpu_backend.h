@@ -71,6 +71,7 @@ class CpuBackend : public Backend {
   CpuMatMul matmul_;
   const VecKernels& vec_;
   std::vector<std::vector<float>> scores_;  // [thread][group * context] attention scratch
+  std::vector<std::vector<float>> prefill_scratch_;  // [thread]: VecKernels::attention_prefill
   std::vector<float> rope_cos_, rope_sin_;  // [positions][head_dim / 2]
   int64_t rope_positions_ = 0, rope_head_dim_ = 0;
   float rope_theta_ = 0.0f;

@@ -123,6 +123,160 @@ float ExpSum(float* x, int64_t n, float shift) {
   return sum;
 }
 
+// Flash-style prefill attention. Rows r = t * group + h (padded to a multiple
+// of 16 with zero queries, computed and dropped). Once per call the queries
+// are transposed (qt[e][r], pre-scaled); then per pass of up to 64 cache
+// positions j:
+//   keys and values converted to f32 rows (kf[j][e], vf[j][e]),
+//   st[j][r] = q_r . k_j by a 4-position x 16-row register tile,
+//   masked (position > first_pos + t) and exponentiated against the rows'
+//   running max, eight rows at a time (the online softmax: earlier output
+//   and sum are rescaled when the max grows),
+//   o[r][e] += sum_j st[j][r] * v_j by a 2-row x 32-column register tile.
+// Every inner loop is FMAs on registers fed by loads from L1.
+constexpr int64_t kRowTile = 16;   // rows of the score tile (two vectors)
+constexpr int64_t kPosTile = 4;    // positions of the score tile
+constexpr int64_t kColTile = 32;   // output columns of the value tile (four vectors)
+constexpr float kMasked = -1e30f;  // score of a position a row does not see
+
+// st[j][r0 .. r0 + 16) for j in [j0, j0 + 4): dot products of 16 transposed
+// query rows with 4 key rows.
+inline void ScoreTile(const float* qt, int64_t rows, const float* kf, int64_t hd, int64_t j0,
+                      int64_t r0, float* st) {
+  __m256 acc[kPosTile][2];
+  for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+  for (int64_t e = 0; e < hd; ++e) {
+    const __m256 q0 = _mm256_loadu_ps(qt + e * rows + r0);
+    const __m256 q1 = _mm256_loadu_ps(qt + e * rows + r0 + 8);
+    for (int64_t j = 0; j < kPosTile; ++j) {
+      const __m256 kb = _mm256_broadcast_ss(kf + (j0 + j) * hd + e);
+      acc[j][0] = _mm256_fmadd_ps(kb, q0, acc[j][0]);
+      acc[j][1] = _mm256_fmadd_ps(kb, q1, acc[j][1]);
+    }
+  }
+  for (int64_t j = 0; j < kPosTile; ++j) {
+    _mm256_storeu_ps(st + (j0 + j) * rows + r0, acc[j][0]);
+    _mm256_storeu_ps(st + (j0 + j) * rows + r0 + 8, acc[j][1]);
+  }
+}
+
+// o[r][e0 .. e0 + 32) = o * rescale[r] + sum_{j < len} p[j][r] * vf[j] for
+// R rows from r0.
+template <int R>
+inline void ValueTile(const float* p, int64_t rows, const float* vf, int64_t hd, int64_t len,
+                      const float* rescale, int64_t r0, int64_t e0, float* o) {
+  __m256 acc[R][4];
+  for (int r = 0; r < R; ++r) {
+    const __m256 c = _mm256_broadcast_ss(rescale + r0 + r);
+    for (int i = 0; i < 4; ++i) {
+      acc[r][i] = _mm256_mul_ps(c, _mm256_loadu_ps(o + (r0 + r) * hd + e0 + 8 * i));
+    }
+  }
+  for (int64_t j = 0; j < len; ++j) {
+    __m256 v[4];
+    for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(vf + j * hd + e0 + 8 * i);
+    for (int r = 0; r < R; ++r) {
+      const __m256 pb = _mm256_broadcast_ss(p + j * rows + r0 + r);
+      for (int i = 0; i < 4; ++i) acc[r][i] = _mm256_fmadd_ps(pb, v[i], acc[r][i]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int i = 0; i < 4; ++i) _mm256_storeu_ps(o + (r0 + r) * hd + e0 + 8 * i, acc[r][i]);
+  }
+}
+
+// Rows [0, count) of f16 `src` (stride halves apart) as f32 rows of hd,
+// and rows [count, padded) zero.
+inline void ConvertRows(const uint16_t* src, int64_t stride, int64_t count, int64_t padded,
+                        int64_t hd, float* dst) {
+  for (int64_t j = 0; j < count; ++j) {
+    for (int64_t e = 0; e < hd; e += 8) {
+      _mm256_storeu_ps(
+          dst + j * hd + e,
+          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j * stride + e))));
+    }
+  }
+  std::fill(dst + count * hd, dst + padded * hd, 0.0f);
+}
+
+void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group, int64_t hd,
+                      const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t first_pos,
+                      float scale, float* out, float* scratch) {
+  const int64_t real_rows = n * group;
+  const int64_t rows = (real_rows + kRowTile - 1) / kRowTile * kRowTile;
+  float* qt = scratch;                                                       // [hd][rows]
+  float* o = qt + kAttentionPrefillRows * hd;                                // [rows][hd]
+  float* kf = o + kAttentionPrefillRows * hd;                                // [positions][hd]
+  float* vf = kf + kAttentionPrefillPositions * hd;                          // [positions][hd]
+  float* st = vf + kAttentionPrefillPositions * hd;                          // [positions][rows]
+  float* row_max = st + kAttentionPrefillPositions * kAttentionPrefillRows;  // [rows]
+  float* row_sum = row_max + kAttentionPrefillRows;                          // [rows]
+  float* rescale = row_sum + kAttentionPrefillRows;                          // [rows]
+  alignas(32) int32_t last[kAttentionPrefillRows];  // the last position each row sees
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t t = std::min(r / group, n - 1);
+    for (int64_t e = 0; e < hd; ++e) {
+      qt[e * rows + r] = r < real_rows ? scale * q[t * q_stride + (r % group) * hd + e] : 0.0f;
+    }
+    last[r] = static_cast<int32_t>(first_pos + t);
+    row_max[r] = kMasked;
+    row_sum[r] = 0.0f;
+  }
+  std::fill(o, o + rows * hd, 0.0f);
+
+  const int64_t len = first_pos + n;
+  for (int64_t p0 = 0; p0 < len; p0 += kAttentionPrefillPositions) {
+    const int64_t count = std::min(kAttentionPrefillPositions, len - p0);
+    const int64_t padded = (count + kPosTile - 1) / kPosTile * kPosTile;
+    ConvertRows(k + p0 * kv_stride, kv_stride, count, padded, hd, kf);
+    ConvertRows(v + p0 * kv_stride, kv_stride, count, padded, hd, vf);
+    for (int64_t j0 = 0; j0 < padded; j0 += kPosTile) {
+      for (int64_t r0 = 0; r0 < rows; r0 += kRowTile) ScoreTile(qt, rows, kf, hd, j0, r0, st);
+    }
+    // Mask, running max, exponentials and sums, eight rows at a time.
+    for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+      const __m256i row_last = _mm256_load_si256(reinterpret_cast<const __m256i*>(last + r0));
+      __m256 tile_max = _mm256_set1_ps(kMasked);
+      for (int64_t j = 0; j < count; ++j) {
+        const __m256 seen = _mm256_castsi256_ps(
+            _mm256_cmpgt_epi32(row_last, _mm256_set1_epi32(static_cast<int32_t>(p0 + j - 1))));
+        const __m256 s =
+            _mm256_blendv_ps(_mm256_set1_ps(kMasked), _mm256_loadu_ps(st + j * rows + r0), seen);
+        _mm256_storeu_ps(st + j * rows + r0, s);
+        tile_max = _mm256_max_ps(tile_max, s);
+      }
+      const __m256 old_max = _mm256_loadu_ps(row_max + r0);
+      const __m256 new_max = _mm256_max_ps(old_max, tile_max);
+      const __m256 c = Exp(_mm256_sub_ps(old_max, new_max));
+      __m256 sum = _mm256_setzero_ps();
+      for (int64_t j = 0; j < count; ++j) {
+        const __m256 seen = _mm256_castsi256_ps(
+            _mm256_cmpgt_epi32(row_last, _mm256_set1_epi32(static_cast<int32_t>(p0 + j - 1))));
+        const __m256 e =
+            _mm256_and_ps(seen, Exp(_mm256_sub_ps(_mm256_loadu_ps(st + j * rows + r0), new_max)));
+        _mm256_storeu_ps(st + j * rows + r0, e);
+        sum = _mm256_add_ps(sum, e);
+      }
+      _mm256_storeu_ps(row_max + r0, new_max);
+      _mm256_storeu_ps(row_sum + r0, _mm256_fmadd_ps(_mm256_loadu_ps(row_sum + r0), c, sum));
+      _mm256_storeu_ps(rescale + r0, c);
+    }
+    for (int64_t e0 = 0; e0 < hd; e0 += kColTile) {
+      int64_t r0 = 0;
+      for (; r0 + 2 <= real_rows; r0 += 2)
+        ValueTile<2>(st, rows, vf, hd, count, rescale, r0, e0, o);
+      if (r0 < real_rows) ValueTile<1>(st, rows, vf, hd, count, rescale, r0, e0, o);
+    }
+  }
+  for (int64_t r = 0; r < real_rows; ++r) {
+    const __m256 inv = _mm256_set1_ps(1.0f / row_sum[r]);
+    float* dst = out + (r / group) * q_stride + (r % group) * hd;
+    for (int64_t e = 0; e < hd; e += 8) {
+      _mm256_storeu_ps(dst + e, _mm256_mul_ps(inv, _mm256_loadu_ps(o + r * hd + e)));
+    }
+  }
+}
+
 void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
   const __m256 one = _mm256_set1_ps(1.0f);
   int64_t i = 0;
@@ -137,7 +291,12 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
 
 }  // namespace
 
-extern const VecKernels kAvx2VecKernels = {Isa::kAvx2, AttentionScores, AttentionValues,
-                                           F32ToF16,   ExpSum,          SiluMul};
+extern const VecKernels kAvx2VecKernels = {.isa = Isa::kAvx2,
+                                           .attention_scores = AttentionScores,
+                                           .attention_values = AttentionValues,
+                                           .attention_prefill = AttentionPrefill,
+                                           .f32_to_f16 = F32ToF16,
+                                           .exp_sum = ExpSum,
+                                           .silu_mul = SiluMul};
 
 }  // namespace aiscore

@@ -24,6 +24,17 @@ struct VecKernels {
   // h < heads, e < hd (out is overwritten).
   void (*attention_values)(const float* probs, int64_t heads, int64_t len, const uint16_t* v,
                            int64_t v_stride, int64_t hd, float* out);
+  // Optional (null where the ISA has none): causal attention for prefill,
+  // flash-style, so that each key and value row is converted once per pass
+  // and reused by many query rows. Query rows are the `group` query heads
+  // that share one KV head, of tokens t < n: head h of token t at
+  // q + t * q_stride + h * hd, out likewise. Token t sees cache positions
+  // 0 .. first_pos + t (rows of k and v, kv_stride halves apart). Wants
+  // hd % 32 == 0, n * group <= kAttentionPrefillRows, and
+  // AttentionPrefillScratch(hd) floats of scratch.
+  void (*attention_prefill)(const float* q, int64_t q_stride, int64_t n, int64_t group, int64_t hd,
+                            const uint16_t* k, const uint16_t* v, int64_t kv_stride,
+                            int64_t first_pos, float scale, float* out, float* scratch);
   // y[i] = f16(x[i]).
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
   // x[i] = exp(x[i] - shift); returns the sum of the new x[i]. Within 4e-7
@@ -33,6 +44,18 @@ struct VecKernels {
   // out[i] = gate[i] / (1 + exp(-gate[i])) * up[i] (SwiGLU).
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
 };
+
+// The most query rows (tokens x heads of a group) one attention_prefill call takes.
+inline constexpr int64_t kAttentionPrefillRows = 64;
+// Cache positions one attention_prefill pass converts and multiplies.
+inline constexpr int64_t kAttentionPrefillPositions = 64;
+// Floats of scratch attention_prefill needs for heads of width hd.
+inline constexpr int64_t AttentionPrefillScratch(int64_t hd) {
+  // Transposed queries, output, keys and values of one pass, scores, and
+  // three floats per row (running max, sum, rescale).
+  return 2 * kAttentionPrefillRows * hd + 2 * kAttentionPrefillPositions * hd +
+         kAttentionPrefillPositions * kAttentionPrefillRows + 3 * kAttentionPrefillRows;
+}
 
 // The table of the highest supported ISA at or below `isa`.
 const VecKernels& BestVecKernels(Isa isa);

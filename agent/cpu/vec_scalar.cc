@@ -48,8 +48,13 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
 
 }  // namespace
 
-extern const VecKernels kScalarVecKernels = {Isa::kScalar, AttentionScores, AttentionValues,
-                                             F32ToF16,     ExpSum,          SiluMul};
+extern const VecKernels kScalarVecKernels = {.isa = Isa::kScalar,
+                                             .attention_scores = AttentionScores,
+                                             .attention_values = AttentionValues,
+                                             .attention_prefill = nullptr,
+                                             .f32_to_f16 = F32ToF16,
+                                             .exp_sum = ExpSum,
+                                             .silu_mul = SiluMul};
 
 const VecKernels& BestVecKernels(Isa isa) {
 #ifdef AISCORE_HAVE_X86_KERNELS

@@ -10,6 +10,14 @@
 //     Compute-bound; flop_per_second counts 2 * rows * cols * n per run,
 //     bytes_per_second the weight bytes.
 //
+//   BM_PrefillAttention/<isa>/ctx<C>x512/threads:T   CpuBackend::Attention of
+//     512 tokens after C cached ones, target-7b's heads (32 query, 8 KV, 128
+//     wide): the last 512 of a C + 512 prompt. flop_per_second counts
+//     2 x 2 x 32 x 128 per (token, position it sees): scores and values.
+//     <isa>-tokenwise makes one call per token instead: the decode path
+//     (scores, softmax, values per token), which prefill took before the
+//     flash-style kernel.
+//
 // A kernel that reads the CPU backend's panel layout (agent/cpu/panel_layout.h)
 // is measured twice: on GGUF rows as <isa>, and on repacked weights, as the
 // backend runs it, as <isa>-panels.
@@ -31,14 +39,17 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/cpu/cpu_backend.h"
 #include "agent/cpu/cpu_features.h"
 #include "agent/cpu/matmul.h"
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/panel_layout.h"
 #include "agent/cpu/thread_pool.h"
 #include "agent/engine/host_memory.h"
+#include "agent/engine/model_config.h"
 #include "agent/engine/weight_tensor.h"
 #include "agent/quant/format.h"
+#include "agent/quant/fp16.h"
 
 namespace aiscore {
 namespace {
@@ -182,6 +193,41 @@ void BM_Prefill(benchmark::State& state, Format format, Isa isa, WeightLayout la
       2.0 * rows * cols * n * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
+void BM_PrefillAttention(benchmark::State& state, Isa isa, bool tokenwise, int64_t context,
+                         int64_t n) {
+  if (!IsaSupported(isa)) {
+    state.SkipWithError(("this CPU lacks " + std::string(IsaName(isa))).c_str());
+    return;
+  }
+  const ModelConfig c = *ModelPreset("target-7b");
+  const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim(), c.rope_theta, context + n};
+  const int64_t q_dim = c.n_heads * c.head_dim(), kv_dim = c.kv_dim();
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> q(n * q_dim), out(n * q_dim);
+  for (float& x : q) x = dist(rng);
+  std::vector<uint16_t> k((context + n) * kv_dim), v((context + n) * kv_dim);
+  for (uint16_t& x : k) x = Fp32ToFp16(dist(rng));
+  for (uint16_t& x : v) x = Fp32ToFp16(dist(rng));
+  CpuBackend backend(g_threads, isa);
+  for (auto _ : state) {
+    if (tokenwise) {
+      for (int64_t t = 0; t < n; ++t) {
+        backend.Attention(q.data() + t * q_dim, k.data(), v.data(), 1, context + t, shape,
+                          out.data() + t * q_dim);
+      }
+    } else {
+      backend.Attention(q.data(), k.data(), v.data(), n, context, shape, out.data());
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  // Token t sees context + t + 1 positions: a multiply-add per (head, dim)
+  // for its score and for its share of the output.
+  const double pairs = n * (context + (n + 1) / 2.0);
+  state.counters["flop_per_second"] = benchmark::Counter(
+      4.0 * c.n_heads * c.head_dim() * pairs * state.iterations(), benchmark::Counter::kIsRate);
+}
+
 void PrintHelp() {
   std::printf(
       "aiscore_matmul_bench: CPU matmul decode (GB/s of weights) and prefill (FLOP/s)\n"
@@ -220,6 +266,19 @@ void RegisterAll() {
               ->UseRealTime()
               ->Unit(benchmark::kMillisecond);
         }
+      }
+    }
+  }
+  for (Isa isa : SupportedIsas()) {
+    for (bool tokenwise : {false, true}) {
+      for (int64_t context : {0, 1536, 7680}) {
+        const std::string name =
+            "BM_PrefillAttention/" + std::string(IsaName(isa)) + (tokenwise ? "-tokenwise" : "") +
+            "/ctx" + std::to_string(context) + "x" + std::to_string(kPrefillTokens) + threads;
+        benchmark::RegisterBenchmark(name.c_str(), BM_PrefillAttention, isa, tokenwise, context,
+                                     kPrefillTokens)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
       }
     }
   }
