@@ -1,5 +1,8 @@
 #include "agent/cpu/cpu_backend.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -104,6 +107,19 @@ absl::Status CpuBackend::CopyToHost(void* host_dst, const void* device_src, size
   return absl::OkStatus();
 }
 
+namespace {
+
+// Drops the whole pages inside [p, p + bytes) of a read-only file mapping
+// from memory; they are read back from the file if touched again.
+void DropPages(const void* p, size_t bytes) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+}  // namespace
+
 bool CpuBackend::WantsPanels(const WeightTensor& t, const ModelWeights& w) const {
   // The embedding table is read a row at a time (Embed), never multiplied.
   return &t != &w.token_embd && t.layout == WeightLayout::kRows && HasPanelLayout(t.format) &&
@@ -136,6 +152,9 @@ absl::StatusOr<ModelWeights> CpuBackend::PrepareWeights(const ModelWeights& host
   auto* out = static_cast<unsigned char*>(copy->get());
   for (WeightTensor* t : repack) {
     RepackPanels(t->format, t->rows, t->cols, t->data, out, &pool_);
+    // The file's pages just read would stay in this process's resident set
+    // beside their copy while the file is mapped; drop them (whole pages only).
+    if (host.file_mapped) DropPages(t->data, t->bytes());
     t->data = out;
     t->layout = WeightLayout::kPanels16;
     out += (t->bytes() + 63) / 64 * 64;

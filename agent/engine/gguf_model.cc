@@ -420,6 +420,7 @@ absl::StatusOr<ModelWeights> LoadGgufModel(const std::string& path) {
   }
   w.format = mostly;
   w.storage = std::shared_ptr<const void>(file, f.mapping());
+  w.file_mapped = true;
   if (absl::Status s = CheckWeights(w); !s.ok()) return WithPrefix(s, path);
   return w;
 }

@@ -40,6 +40,10 @@ struct ModelWeights {
   WeightTensor output;                  // [vocab][d_model]
   std::vector<LayerWeights> layers;     // [n_layers]
   std::shared_ptr<const void> storage;  // owns the bytes every tensor points into
+  // The tensors lie in a read-only mapping of a file (LoadGgufModel): pages
+  // dropped from memory (madvise MADV_DONTNEED) are read back on touch, so a
+  // backend that copies them may drop them.
+  bool file_mapped = false;
 
   // Every tensor, in file order: token_embd, output_norm, output, then per layer
   // attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down.

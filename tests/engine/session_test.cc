@@ -11,9 +11,11 @@
 
 #include "agent/cpu/cpu_backend.h"
 #include "agent/cpu/matmul_kernel.h"
+#include "agent/engine/gguf_model.h"
 #include "agent/engine/synthetic_weights.h"
 #include "tests/engine/fp64_reference_model.h"
 #include "tests/nmse.h"
+#include "tests/temp_dir.h"
 
 namespace aiscore {
 namespace {
@@ -188,6 +190,37 @@ TEST(CpuWeightsTest, Q2_KPanelsGiveTheSameLogitsAsHostWeights) {
     for (size_t i = 0; i < a.size(); ++i) {
       ASSERT_EQ(std::memcmp(a[i]->data, b[i]->data, a[i]->bytes()), 0) << a[i]->name;
     }
+  }
+}
+
+// A Q2_K GGUF (a read-only file mapping) through PrepareWeights: repacked
+// into a copy, the file's pages it read dropped from memory; the logits are
+// those of the synthesized weights, and the mapped weights still read back
+// byte for byte (from the file) afterwards.
+TEST(CpuWeightsTest, Q2_KFromAGgufFileIsRepackedIntoACopy) {
+  const ModelConfig config = *ModelPreset("tiny");
+  const ModelWeights synthesized = *SynthesizeWeights(config, Format::kQ2_K, 11);
+  TempDir dir;
+  const std::string path = (dir.path() / "tiny-q2_k.gguf").string();
+  ASSERT_TRUE(WriteGgufModel(synthesized, path).ok());
+  const ModelWeights mapped = *LoadGgufModel(path);
+  EXPECT_TRUE(mapped.file_mapped);
+  EXPECT_FALSE(synthesized.file_mapped);
+  CpuBackend backend(2);
+  const ModelWeights prepared = *backend.PrepareWeights(mapped);
+  const bool panels = BestMatMulKernel(Format::kQ2_K, backend.isa()).panel_tile != nullptr;
+  EXPECT_EQ(prepared.layers[0].w_up.layout, panels ? WeightLayout::kPanels16 : WeightLayout::kRows);
+  const std::vector<int32_t> tokens = RandomTokens(7, config.vocab_size, 3);
+  std::vector<std::vector<float>> logits;
+  for (const ModelWeights* w : {&synthesized, &prepared}) {
+    std::unique_ptr<Session> s = *Session::Create(&backend, *w, {.max_context = 32});
+    ASSERT_TRUE(s->Forward(tokens, 0, Logits::kAll).ok());
+    logits.push_back(s->logits());
+  }
+  EXPECT_EQ(logits[1], logits[0]);
+  const std::vector<const WeightTensor*> a = mapped.Tensors(), b = synthesized.Tensors();
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(std::memcmp(a[i]->data, b[i]->data, a[i]->bytes()), 0) << a[i]->name;
   }
 }
 
