@@ -259,7 +259,7 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
   for (auto& sc : scores_) {
     if (static_cast<int64_t>(sc.size()) < group * (pos + n)) sc.resize(group * (pos + n));
   }
-  if (vec_.attention_prefill != nullptr && n > 1 && hd % 32 == 0 &&
+  if (vec_.attention_prefill != nullptr && n > kTokenwiseAttentionTokens && hd % 32 == 0 &&
       group <= kAttentionPrefillRows) {
     // Prefill: one task per (kv head, run of tokens), flash-style, so that
     // each K and V row converted serves up to 64 query rows.

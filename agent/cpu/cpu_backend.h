@@ -24,6 +24,13 @@ namespace aiscore {
 
 class CpuBackend : public Backend {
  public:
+  // Attention of batches up to this many tokens (decode, speculative
+  // verification) runs token by token, so that each token gets the bits a
+  // one-token pass gives it (speculation then reproduces greedy decoding
+  // exactly); longer batches (prefill) run the flash-style kernel
+  // (VecKernels::attention_prefill), whose sums run in another order.
+  static constexpr int64_t kTokenwiseAttentionTokens = 16;
+
   // n_threads <= 0 means one per online CPU.
   explicit CpuBackend(int n_threads = 0, Isa isa = BestIsa());
 
@@ -70,9 +77,9 @@ class CpuBackend : public Backend {
   Isa isa_;
   CpuMatMul matmul_;
   const VecKernels& vec_;
-  std::vector<std::vector<float>> scores_;  // [thread][group * context] attention scratch
+  std::vector<std::vector<float>> scores_;           // [thread][group * context] attention scratch
   std::vector<std::vector<float>> prefill_scratch_;  // [thread]: VecKernels::attention_prefill
-  std::vector<float> rope_cos_, rope_sin_;  // [positions][head_dim / 2]
+  std::vector<float> rope_cos_, rope_sin_;           // [positions][head_dim / 2]
   int64_t rope_positions_ = 0, rope_head_dim_ = 0;
   float rope_theta_ = 0.0f;
 };

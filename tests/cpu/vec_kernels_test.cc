@@ -148,7 +148,7 @@ TEST(VecKernelsTest, BackendPrefillAttentionMatchesThePortablePath) {
   std::normal_distribution<float> normal;
   const AttentionShape shape{.n_heads = 8, .n_kv_heads = 2, .head_dim = 128, .max_context = 512};
   const int64_t q_dim = shape.n_heads * shape.head_dim, kv_dim = shape.n_kv_heads * shape.head_dim;
-  for (const auto& [n, pos] : {std::pair<int64_t, int64_t>{150, 37}, {2, 300}, {64, 0}}) {
+  for (const auto& [n, pos] : {std::pair<int64_t, int64_t>{150, 37}, {17, 300}, {64, 0}}) {
     std::vector<float> q(n * q_dim);
     std::vector<uint16_t> k(shape.max_context * kv_dim), v(shape.max_context * kv_dim);
     for (float& x : q) x = normal(rng);

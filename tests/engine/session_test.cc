@@ -89,16 +89,23 @@ TEST_P(SessionTest, PrefillAgreesWithStepByStepDecode) {
   EXPECT_LE(Nmse(prefill->logits(), stepwise), 1e-9);
 }
 
+// 20 tokens at once run the flash-style attention, micro-batches of 3 the
+// token-by-token one (CpuBackend::kTokenwiseAttentionTokens): the same
+// values up to summation order, so within 1e-9 where activations stay f32
+// (F16 weights). Where the kernels quantize activations to int8 (Q8_0, the
+// K-quants), a last-bit difference can flip one rounding, which moves the
+// logits by an NMSE of about 1e-6 (2.5e-6 measured for Q8_0).
 TEST_P(SessionTest, MicroBatchesGiveTheSameLogits) {
+  const double limit = GetParam() == Format::kF16 ? 1e-9 : 1e-5;
   const std::vector<int32_t> tokens = RandomTokens(20, config_.vocab_size, 6);
   auto whole = NewSession(64);
   auto split = NewSession(3);
   ASSERT_TRUE(whole->Forward(tokens, 0, Logits::kAll).ok());
   ASSERT_TRUE(split->Forward(tokens, 0, Logits::kAll).ok());
-  EXPECT_LE(Nmse(whole->logits(), split->logits()), 1e-9);
+  EXPECT_LE(Nmse(whole->logits(), split->logits()), limit);
   ASSERT_TRUE(split->Forward(tokens, 0, Logits::kLast).ok());
   const std::vector<float> last(whole->logits().end() - config_.vocab_size, whole->logits().end());
-  EXPECT_LE(Nmse(last, split->logits()), 1e-9);
+  EXPECT_LE(Nmse(last, split->logits()), limit);
 }
 
 TEST_P(SessionTest, RewritingFromAnEarlierPositionForgetsLaterTokens) {
