@@ -138,13 +138,14 @@ absl::StatusOr<ModelWeights> CpuBackend::PrepareWeights(const ModelWeights& host
   }
   // Except the matrices the kernels read as panels: those are repacked into a
   // copy (weights from SynthesizeOnDevice come repacked already).
+  auto aligned_bytes = [](const WeightTensor* t) { return (t->bytes() + 63) / 64 * 64; };
   ModelWeights prepared = host;
   std::vector<WeightTensor*> repack;
   size_t bytes = 0;
   for (WeightTensor* t : prepared.MutableTensors()) {
     if (!WantsPanels(*t, prepared)) continue;
     repack.push_back(t);
-    bytes += (t->bytes() + 63) / 64 * 64;
+    bytes += aligned_bytes(t);
   }
   if (repack.empty()) return prepared;
   absl::StatusOr<std::shared_ptr<void>> copy = AllocateHostMemory(bytes);
@@ -157,7 +158,7 @@ absl::StatusOr<ModelWeights> CpuBackend::PrepareWeights(const ModelWeights& host
     if (host.file_mapped) DropPages(t->data, t->bytes());
     t->data = out;
     t->layout = WeightLayout::kPanels16;
-    out += (t->bytes() + 63) / 64 * 64;
+    out += aligned_bytes(t);
   }
   prepared.storage =
       std::make_shared<std::pair<std::shared_ptr<const void>, std::shared_ptr<void>>>(
@@ -256,9 +257,6 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
   const int64_t group = s.n_heads / s.n_kv_heads;  // query heads per kv head
   const int64_t hd = s.head_dim, q_dim = s.n_heads * hd, kv_dim = s.n_kv_heads * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  for (auto& sc : scores_) {
-    if (static_cast<int64_t>(sc.size()) < group * (pos + n)) sc.resize(group * (pos + n));
-  }
   if (vec_.attention_prefill != nullptr && n > kTokenwiseAttentionTokens && hd % 32 == 0 &&
       group <= kAttentionPrefillRows) {
     // Prefill: one task per (kv head, run of tokens), flash-style, so that
@@ -281,6 +279,9 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
       }
     });
     return;
+  }
+  for (auto& sc : scores_) {
+    if (static_cast<int64_t>(sc.size()) < group * (pos + n)) sc.resize(group * (pos + n));
   }
   // One task per (token, kv head): the group's query heads share each K and V row load.
   pool_.ParallelFor(n * s.n_kv_heads, 1, [&](int64_t b, int64_t e, int thread) {

@@ -3,12 +3,11 @@
 //
 // Such a kernel (Q2_K on AVX2 and AVX-512) reads 16 rows side by side and,
 // from GGUF rows, transposes every super-block of them on each pass (for
-// Q2_K decode, about a third of its instructions). The backend therefore repacks those weights once, when it
-// takes them, into panels: each run of 16 rows (rows 16g .. 16g + 15) keeps
-// its 16 * row_bytes bytes at the same place, but ordered super-block by
-// super-block, each a 16-row block of the same bytes as the 16 GGUF blocks,
-// transposed in 4-byte units. Rows past the last multiple of 16 stay as
-// rows. A kernel then loads each vector it computes with directly.
+// Q2_K decode, about a third of its instructions). The backend therefore repacks those weights
+// once, when it takes them, into panels: each run of 16 rows (rows 16g .. 16g + 15) keeps its 16 *
+// row_bytes bytes at the same place, but ordered super-block by super-block, each a 16-row block of
+// the same bytes as the 16 GGUF blocks, transposed in 4-byte units. Rows past the last multiple of
+// 16 stay as rows. A kernel then loads each vector it computes with directly.
 //
 // Q2_K panel block (16 x 84 = 1344 bytes, 21 cache lines), row r in 0..15:
 //   bytes    0 ..   31: d of row r at 2r (f16)
