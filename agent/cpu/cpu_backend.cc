@@ -268,10 +268,13 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
         sc.resize(AttentionPrefillScratch(hd));
       }
     }
-    // Later runs see more of the cache: hand them out first.
+    // Tasks go KV head by KV head, so that the threads read one head's
+    // keys and values while they are in the last-level cache (one layer's
+    // cache of a long prompt is larger), and within a head later runs, which
+    // see more of the cache, first.
     pool_.ParallelFor(runs * s.n_kv_heads, 1, [&](int64_t b, int64_t e, int thread) {
       for (int64_t task = b; task < e; ++task) {
-        const int64_t run = runs - 1 - task / s.n_kv_heads, g = task % s.n_kv_heads;
+        const int64_t run = runs - 1 - task % runs, g = task / runs;
         const int64_t t0 = run * tokens, offset = t0 * q_dim + g * group * hd;
         vec_.attention_prefill(q + offset, q_dim, std::min(tokens, n - t0), group, hd,
                                k_cache + g * hd, v_cache + g * hd, kv_dim, pos + t0, scale,

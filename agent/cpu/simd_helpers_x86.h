@@ -84,6 +84,16 @@ inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t block
   }
 }
 
+// Prefetches into L2 rows [0, count) of `bytes` each, `stride` bytes apart:
+// the next pass of prefill attention's keys and values, rows of one KV head
+// spread out by the others, which the hardware prefetchers do not follow.
+inline void PrefetchRows(const void* base, size_t stride, int64_t count, size_t bytes) {
+  const auto* p = static_cast<const char*>(base);
+  for (int64_t j = 0; j < count; ++j) {
+    for (size_t i = 0; i < bytes; i += 64) _mm_prefetch(p + j * stride + i, _MM_HINT_T1);
+  }
+}
+
 }  // namespace
 }  // namespace aiscore
 

@@ -1,4 +1,6 @@
 // AVX2 + F16C vector primitives (compiled with -mavx2 -mfma -mf16c).
+#include "agent/cpu/vec_avx2.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -9,7 +11,7 @@
 #include "agent/quant/fp16.h"
 
 namespace aiscore {
-namespace {
+namespace avx2 {
 
 // Up to four query heads per pass: each key row is converted once and
 // multiplied into every head's accumulator.
@@ -86,6 +88,9 @@ void F32ToF16(const float* x, uint16_t* y, int64_t n) {
   for (; i < n; ++i) y[i] = Fp32ToFp16(x[i]);
 }
 
+}  // namespace avx2
+namespace {
+
 // exp(x) for x in [-87.3, 88.7] (clamped outside): x = n ln2 + r with
 // |r| <= ln2/2, exp(r) by its degree-7 Taylor polynomial (truncation error
 // below 1e-8 there, so float rounding dominates), and 2^n by adding n to the
@@ -109,7 +114,9 @@ __m256 Exp(__m256 x) {
   return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
 }
 
-float ExpSum(float* x, int64_t n, float shift) {
+}  // namespace
+
+float avx2::ExpSum(float* x, int64_t n, float shift) {
   const __m256 vs = _mm256_set1_ps(shift);
   __m256 acc = _mm256_setzero_ps();
   int64_t i = 0;
@@ -123,6 +130,20 @@ float ExpSum(float* x, int64_t n, float shift) {
   return sum;
 }
 
+void avx2::SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 e = Exp(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    _mm256_storeu_ps(
+        out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+namespace {
+
 // Flash-style prefill attention. Rows r = t * group + h (padded to a multiple
 // of 16 with zero queries, computed and dropped). Once per call the queries
 // are transposed (qt[e][r], pre-scaled); then per pass of up to 64 cache
@@ -134,10 +155,9 @@ float ExpSum(float* x, int64_t n, float shift) {
 //   and sum are rescaled when the max grows),
 //   o[r][e] += sum_j st[j][r] * v_j by a 2-row x 32-column register tile.
 // Every inner loop is FMAs on registers fed by loads from L1.
-constexpr int64_t kRowTile = 16;   // rows of the score tile (two vectors)
-constexpr int64_t kPosTile = 4;    // positions of the score tile
-constexpr int64_t kColTile = 32;   // output columns of the value tile (four vectors)
-constexpr float kMasked = -1e30f;  // score of a position a row does not see
+constexpr int64_t kRowTile = 16;  // rows of the score tile (two vectors)
+constexpr int64_t kPosTile = 4;   // positions of the score tile
+constexpr int64_t kColTile = 32;  // output columns of the value tile (four vectors)
 
 // st[j][r0 .. r0 + 16) for j in [j0, j0 + 4): dot products of 16 transposed
 // query rows with 4 key rows.
@@ -202,27 +222,11 @@ inline void ConvertRows(const uint16_t* src, int64_t stride, int64_t count, int6
 void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group, int64_t hd,
                       const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t first_pos,
                       float scale, float* out, float* scratch) {
-  const int64_t real_rows = n * group;
-  const int64_t rows = (real_rows + kRowTile - 1) / kRowTile * kRowTile;
-  float* qt = scratch;                                                       // [hd][rows]
-  float* o = qt + kAttentionPrefillRows * hd;                                // [rows][hd]
-  float* kf = o + kAttentionPrefillRows * hd;                                // [positions][hd]
-  float* vf = kf + kAttentionPrefillPositions * hd;                          // [positions][hd]
-  float* st = vf + kAttentionPrefillPositions * hd;                          // [positions][rows]
-  float* row_max = st + kAttentionPrefillPositions * kAttentionPrefillRows;  // [rows]
-  float* row_sum = row_max + kAttentionPrefillRows;                          // [rows]
-  float* rescale = row_sum + kAttentionPrefillRows;                          // [rows]
-  alignas(32) int32_t last[kAttentionPrefillRows];  // the last position each row sees
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t t = std::min(r / group, n - 1);
-    for (int64_t e = 0; e < hd; ++e) {
-      qt[e * rows + r] = r < real_rows ? scale * q[t * q_stride + (r % group) * hd + e] : 0.0f;
-    }
-    last[r] = static_cast<int32_t>(first_pos + t);
-    row_max[r] = kMasked;
-    row_sum[r] = 0.0f;
-  }
-  std::fill(o, o + rows * hd, 0.0f);
+  AttentionPrefillBlock b =
+      BeginAttentionPrefill(q, q_stride, n, group, hd, first_pos, scale, kRowTile, scratch);
+  const int64_t rows = b.rows, real_rows = b.real_rows;
+  float *const qt = b.qt, *const o = b.o, *const kf = b.kf, *const vf = b.vf, *const st = b.st;
+  float *const row_max = b.row_max, *const row_sum = b.row_sum, *const rescale = b.rescale;
 
   const int64_t len = first_pos + n;
   for (int64_t p0 = 0; p0 < len; p0 += kAttentionPrefillPositions) {
@@ -230,18 +234,27 @@ void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group
     const int64_t padded = (count + kPosTile - 1) / kPosTile * kPosTile;
     ConvertRows(k + p0 * kv_stride, kv_stride, count, padded, hd, kf);
     ConvertRows(v + p0 * kv_stride, kv_stride, count, padded, hd, vf);
+    // The next pass's rows arrive while this one computes, a score tile's
+    // worth per score tile.
+    const int64_t next = std::min(kAttentionPrefillPositions, len - p0 - count);
     for (int64_t j0 = 0; j0 < padded; j0 += kPosTile) {
+      if (j0 < next) {
+        const int64_t at = (p0 + count + j0) * kv_stride,
+                      rows_ahead = std::min(kPosTile, next - j0);
+        PrefetchRows(k + at, 2 * kv_stride, rows_ahead, 2 * hd);
+        PrefetchRows(v + at, 2 * kv_stride, rows_ahead, 2 * hd);
+      }
       for (int64_t r0 = 0; r0 < rows; r0 += kRowTile) ScoreTile(qt, rows, kf, hd, j0, r0, st);
     }
     // Mask, running max, exponentials and sums, eight rows at a time.
     for (int64_t r0 = 0; r0 < rows; r0 += 8) {
-      const __m256i row_last = _mm256_load_si256(reinterpret_cast<const __m256i*>(last + r0));
-      __m256 tile_max = _mm256_set1_ps(kMasked);
+      const __m256i row_last = _mm256_load_si256(reinterpret_cast<const __m256i*>(b.last + r0));
+      __m256 tile_max = _mm256_set1_ps(kAttentionMasked);
       for (int64_t j = 0; j < count; ++j) {
         const __m256 seen = _mm256_castsi256_ps(
             _mm256_cmpgt_epi32(row_last, _mm256_set1_epi32(static_cast<int32_t>(p0 + j - 1))));
-        const __m256 s =
-            _mm256_blendv_ps(_mm256_set1_ps(kMasked), _mm256_loadu_ps(st + j * rows + r0), seen);
+        const __m256 s = _mm256_blendv_ps(_mm256_set1_ps(kAttentionMasked),
+                                          _mm256_loadu_ps(st + j * rows + r0), seen);
         _mm256_storeu_ps(st + j * rows + r0, s);
         tile_max = _mm256_max_ps(tile_max, s);
       }
@@ -277,26 +290,14 @@ void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group
   }
 }
 
-void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
-  const __m256 one = _mm256_set1_ps(1.0f);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 g = _mm256_loadu_ps(gate + i);
-    const __m256 e = Exp(_mm256_sub_ps(_mm256_setzero_ps(), g));
-    _mm256_storeu_ps(
-        out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
-  }
-  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-}
-
 }  // namespace
 
 extern const VecKernels kAvx2VecKernels = {.isa = Isa::kAvx2,
-                                           .attention_scores = AttentionScores,
-                                           .attention_values = AttentionValues,
+                                           .attention_scores = avx2::AttentionScores,
+                                           .attention_values = avx2::AttentionValues,
                                            .attention_prefill = AttentionPrefill,
-                                           .f32_to_f16 = F32ToF16,
-                                           .exp_sum = ExpSum,
-                                           .silu_mul = SiluMul};
+                                           .f32_to_f16 = avx2::F32ToF16,
+                                           .exp_sum = avx2::ExpSum,
+                                           .silu_mul = avx2::SiluMul};
 
 }  // namespace aiscore

@@ -57,12 +57,40 @@ inline constexpr int64_t AttentionPrefillScratch(int64_t hd) {
          kAttentionPrefillPositions * kAttentionPrefillRows + 3 * kAttentionPrefillRows;
 }
 
+// The working set of one attention_prefill call (in `scratch`, but for `last`), which its ISA
+// versions share. Query rows r = t * group + h are padded with zero queries to `rows`, a multiple
+// of the kernel's row tile; padding rows are computed and dropped.
+struct AttentionPrefillBlock {
+  int64_t rows;       // padded
+  int64_t real_rows;  // n * group
+  float* qt;          // [hd][rows]: the queries, transposed and scaled
+  float* o;           // [rows][hd]: outputs before the division by row_sum
+  float* kf;          // [kAttentionPrefillPositions][hd]: one pass's keys as f32
+  float* vf;          // [kAttentionPrefillPositions][hd]: and values
+  float* st;          // [kAttentionPrefillPositions][rows]: scores, then weights
+  float* row_max;     // [rows]: running max of each row's scores
+  float* row_sum;     // [rows]: running sum of its exponentials
+  float* rescale;     // [rows]: exp(old max - new max) of the last pass
+  alignas(64) int32_t last[kAttentionPrefillRows];  // the last cache position each row sees
+};
+
+// Score of a position a row does not see.
+inline constexpr float kAttentionMasked = -1e30f;
+
+// Lays out `scratch` (AttentionPrefillScratch(hd) floats) and fills qt,
+// last, row_max (kAttentionMasked), row_sum and o (zero). Portable code, for
+// every ISA's kernel.
+AttentionPrefillBlock BeginAttentionPrefill(const float* q, int64_t q_stride, int64_t n,
+                                            int64_t group, int64_t hd, int64_t first_pos,
+                                            float scale, int64_t row_tile, float* scratch);
+
 // The table of the highest supported ISA at or below `isa`.
 const VecKernels& BestVecKernels(Isa isa);
 
 extern const VecKernels kScalarVecKernels;
 #ifdef AISCORE_HAVE_X86_KERNELS
 extern const VecKernels kAvx2VecKernels;
+extern const VecKernels kAvx512VecKernels;  // AVX2's, but for attention_prefill
 #endif
 
 }  // namespace aiscore

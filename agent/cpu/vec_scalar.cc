@@ -48,6 +48,34 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
 
 }  // namespace
 
+AttentionPrefillBlock BeginAttentionPrefill(const float* q, int64_t q_stride, int64_t n,
+                                            int64_t group, int64_t hd, int64_t first_pos,
+                                            float scale, int64_t row_tile, float* scratch) {
+  AttentionPrefillBlock b;
+  b.real_rows = n * group;
+  b.rows = (b.real_rows + row_tile - 1) / row_tile * row_tile;
+  b.qt = scratch;
+  b.o = b.qt + kAttentionPrefillRows * hd;
+  b.kf = b.o + kAttentionPrefillRows * hd;
+  b.vf = b.kf + kAttentionPrefillPositions * hd;
+  b.st = b.vf + kAttentionPrefillPositions * hd;
+  b.row_max = b.st + kAttentionPrefillPositions * kAttentionPrefillRows;
+  b.row_sum = b.row_max + kAttentionPrefillRows;
+  b.rescale = b.row_sum + kAttentionPrefillRows;
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const int64_t t = std::min(r / group, n - 1);
+    for (int64_t e = 0; e < hd; ++e) {
+      b.qt[e * b.rows + r] =
+          r < b.real_rows ? scale * q[t * q_stride + (r % group) * hd + e] : 0.0f;
+    }
+    b.last[r] = static_cast<int32_t>(first_pos + t);
+    b.row_max[r] = kAttentionMasked;
+    b.row_sum[r] = 0.0f;
+  }
+  std::fill(b.o, b.o + b.rows * hd, 0.0f);
+  return b;
+}
+
 extern const VecKernels kScalarVecKernels = {.isa = Isa::kScalar,
                                              .attention_scores = AttentionScores,
                                              .attention_values = AttentionValues,
@@ -58,6 +86,7 @@ extern const VecKernels kScalarVecKernels = {.isa = Isa::kScalar,
 
 const VecKernels& BestVecKernels(Isa isa) {
 #ifdef AISCORE_HAVE_X86_KERNELS
+  if (isa == Isa::kAvx512 && IsaSupported(Isa::kAvx512)) return kAvx512VecKernels;
   if (isa != Isa::kScalar && IsaSupported(Isa::kAvx2)) return kAvx2VecKernels;
 #endif
   return kScalarVecKernels;

@@ -21,6 +21,7 @@ std::vector<const VecKernels*> Tables() {
   std::vector<const VecKernels*> out = {&kScalarVecKernels};
 #ifdef AISCORE_HAVE_X86_KERNELS
   if (IsaSupported(Isa::kAvx2)) out.push_back(&kAvx2VecKernels);
+  if (IsaSupported(Isa::kAvx512)) out.push_back(&kAvx512VecKernels);
 #endif
   return out;
 }
@@ -142,7 +143,11 @@ TEST(VecKernelsTest, AttentionPrefillMatchesFp64) {
 // into runs over the thread pool) against the portable path (the scalar
 // backend: scores, softmax, values per token), both on a 7B-like head shape.
 TEST(VecKernelsTest, BackendPrefillAttentionMatchesThePortablePath) {
-  if (!IsaSupported(Isa::kAvx2)) GTEST_SKIP() << "this CPU lacks avx2";
+  std::vector<Isa> isas;
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (IsaSupported(isa)) isas.push_back(isa);
+  }
+  if (isas.empty()) GTEST_SKIP() << "this CPU lacks avx2";
   const uint32_t seed = std::random_device{}();
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
@@ -154,12 +159,16 @@ TEST(VecKernelsTest, BackendPrefillAttentionMatchesThePortablePath) {
     for (float& x : q) x = normal(rng);
     for (uint16_t& x : k) x = Fp32ToFp16(normal(rng));
     for (uint16_t& x : v) x = Fp32ToFp16(normal(rng));
-    std::vector<float> fast(n * q_dim, NAN), portable(n * q_dim, NAN);
-    CpuBackend(3, Isa::kAvx2).Attention(q.data(), k.data(), v.data(), n, pos, shape, fast.data());
+    std::vector<float> portable(n * q_dim, NAN);
     CpuBackend(1, Isa::kScalar)
         .Attention(q.data(), k.data(), v.data(), n, pos, shape, portable.data());
     const std::vector<double> ref(portable.begin(), portable.end());
-    EXPECT_LE(Nmse(ref, fast), 1e-10) << "n=" << n << " pos=" << pos << " seed=" << seed;
+    for (Isa isa : isas) {
+      std::vector<float> fast(n * q_dim, NAN);
+      CpuBackend(3, isa).Attention(q.data(), k.data(), v.data(), n, pos, shape, fast.data());
+      EXPECT_LE(Nmse(ref, fast), 1e-10)
+          << IsaName(isa) << " n=" << n << " pos=" << pos << " seed=" << seed;
+    }
   }
 }
 

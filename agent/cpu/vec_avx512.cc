@@ -1,0 +1,250 @@
+// AVX-512 vector primitives (compiled with -mavx512f and friends): the
+// flash-style prefill attention; the rest of the table is AVX2's, whose
+// loops are bound by memory or are too short to gain from wider vectors.
+
+// GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
+// intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "agent/cpu/simd_helpers_x86.h"
+#include "agent/cpu/vec_avx2.h"
+#include "agent/cpu/vec_kernels.h"
+
+namespace aiscore {
+namespace {
+
+// exp(x), the AVX2 Exp's method and accuracy on 16 lanes: x = n ln2 + r with
+// |r| <= ln2/2 (x clamped to [-87.3, 88.7]), exp(r) by its degree-7 Taylor
+// polynomial, 2^n added to the exponent bits.
+__m512 Exp(__m512 x) {
+  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.7f)), _mm512_set1_ps(-87.3f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_slli_epi32(_mm512_cvtps_epi32(n), 23);
+  return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), e));
+}
+
+// Flash-style prefill attention, as the AVX2 kernel (vec_avx2.cc) computes
+// it, with tiles sized for 32 registers of 16 lanes:
+//   st[j][r] = q_r . k_j by an 8-position x 32-row tile (16 accumulators;
+//     each key element is a broadcast operand of its FMAs),
+//   the mask, online softmax and sums 16 rows at a time (no mask on passes
+//     that every row sees whole),
+//   o[r][e] += sum_j st[j][r] * v_j by a 6-row x 64-column tile (24
+//     accumulators, 4 value vectors; 32 columns where hd % 64 != 0).
+constexpr int64_t kRowVector = 16;  // rows per vector of scores
+constexpr int64_t kPosTile = 8;     // positions of the score tile
+constexpr int kValueRows = 6;       // rows of the full value tile
+
+// st[j][r0 .. r0 + 16 * RV) for j in [j0, j0 + 8).
+template <int RV>
+inline void ScoreTile(const float* qt, int64_t rows, const float* kf, int64_t hd, int64_t j0,
+                      int64_t r0, float* st) {
+  __m512 acc[kPosTile][RV];
+#pragma GCC unroll 8
+  for (int j = 0; j < kPosTile; ++j) {
+#pragma GCC unroll 4
+    for (int i = 0; i < RV; ++i) acc[j][i] = _mm512_setzero_ps();
+  }
+  const float* kj = kf + j0 * hd;
+  for (int64_t e = 0; e < hd; ++e) {
+    __m512 qv[RV];
+#pragma GCC unroll 4
+    for (int i = 0; i < RV; ++i) qv[i] = _mm512_loadu_ps(qt + e * rows + r0 + kRowVector * i);
+#pragma GCC unroll 8
+    for (int j = 0; j < kPosTile; ++j) {
+      const __m512 kb = _mm512_set1_ps(kj[j * hd + e]);
+#pragma GCC unroll 4
+      for (int i = 0; i < RV; ++i) acc[j][i] = _mm512_fmadd_ps(kb, qv[i], acc[j][i]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < kPosTile; ++j) {
+#pragma GCC unroll 4
+    for (int i = 0; i < RV; ++i) {
+      _mm512_storeu_ps(st + (j0 + j) * rows + r0 + kRowVector * i, acc[j][i]);
+    }
+  }
+}
+
+// o[r][e0 .. e0 + 16 * C) = o * rescale[r] + sum_{j < len} p[j][r] * vf[j]
+// for R rows from r0.
+template <int R, int C>
+inline void ValueTile(const float* p, int64_t rows, const float* vf, int64_t hd, int64_t len,
+                      const float* rescale, int64_t r0, int64_t e0, float* o) {
+  __m512 acc[R][C];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    const __m512 c = _mm512_set1_ps(rescale[r0 + r]);
+#pragma GCC unroll 4
+    for (int i = 0; i < C; ++i) {
+      acc[r][i] = _mm512_mul_ps(c, _mm512_loadu_ps(o + (r0 + r) * hd + e0 + 16 * i));
+    }
+  }
+  for (int64_t j = 0; j < len; ++j) {
+    __m512 vv[C];
+#pragma GCC unroll 4
+    for (int i = 0; i < C; ++i) vv[i] = _mm512_loadu_ps(vf + j * hd + e0 + 16 * i);
+    const float* pj = p + j * rows + r0;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 pb = _mm512_set1_ps(pj[r]);
+#pragma GCC unroll 4
+      for (int i = 0; i < C; ++i) acc[r][i] = _mm512_fmadd_ps(pb, vv[i], acc[r][i]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int i = 0; i < C; ++i) _mm512_storeu_ps(o + (r0 + r) * hd + e0 + 16 * i, acc[r][i]);
+  }
+}
+
+// The value tiles of rows [0, real_rows) over columns [e0, e0 + 16 * C).
+template <int C>
+void ValueColumns(const float* p, int64_t rows, int64_t real_rows, const float* vf, int64_t hd,
+                  int64_t len, const float* rescale, int64_t e0, float* o) {
+  int64_t r0 = 0;
+  for (; r0 + kValueRows <= real_rows; r0 += kValueRows) {
+    ValueTile<kValueRows, C>(p, rows, vf, hd, len, rescale, r0, e0, o);
+  }
+  switch (real_rows - r0) {
+    case 5:
+      ValueTile<5, C>(p, rows, vf, hd, len, rescale, r0, e0, o);
+      break;
+    case 4:
+      ValueTile<4, C>(p, rows, vf, hd, len, rescale, r0, e0, o);
+      break;
+    case 3:
+      ValueTile<3, C>(p, rows, vf, hd, len, rescale, r0, e0, o);
+      break;
+    case 2:
+      ValueTile<2, C>(p, rows, vf, hd, len, rescale, r0, e0, o);
+      break;
+    case 1:
+      ValueTile<1, C>(p, rows, vf, hd, len, rescale, r0, e0, o);
+      break;
+    default:
+      break;
+  }
+}
+
+// Rows [0, count) of f16 `src` (stride halves apart) as f32 rows of hd,
+// and rows [count, padded) zero.
+inline void ConvertRows(const uint16_t* src, int64_t stride, int64_t count, int64_t padded,
+                        int64_t hd, float* dst) {
+  for (int64_t j = 0; j < count; ++j) {
+    for (int64_t e = 0; e < hd; e += 16) {
+      _mm512_storeu_ps(dst + j * hd + e,
+                       _mm512_cvtph_ps(_mm256_loadu_si256(
+                           reinterpret_cast<const __m256i*>(src + j * stride + e))));
+    }
+  }
+  std::fill(dst + count * hd, dst + padded * hd, 0.0f);
+}
+
+void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group, int64_t hd,
+                      const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t first_pos,
+                      float scale, float* out, float* scratch) {
+  AttentionPrefillBlock b =
+      BeginAttentionPrefill(q, q_stride, n, group, hd, first_pos, scale, kRowVector, scratch);
+  const int64_t rows = b.rows;
+  const int64_t len = first_pos + n;
+  for (int64_t p0 = 0; p0 < len; p0 += kAttentionPrefillPositions) {
+    const int64_t count = std::min(kAttentionPrefillPositions, len - p0);
+    const int64_t padded = (count + kPosTile - 1) / kPosTile * kPosTile;
+    ConvertRows(k + p0 * kv_stride, kv_stride, count, padded, hd, b.kf);
+    ConvertRows(v + p0 * kv_stride, kv_stride, count, padded, hd, b.vf);
+    // The next pass's rows arrive while this one computes, a score tile's
+    // worth per score tile.
+    const int64_t next = std::min(kAttentionPrefillPositions, len - p0 - count);
+    for (int64_t j0 = 0; j0 < padded; j0 += kPosTile) {
+      if (j0 < next) {
+        const int64_t at = (p0 + count + j0) * kv_stride,
+                      rows_ahead = std::min(kPosTile, next - j0);
+        PrefetchRows(k + at, 2 * kv_stride, rows_ahead, 2 * hd);
+        PrefetchRows(v + at, 2 * kv_stride, rows_ahead, 2 * hd);
+      }
+      int64_t r0 = 0;
+      for (; r0 + 2 * kRowVector <= rows; r0 += 2 * kRowVector) {
+        ScoreTile<2>(b.qt, rows, b.kf, hd, j0, r0, b.st);
+      }
+      if (r0 < rows) ScoreTile<1>(b.qt, rows, b.kf, hd, j0, r0, b.st);
+    }
+    // Row 0 sees the fewest positions (first_pos + 1): passes that end
+    // there need no mask.
+    const bool masked = p0 + count - 1 > first_pos;
+    for (int64_t r0 = 0; r0 < rows; r0 += kRowVector) {
+      const __m512i row_last = _mm512_loadu_si512(b.last + r0);
+      auto seen = [&](int64_t j) -> __mmask16 {
+        return masked ? _mm512_cmpgt_epi32_mask(row_last,
+                                                _mm512_set1_epi32(static_cast<int32_t>(p0 + j - 1)))
+                      : static_cast<__mmask16>(0xffff);
+      };
+      float* sr = b.st + r0;
+      __m512 tile_max = _mm512_set1_ps(kAttentionMasked);
+      for (int64_t j = 0; j < count; ++j) {
+        const __m512 s = _mm512_mask_blend_ps(seen(j), _mm512_set1_ps(kAttentionMasked),
+                                              _mm512_loadu_ps(sr + j * rows));
+        tile_max = _mm512_max_ps(tile_max, s);
+      }
+      const __m512 old_max = _mm512_loadu_ps(b.row_max + r0);
+      const __m512 new_max = _mm512_max_ps(old_max, tile_max);
+      const __m512 c = Exp(_mm512_sub_ps(old_max, new_max));
+      __m512 sum = _mm512_setzero_ps();
+      for (int64_t j = 0; j < count; ++j) {
+        const __m512 e = _mm512_maskz_mov_ps(
+            seen(j), Exp(_mm512_sub_ps(_mm512_loadu_ps(sr + j * rows), new_max)));
+        _mm512_storeu_ps(sr + j * rows, e);
+        sum = _mm512_add_ps(sum, e);
+      }
+      _mm512_storeu_ps(b.row_max + r0, new_max);
+      _mm512_storeu_ps(b.row_sum + r0, _mm512_fmadd_ps(_mm512_loadu_ps(b.row_sum + r0), c, sum));
+      _mm512_storeu_ps(b.rescale + r0, c);
+    }
+    if (hd % 64 == 0) {
+      for (int64_t e0 = 0; e0 < hd; e0 += 64) {
+        ValueColumns<4>(b.st, rows, b.real_rows, b.vf, hd, count, b.rescale, e0, b.o);
+      }
+    } else {
+      for (int64_t e0 = 0; e0 < hd; e0 += 32) {
+        ValueColumns<2>(b.st, rows, b.real_rows, b.vf, hd, count, b.rescale, e0, b.o);
+      }
+    }
+  }
+  for (int64_t r = 0; r < b.real_rows; ++r) {
+    const __m512 inv = _mm512_set1_ps(1.0f / b.row_sum[r]);
+    float* dst = out + (r / group) * q_stride + (r % group) * hd;
+    for (int64_t e = 0; e < hd; e += 16) {
+      _mm512_storeu_ps(dst + e, _mm512_mul_ps(inv, _mm512_loadu_ps(b.o + r * hd + e)));
+    }
+  }
+}
+
+}  // namespace
+
+extern const VecKernels kAvx512VecKernels = {.isa = Isa::kAvx512,
+                                             .attention_scores = avx2::AttentionScores,
+                                             .attention_values = avx2::AttentionValues,
+                                             .attention_prefill = AttentionPrefill,
+                                             .f32_to_f16 = avx2::F32ToF16,
+                                             .exp_sum = avx2::ExpSum,
+                                             .silu_mul = avx2::SiluMul};
+
+}  // namespace aiscore
