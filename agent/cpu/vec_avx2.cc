@@ -5,77 +5,138 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "agent/cpu/simd_helpers_x86.h"
 #include "agent/cpu/vec_kernels.h"
 #include "agent/quant/fp16.h"
 
 namespace aiscore {
-namespace avx2 {
+namespace {
 
-// Up to four query heads per pass: each key row is converted once and
-// multiplied into every head's accumulator.
-void AttentionScores(const float* q, int64_t heads, int64_t hd, const uint16_t* k, int64_t k_stride,
-                     int64_t len, float scale, float* scores) {
+// Calls f(std::integral_constant<int, nh>) for nh in [1, 4], so that loops
+// over heads unroll and their accumulators stay in registers.
+template <typename F>
+void WithHeadCount(int64_t nh, F&& f) {
+  switch (nh) {
+    case 1:
+      f(std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      break;
+    case 3:
+      f(std::integral_constant<int, 3>{});
+      break;
+    default:
+      f(std::integral_constant<int, 4>{});
+      break;
+  }
+}
+
+// The scores of NH query heads (at qh, hd apart) against `len` keys: each
+// key row is converted once and multiplied into every head's accumulator.
+template <int NH>
+void HeadScores(const float* qh, int64_t hd, const uint16_t* k, int64_t k_stride, int64_t len,
+                float scale, float* scores) {
+  constexpr int64_t kAhead = 16;  // rows prefetched ahead: one KV head's are far apart
   const int64_t body = hd / 8 * 8;
-  for (int64_t h0 = 0; h0 < heads; h0 += 4) {
-    const int64_t nh = std::min<int64_t>(4, heads - h0);
-    const float* qh = q + h0 * hd;
-    for (int64_t p = 0; p < len; ++p) {
-      const uint16_t* kp = k + p * k_stride;
-      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                       _mm256_setzero_ps()};
-      for (int64_t e = 0; e < body; e += 8) {
-        const __m256 kv =
-            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kp + e)));
-        for (int64_t h = 0; h < nh; ++h) {
-          acc[h] = _mm256_fmadd_ps(_mm256_loadu_ps(qh + h * hd + e), kv, acc[h]);
-        }
+  for (int64_t p = 0; p < len; ++p) {
+    const uint16_t* kp = k + p * k_stride;
+    if (p + kAhead < len) PrefetchRows(kp + kAhead * k_stride, 0, 1, 2 * hd);
+    __m256 acc[NH];
+    for (int h = 0; h < NH; ++h) acc[h] = _mm256_setzero_ps();
+    for (int64_t e = 0; e < body; e += 8) {
+      const __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kp + e)));
+      for (int h = 0; h < NH; ++h) {
+        acc[h] = _mm256_fmadd_ps(_mm256_loadu_ps(qh + h * hd + e), kv, acc[h]);
       }
-      for (int64_t h = 0; h < nh; ++h) {
-        float sum = HorizontalSum(acc[h]);
-        for (int64_t e = body; e < hd; ++e) sum += qh[h * hd + e] * Fp16ToFp32(kp[e]);
-        scores[(h0 + h) * len + p] = sum * scale;
-      }
+    }
+    for (int h = 0; h < NH; ++h) {
+      float sum = HorizontalSum(acc[h]);
+      for (int64_t e = body; e < hd; ++e) sum += qh[h * hd + e] * Fp16ToFp32(kp[e]);
+      scores[h * len + p] = sum * scale;
     }
   }
 }
 
-// 16 output columns of up to four heads in registers while every value row
-// passes; each row chunk is converted once for all heads.
-void AttentionValues(const float* probs, int64_t heads, int64_t len, const uint16_t* v,
-                     int64_t v_stride, int64_t hd, float* out) {
-  const int64_t body = hd / 16 * 16;
-  for (int64_t h0 = 0; h0 < heads; h0 += 4) {
-    const int64_t nh = std::min<int64_t>(4, heads - h0);
-    const float* ph = probs + h0 * len;
-    float* oh = out + h0 * hd;
+// out (NH heads, hd apart) = probs (NH rows of len) x values. Value rows go
+// by blocks, converted to f32 side by side (one KV head's rows are spread
+// out by the others', so in place they would fight over a few L1 sets);
+// 16 output columns of the heads at a time pass over a block in registers.
+// Each output lane adds its terms in position order whatever the blocking
+// (partial sums wait in `out` between blocks), so results do not depend on
+// it.
+template <int NH>
+void HeadValues(const float* ph, int64_t len, const uint16_t* v, int64_t v_stride, int64_t hd,
+                float* oh) {
+  constexpr int64_t kBlockFloats = 4096;  // 16 KiB: stays in L1
+  alignas(64) float block[kBlockFloats];
+  const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(64, kBlockFloats / hd));
+  const int64_t body = std::min(hd, kBlockFloats) / 16 * 16;
+  std::fill(oh, oh + NH * hd, 0.0f);
+  for (int64_t p0 = 0; p0 < len; p0 += rows) {
+    const int64_t p1 = std::min(len, p0 + rows);
+    // The next block's rows arrive while this one computes.
+    PrefetchRows(v + p1 * v_stride, 2 * v_stride, std::min(rows, len - p1), 2 * hd);
+    for (int64_t p = p0; p < p1; ++p) {
+      for (int64_t e = 0; e < body; e += 8) {
+        _mm256_store_ps(block + (p - p0) * body + e,
+                        _mm256_cvtph_ps(_mm_loadu_si128(
+                            reinterpret_cast<const __m128i*>(v + p * v_stride + e))));
+      }
+    }
     for (int64_t e = 0; e < body; e += 16) {
-      __m256 acc[4][2];
-      for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
-      for (int64_t p = 0; p < len; ++p) {
-        const uint16_t* vp = v + p * v_stride + e;
-        const __m256 v0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vp)));
-        const __m256 v1 =
-            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vp + 8)));
-        for (int64_t h = 0; h < nh; ++h) {
+      __m256 acc[NH][2];
+      for (int h = 0; h < NH; ++h) {
+        acc[h][0] = _mm256_loadu_ps(oh + h * hd + e);
+        acc[h][1] = _mm256_loadu_ps(oh + h * hd + e + 8);
+      }
+      for (int64_t p = p0; p < p1; ++p) {
+        const float* vp = block + (p - p0) * body + e;
+        const __m256 v0 = _mm256_load_ps(vp), v1 = _mm256_load_ps(vp + 8);
+        for (int h = 0; h < NH; ++h) {
           const __m256 w = _mm256_broadcast_ss(ph + h * len + p);
           acc[h][0] = _mm256_fmadd_ps(w, v0, acc[h][0]);
           acc[h][1] = _mm256_fmadd_ps(w, v1, acc[h][1]);
         }
       }
-      for (int64_t h = 0; h < nh; ++h) {
+      for (int h = 0; h < NH; ++h) {
         _mm256_storeu_ps(oh + h * hd + e, acc[h][0]);
         _mm256_storeu_ps(oh + h * hd + e + 8, acc[h][1]);
       }
     }
-    for (int64_t e = body; e < hd; ++e) {  // Columns past the last 16.
-      for (int64_t h = 0; h < nh; ++h) {
-        float sum = 0.0f;
-        for (int64_t p = 0; p < len; ++p) sum += ph[h * len + p] * Fp16ToFp32(v[p * v_stride + e]);
-        oh[h * hd + e] = sum;
-      }
+  }
+  for (int64_t e = body; e < hd; ++e) {  // Columns past the last 16.
+    for (int h = 0; h < NH; ++h) {
+      float sum = 0.0f;
+      for (int64_t p = 0; p < len; ++p) sum += ph[h * len + p] * Fp16ToFp32(v[p * v_stride + e]);
+      oh[h * hd + e] = sum;
     }
+  }
+}
+
+}  // namespace
+
+namespace avx2 {
+
+// Up to four query heads per pass (HeadScores).
+void AttentionScores(const float* q, int64_t heads, int64_t hd, const uint16_t* k, int64_t k_stride,
+                     int64_t len, float scale, float* scores) {
+  for (int64_t h0 = 0; h0 < heads; h0 += 4) {
+    WithHeadCount(std::min<int64_t>(4, heads - h0), [&](auto nh) {
+      HeadScores<nh()>(q + h0 * hd, hd, k, k_stride, len, scale, scores + h0 * len);
+    });
+  }
+}
+
+// Up to four heads per pass (HeadValues).
+void AttentionValues(const float* probs, int64_t heads, int64_t len, const uint16_t* v,
+                     int64_t v_stride, int64_t hd, float* out) {
+  for (int64_t h0 = 0; h0 < heads; h0 += 4) {
+    WithHeadCount(std::min<int64_t>(4, heads - h0), [&](auto nh) {
+      HeadValues<nh()>(probs + h0 * len, len, v, v_stride, hd, out + h0 * hd);
+    });
   }
 }
 
@@ -154,7 +215,9 @@ namespace {
 //   running max, eight rows at a time (the online softmax: earlier output
 //   and sum are rescaled when the max grows),
 //   o[r][e] += sum_j st[j][r] * v_j by a 2-row x 32-column register tile.
-// Every inner loop is FMAs on registers fed by loads from L1.
+// Every inner loop is FMAs on registers fed by loads from L1 and L2 (the
+// block's working set, AttentionPrefillScratch, is 200 KB at hd 128); the
+// next pass's keys and values are prefetched during the score tiles.
 constexpr int64_t kRowTile = 16;  // rows of the score tile (two vectors)
 constexpr int64_t kPosTile = 4;   // positions of the score tile
 constexpr int64_t kColTile = 32;  // output columns of the value tile (four vectors)
@@ -246,27 +309,30 @@ void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group
       }
       for (int64_t r0 = 0; r0 < rows; r0 += kRowTile) ScoreTile(qt, rows, kf, hd, j0, r0, st);
     }
-    // Mask, running max, exponentials and sums, eight rows at a time.
+    // Mask, running max, exponentials and sums, eight rows at a time. Row 0
+    // sees the fewest positions (first_pos + 1): passes that end there need
+    // no mask.
+    const bool masked = p0 + count - 1 > first_pos;
     for (int64_t r0 = 0; r0 < rows; r0 += 8) {
       const __m256i row_last = _mm256_load_si256(reinterpret_cast<const __m256i*>(b.last + r0));
+      auto seen = [&](int64_t j) {
+        return masked ? _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+                            row_last, _mm256_set1_epi32(static_cast<int32_t>(p0 + j - 1))))
+                      : _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+      };
       __m256 tile_max = _mm256_set1_ps(kAttentionMasked);
       for (int64_t j = 0; j < count; ++j) {
-        const __m256 seen = _mm256_castsi256_ps(
-            _mm256_cmpgt_epi32(row_last, _mm256_set1_epi32(static_cast<int32_t>(p0 + j - 1))));
-        const __m256 s = _mm256_blendv_ps(_mm256_set1_ps(kAttentionMasked),
-                                          _mm256_loadu_ps(st + j * rows + r0), seen);
-        _mm256_storeu_ps(st + j * rows + r0, s);
-        tile_max = _mm256_max_ps(tile_max, s);
+        tile_max =
+            _mm256_max_ps(tile_max, _mm256_blendv_ps(_mm256_set1_ps(kAttentionMasked),
+                                                     _mm256_loadu_ps(st + j * rows + r0), seen(j)));
       }
       const __m256 old_max = _mm256_loadu_ps(row_max + r0);
       const __m256 new_max = _mm256_max_ps(old_max, tile_max);
       const __m256 c = Exp(_mm256_sub_ps(old_max, new_max));
       __m256 sum = _mm256_setzero_ps();
       for (int64_t j = 0; j < count; ++j) {
-        const __m256 seen = _mm256_castsi256_ps(
-            _mm256_cmpgt_epi32(row_last, _mm256_set1_epi32(static_cast<int32_t>(p0 + j - 1))));
-        const __m256 e =
-            _mm256_and_ps(seen, Exp(_mm256_sub_ps(_mm256_loadu_ps(st + j * rows + r0), new_max)));
+        const __m256 e = _mm256_and_ps(
+            seen(j), Exp(_mm256_sub_ps(_mm256_loadu_ps(st + j * rows + r0), new_max)));
         _mm256_storeu_ps(st + j * rows + r0, e);
         sum = _mm256_add_ps(sum, e);
       }

@@ -1,6 +1,6 @@
-// AVX-512 vector primitives (compiled with -mavx512f and friends): the
-// flash-style prefill attention; the rest of the table is AVX2's, whose
-// loops are bound by memory or are too short to gain from wider vectors.
+// AVX-512 vector primitives (compiled with -mavx512f and friends): attention,
+// for decode and prefill; the rest of the table is AVX2's, whose loops are
+// bound by memory or too short to gain from wider vectors.
 
 // GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
 // intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
@@ -38,6 +38,154 @@ __m512 Exp(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
   const __m512i e = _mm512_slli_epi32(_mm512_cvtps_epi32(n), 23);
   return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), e));
+}
+
+// Rows [0, count) of f16 `src` (stride halves apart) as f32 rows of hd,
+// and rows [count, padded) zero.
+inline void ConvertRows(const uint16_t* src, int64_t stride, int64_t count, int64_t padded,
+                        int64_t hd, float* dst) {
+  for (int64_t j = 0; j < count; ++j) {
+    for (int64_t e = 0; e < hd; e += 16) {
+      _mm512_storeu_ps(dst + j * hd + e,
+                       _mm512_cvtph_ps(_mm256_loadu_si256(
+                           reinterpret_cast<const __m256i*>(src + j * stride + e))));
+    }
+  }
+  std::fill(dst + count * hd, dst + padded * hd, 0.0f);
+}
+
+// Lane j = the sum of v[j]'s lanes, for 16 vectors: halves, then quarters,
+// then pairs of lanes are added across vectors (24 shuffles and 15 adds
+// instead of 16 separate reductions), and one permutation restores the order.
+__m512 TransposeSum16(const __m512 v[16]) {
+  __m512 b[8], c[4], d[2];
+  for (int i = 0; i < 8; ++i) {  // b[i]: 128-bit lanes [v[i] x2, v[i + 8] x2]
+    b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[i], v[i + 8], 0x44),
+                         _mm512_shuffle_f32x4(v[i], v[i + 8], 0xee));
+  }
+  for (int i = 0; i < 4; ++i) {  // c[i]: lanes [v[i], v[i + 8], v[i + 4], v[i + 12]]
+    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[i], b[i + 4], 0x88),
+                         _mm512_shuffle_f32x4(b[i], b[i + 4], 0xdd));
+  }
+  for (int i = 0; i < 2; ++i) {  // d[i]: per lane, two halves of c[i]'s and c[i + 2]'s
+    d[i] = _mm512_add_ps(_mm512_unpacklo_ps(c[i], c[i + 2]), _mm512_unpackhi_ps(c[i], c[i + 2]));
+  }
+  const __m512 sums = _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm512_shuffle_ps(d[0], d[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  // sums holds v[0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15]'s sums.
+  return _mm512_permutexvar_ps(
+      _mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15), sums);
+}
+
+// Up to kMaxDecodeWidth floats per cached row: wider heads take AVX2's path.
+constexpr int64_t kMaxDecodeWidth = 256;
+
+// Decode's scores: keys go by blocks of 16 positions, converted to f32 side
+// by side (one KV head's rows are spread out by the others', so in place
+// they would fight over a few L1 sets); per head, 16 accumulators (one per
+// position) take the products over the head's width, and TransposeSum16
+// reduces them at once.
+void AttentionScores(const float* q, int64_t heads, int64_t hd, const uint16_t* k, int64_t k_stride,
+                     int64_t len, float scale, float* scores) {
+  if (hd % 16 != 0 || hd > kMaxDecodeWidth) {
+    avx2::AttentionScores(q, heads, hd, k, k_stride, len, scale, scores);
+    return;
+  }
+  constexpr int64_t kBlock = 16;
+  alignas(64) float block[kBlock * kMaxDecodeWidth];
+  const __m512 vscale = _mm512_set1_ps(scale);
+  for (int64_t p0 = 0; p0 < len; p0 += kBlock) {
+    const int64_t np = std::min(kBlock, len - p0);
+    // The next block's rows arrive while this one computes.
+    PrefetchRows(k + (p0 + np) * k_stride, 2 * k_stride, std::min(kBlock, len - p0 - np), 2 * hd);
+    ConvertRows(k + p0 * k_stride, k_stride, np, kBlock, hd, block);
+    for (int64_t h = 0; h < heads; ++h) {
+      __m512 acc[kBlock];
+      for (auto& a : acc) a = _mm512_setzero_ps();
+      for (int64_t e = 0; e < hd; e += 16) {
+        const __m512 qv = _mm512_loadu_ps(q + h * hd + e);
+#pragma GCC unroll 16
+        for (int j = 0; j < kBlock; ++j) {
+          acc[j] = _mm512_fmadd_ps(qv, _mm512_load_ps(block + j * hd + e), acc[j]);
+        }
+      }
+      _mm512_mask_storeu_ps(scores + h * len + p0, static_cast<__mmask16>((1u << np) - 1),
+                            _mm512_mul_ps(vscale, TransposeSum16(acc)));
+    }
+  }
+}
+
+// out (NH heads, hd apart) = probs (NH rows of len) x values, C vectors of
+// output columns at a time. Value rows go by blocks of 32, converted to f32
+// side by side as in AttentionScores. Each output lane adds its terms in
+// position order (partial sums wait in `out` between blocks).
+template <int NH, int C>
+void HeadValues(const float* ph, int64_t len, const uint16_t* v, int64_t v_stride, int64_t hd,
+                float* oh) {
+  constexpr int64_t kBlock = 32;
+  alignas(64) float block[kBlock * kMaxDecodeWidth];
+  std::fill(oh, oh + NH * hd, 0.0f);
+  for (int64_t p0 = 0; p0 < len; p0 += kBlock) {
+    const int64_t np = std::min(kBlock, len - p0);
+    PrefetchRows(v + (p0 + np) * v_stride, 2 * v_stride, std::min(kBlock, len - p0 - np), 2 * hd);
+    ConvertRows(v + p0 * v_stride, v_stride, np, np, hd, block);
+    for (int64_t e = 0; e < hd; e += 16 * C) {
+      __m512 acc[NH][C];
+#pragma GCC unroll 4
+      for (int h = 0; h < NH; ++h) {
+#pragma GCC unroll 4
+        for (int i = 0; i < C; ++i) acc[h][i] = _mm512_loadu_ps(oh + h * hd + e + 16 * i);
+      }
+      for (int64_t j = 0; j < np; ++j) {
+        __m512 vv[C];
+#pragma GCC unroll 4
+        for (int i = 0; i < C; ++i) vv[i] = _mm512_load_ps(block + j * hd + e + 16 * i);
+#pragma GCC unroll 4
+        for (int h = 0; h < NH; ++h) {
+          const __m512 w = _mm512_set1_ps(ph[h * len + p0 + j]);
+#pragma GCC unroll 4
+          for (int i = 0; i < C; ++i) acc[h][i] = _mm512_fmadd_ps(w, vv[i], acc[h][i]);
+        }
+      }
+#pragma GCC unroll 4
+      for (int h = 0; h < NH; ++h) {
+#pragma GCC unroll 4
+        for (int i = 0; i < C; ++i) _mm512_storeu_ps(oh + h * hd + e + 16 * i, acc[h][i]);
+      }
+    }
+  }
+}
+
+// Up to four heads per pass over the values (HeadValues).
+void AttentionValues(const float* probs, int64_t heads, int64_t len, const uint16_t* v,
+                     int64_t v_stride, int64_t hd, float* out) {
+  if (hd % 16 != 0 || hd > kMaxDecodeWidth) {
+    avx2::AttentionValues(probs, heads, len, v, v_stride, hd, out);
+    return;
+  }
+  for (int64_t h0 = 0; h0 < heads; h0 += 4) {
+    const float* ph = probs + h0 * len;
+    float* oh = out + h0 * hd;
+    const bool wide = hd % 64 == 0;  // four vectors of columns, else one
+    switch (std::min<int64_t>(4, heads - h0)) {
+      case 1:
+        wide ? HeadValues<1, 4>(ph, len, v, v_stride, hd, oh)
+             : HeadValues<1, 1>(ph, len, v, v_stride, hd, oh);
+        break;
+      case 2:
+        wide ? HeadValues<2, 4>(ph, len, v, v_stride, hd, oh)
+             : HeadValues<2, 1>(ph, len, v, v_stride, hd, oh);
+        break;
+      case 3:
+        wide ? HeadValues<3, 4>(ph, len, v, v_stride, hd, oh)
+             : HeadValues<3, 1>(ph, len, v, v_stride, hd, oh);
+        break;
+      default:
+        wide ? HeadValues<4, 4>(ph, len, v, v_stride, hd, oh)
+             : HeadValues<4, 1>(ph, len, v, v_stride, hd, oh);
+        break;
+    }
+  }
 }
 
 // Flash-style prefill attention, as the AVX2 kernel (vec_avx2.cc) computes
@@ -145,20 +293,6 @@ void ValueColumns(const float* p, int64_t rows, int64_t real_rows, const float* 
   }
 }
 
-// Rows [0, count) of f16 `src` (stride halves apart) as f32 rows of hd,
-// and rows [count, padded) zero.
-inline void ConvertRows(const uint16_t* src, int64_t stride, int64_t count, int64_t padded,
-                        int64_t hd, float* dst) {
-  for (int64_t j = 0; j < count; ++j) {
-    for (int64_t e = 0; e < hd; e += 16) {
-      _mm512_storeu_ps(dst + j * hd + e,
-                       _mm512_cvtph_ps(_mm256_loadu_si256(
-                           reinterpret_cast<const __m256i*>(src + j * stride + e))));
-    }
-  }
-  std::fill(dst + count * hd, dst + padded * hd, 0.0f);
-}
-
 void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group, int64_t hd,
                       const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t first_pos,
                       float scale, float* out, float* scratch) {
@@ -240,8 +374,8 @@ void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group
 }  // namespace
 
 extern const VecKernels kAvx512VecKernels = {.isa = Isa::kAvx512,
-                                             .attention_scores = avx2::AttentionScores,
-                                             .attention_values = avx2::AttentionValues,
+                                             .attention_scores = AttentionScores,
+                                             .attention_values = AttentionValues,
                                              .attention_prefill = AttentionPrefill,
                                              .f32_to_f16 = avx2::F32ToF16,
                                              .exp_sum = avx2::ExpSum,

@@ -17,6 +17,11 @@
 //     <isa>-tokenwise makes one call per token instead: the decode path
 //     (scores, softmax, values per token), which prefill took before the
 //     flash-style kernel.
+//   BM_DecodeAttention/<isa>/ctx<C>/threads:T   CpuBackend::Attention of one
+//     token after C cached (the decode path), target-7b's heads; each call
+//     takes the next of several caches that together hold >= 512 MiB, as
+//     decode goes through 32 layers' caches. bytes_per_second = key and
+//     value bytes read; flop_per_second as above.
 //
 // A kernel that reads the CPU backend's panel layout (agent/cpu/panel_layout.h)
 // is measured twice: on GGUF rows as <isa>, and on repacked weights, as the
@@ -193,6 +198,20 @@ void BM_Prefill(benchmark::State& state, Format format, Isa isa, WeightLayout la
       2.0 * rows * cols * n * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
+// `caches` KV caches of `positions` rows of kv_dim random F16 values each,
+// keys then values, in host memory as the engine allocates its cache (huge
+// pages where the kernel gives them).
+std::shared_ptr<void> RandomKvCaches(int64_t caches, int64_t positions, int64_t kv_dim) {
+  const int64_t halves = caches * 2 * positions * kv_dim;
+  absl::StatusOr<std::shared_ptr<void>> memory = AllocateHostMemory(halves * sizeof(uint16_t));
+  if (!memory.ok()) return nullptr;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  auto* h = static_cast<uint16_t*>(memory->get());
+  for (int64_t i = 0; i < halves; ++i) h[i] = Fp32ToFp16(dist(rng));
+  return *std::move(memory);
+}
+
 void BM_PrefillAttention(benchmark::State& state, Isa isa, bool tokenwise, int64_t context,
                          int64_t n) {
   if (!IsaSupported(isa)) {
@@ -202,22 +221,24 @@ void BM_PrefillAttention(benchmark::State& state, Isa isa, bool tokenwise, int64
   const ModelConfig c = *ModelPreset("target-7b");
   const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim(), c.rope_theta, context + n};
   const int64_t q_dim = c.n_heads * c.head_dim(), kv_dim = c.kv_dim();
-  std::mt19937 rng(3);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> q(n * q_dim), out(n * q_dim);
-  for (float& x : q) x = dist(rng);
-  std::vector<uint16_t> k((context + n) * kv_dim), v((context + n) * kv_dim);
-  for (uint16_t& x : k) x = Fp32ToFp16(dist(rng));
-  for (uint16_t& x : v) x = Fp32ToFp16(dist(rng));
+  const std::vector<float> q = RandomActivations(n * q_dim);
+  std::vector<float> out(n * q_dim);
+  const std::shared_ptr<void> cache = RandomKvCaches(1, context + n, kv_dim);
+  if (cache == nullptr) {
+    state.SkipWithError("no memory for the KV cache");
+    return;
+  }
+  const auto* k = static_cast<const uint16_t*>(cache.get());
+  const uint16_t* v = k + (context + n) * kv_dim;
   CpuBackend backend(g_threads, isa);
   for (auto _ : state) {
     if (tokenwise) {
       for (int64_t t = 0; t < n; ++t) {
-        backend.Attention(q.data() + t * q_dim, k.data(), v.data(), 1, context + t, shape,
+        backend.Attention(q.data() + t * q_dim, k, v, 1, context + t, shape,
                           out.data() + t * q_dim);
       }
     } else {
-      backend.Attention(q.data(), k.data(), v.data(), n, context, shape, out.data());
+      backend.Attention(q.data(), k, v, n, context, shape, out.data());
     }
     benchmark::DoNotOptimize(out.data());
   }
@@ -226,6 +247,40 @@ void BM_PrefillAttention(benchmark::State& state, Isa isa, bool tokenwise, int64
   const double pairs = n * (context + (n + 1) / 2.0);
   state.counters["flop_per_second"] = benchmark::Counter(
       4.0 * c.n_heads * c.head_dim() * pairs * state.iterations(), benchmark::Counter::kIsRate);
+}
+
+void BM_DecodeAttention(benchmark::State& state, Isa isa, int64_t context) {
+  if (!IsaSupported(isa)) {
+    state.SkipWithError(("this CPU lacks " + std::string(IsaName(isa))).c_str());
+    return;
+  }
+  const ModelConfig c = *ModelPreset("target-7b");
+  const int64_t positions = context + 1;
+  const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim(), c.rope_theta, positions};
+  const int64_t q_dim = c.n_heads * c.head_dim(), kv_dim = c.kv_dim();
+  const int64_t cache_bytes = 2 * positions * kv_dim * static_cast<int64_t>(sizeof(uint16_t));
+  // Enough caches (layers) that together they hold >= 512 MiB, so each call
+  // reads its keys and values from DRAM, as decode does across 32 layers.
+  const int64_t caches =
+      std::max<int64_t>(1, ((int64_t{512} << 20) + cache_bytes - 1) / cache_bytes);
+  const std::shared_ptr<void> memory = RandomKvCaches(caches, positions, kv_dim);
+  if (memory == nullptr) {
+    state.SkipWithError("no memory for the KV caches");
+    return;
+  }
+  const std::vector<float> q = RandomActivations(q_dim);
+  std::vector<float> out(q_dim);
+  CpuBackend backend(g_threads, isa);
+  int64_t layer = 0;
+  for (auto _ : state) {
+    const auto* k = static_cast<const uint16_t*>(memory.get()) + layer * 2 * positions * kv_dim;
+    backend.Attention(q.data(), k, k + positions * kv_dim, 1, context, shape, out.data());
+    benchmark::DoNotOptimize(out.data());
+    layer = (layer + 1) % caches;
+  }
+  state.SetBytesProcessed(state.iterations() * cache_bytes);
+  state.counters["flop_per_second"] = benchmark::Counter(
+      4.0 * c.n_heads * c.head_dim() * positions * state.iterations(), benchmark::Counter::kIsRate);
 }
 
 void PrintHelp() {
@@ -270,6 +325,13 @@ void RegisterAll() {
     }
   }
   for (Isa isa : SupportedIsas()) {
+    for (int64_t context : {512, 8192}) {
+      const std::string name = "BM_DecodeAttention/" + std::string(IsaName(isa)) + "/ctx" +
+                               std::to_string(context) + threads;
+      benchmark::RegisterBenchmark(name.c_str(), BM_DecodeAttention, isa, context)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
     for (bool tokenwise : {false, true}) {
       for (int64_t context : {0, 1536, 7680}) {
         const std::string name =

@@ -30,7 +30,7 @@ TEST(VecKernelsTest, AttentionMatchesFp64) {
   std::mt19937 rng(std::random_device{}());
   std::normal_distribution<float> normal;
   for (const VecKernels* vk : Tables()) {
-    for (int64_t hd : {5, 64, 128, 130}) {
+    for (int64_t hd : {5, 48, 64, 128, 130}) {
       for (int64_t heads : {1, 4, 6}) {
         for (int64_t len : {1, 17, 300}) {
           const int64_t stride = hd + 3;  // rows of the cache are wider than one head
