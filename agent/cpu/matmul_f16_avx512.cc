@@ -14,21 +14,13 @@
 // it is loaded is cheaper than widening rows into an F32 copy once per task
 // (measured: the copy doubles the bytes the tile reads from L2 and costs a
 // quarter of the speed).
-//
-// GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
-// intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <utility>
 
 #include "agent/cpu/activation_layout.h"
+#include "agent/cpu/avx512_intrinsics.h"
 #include "agent/cpu/matmul_kernel.h"
 
 namespace aiscore {

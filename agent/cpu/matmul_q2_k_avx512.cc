@@ -21,21 +21,13 @@
 // into the panel layout (panel_layout.h), whose blocks hold each vector the
 // kernel computes with as it lies, and PanelTile loads them directly (for
 // decode, on Zen 4, 1.7x the rows' rate).
-//
-// GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
-// intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 #include "agent/cpu/activation_layout.h"
+#include "agent/cpu/avx512_intrinsics.h"
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/panel_layout.h"
 #include "agent/cpu/simd_helpers_x86.h"

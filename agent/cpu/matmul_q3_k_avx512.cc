@@ -20,21 +20,13 @@
 // super-block. Decode (one token) skips the panel: each unpacked vector goes
 // straight into the dot products of its group, which are multiplied by the
 // scale once (vpmulld), while the next tile's rows are prefetched.
-//
-// GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
-// intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 #include "agent/cpu/activation_layout.h"
+#include "agent/cpu/avx512_intrinsics.h"
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/simd_helpers_x86.h"
 #include "agent/quant/blocks.h"

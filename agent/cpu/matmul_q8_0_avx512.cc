@@ -23,15 +23,6 @@
 // rows (PrefetchShare): the hardware prefetchers alone, on 15 streams, reached
 // 18.6 GB/s on 2 threads for 14336 x 4096 where this reaches 29.0 (Zen 4, the
 // same minute).
-//
-// GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
-// intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -39,6 +30,7 @@
 #include <utility>
 
 #include "agent/cpu/activation_layout.h"
+#include "agent/cpu/avx512_intrinsics.h"
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/simd_helpers_x86.h"
 #include "agent/quant/blocks.h"

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace aiscore {
 namespace {  // NOLINT(build/namespaces): see above.
@@ -81,6 +82,26 @@ inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t block
   const size_t share = (bytes + blocks - 1) / blocks;
   for (size_t i = b * share; i < (b + 1) * share; i += 64) {
     _mm_prefetch(reinterpret_cast<const char*>(next + i), _MM_HINT_T1);
+  }
+}
+
+// Calls f(std::integral_constant<int, nh>) for nh in [1, 4], so that loops
+// over heads unroll and their accumulators stay in registers.
+template <typename F>
+void WithHeadCount(int64_t nh, F&& f) {
+  switch (nh) {
+    case 1:
+      f(std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      break;
+    case 3:
+      f(std::integral_constant<int, 3>{});
+      break;
+    default:
+      f(std::integral_constant<int, 4>{});
+      break;
   }
 }
 

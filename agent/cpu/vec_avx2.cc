@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 
 #include "agent/cpu/simd_helpers_x86.h"
 #include "agent/cpu/vec_kernels.h"
@@ -13,26 +12,6 @@
 
 namespace aiscore {
 namespace {
-
-// Calls f(std::integral_constant<int, nh>) for nh in [1, 4], so that loops
-// over heads unroll and their accumulators stay in registers.
-template <typename F>
-void WithHeadCount(int64_t nh, F&& f) {
-  switch (nh) {
-    case 1:
-      f(std::integral_constant<int, 1>{});
-      break;
-    case 2:
-      f(std::integral_constant<int, 2>{});
-      break;
-    case 3:
-      f(std::integral_constant<int, 3>{});
-      break;
-    default:
-      f(std::integral_constant<int, 4>{});
-      break;
-  }
-}
 
 // The scores of NH query heads (at qh, hd apart) against `len` keys: each
 // key row is converted once and multiplied into every head's accumulator.

@@ -2,16 +2,9 @@
 // for decode and prefill; the rest of the table is AVX2's, whose loops are
 // bound by memory or too short to gain from wider vectors.
 
-// GCC 12.2 warns that the _mm512_undefined_* placeholders inside its own
-// intrinsics are uninitialized (GCC PR 105593, fixed in 12.3 and 13).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-
 #include <algorithm>
 
+#include "agent/cpu/avx512_intrinsics.h"
 #include "agent/cpu/simd_helpers_x86.h"
 #include "agent/cpu/vec_avx2.h"
 #include "agent/cpu/vec_kernels.h"
@@ -166,25 +159,13 @@ void AttentionValues(const float* probs, int64_t heads, int64_t len, const uint1
   for (int64_t h0 = 0; h0 < heads; h0 += 4) {
     const float* ph = probs + h0 * len;
     float* oh = out + h0 * hd;
-    const bool wide = hd % 64 == 0;  // four vectors of columns, else one
-    switch (std::min<int64_t>(4, heads - h0)) {
-      case 1:
-        wide ? HeadValues<1, 4>(ph, len, v, v_stride, hd, oh)
-             : HeadValues<1, 1>(ph, len, v, v_stride, hd, oh);
-        break;
-      case 2:
-        wide ? HeadValues<2, 4>(ph, len, v, v_stride, hd, oh)
-             : HeadValues<2, 1>(ph, len, v, v_stride, hd, oh);
-        break;
-      case 3:
-        wide ? HeadValues<3, 4>(ph, len, v, v_stride, hd, oh)
-             : HeadValues<3, 1>(ph, len, v, v_stride, hd, oh);
-        break;
-      default:
-        wide ? HeadValues<4, 4>(ph, len, v, v_stride, hd, oh)
-             : HeadValues<4, 1>(ph, len, v, v_stride, hd, oh);
-        break;
-    }
+    WithHeadCount(std::min<int64_t>(4, heads - h0), [&](auto nh) {
+      if (hd % 64 == 0) {  // four vectors of columns at a time, else one
+        HeadValues<nh(), 4>(ph, len, v, v_stride, hd, oh);
+      } else {
+        HeadValues<nh(), 1>(ph, len, v, v_stride, hd, oh);
+      }
+    });
   }
 }
 
