@@ -90,7 +90,7 @@ const VecKernels& BestVecKernels(Isa isa);
 extern const VecKernels kScalarVecKernels;
 #ifdef AISCORE_HAVE_X86_KERNELS
 extern const VecKernels kAvx2VecKernels;
-extern const VecKernels kAvx512VecKernels;  // AVX2's, but for attention_prefill
+extern const VecKernels kAvx512VecKernels;  // attention its own; the rest AVX2's
 #endif
 
 }  // namespace aiscore
