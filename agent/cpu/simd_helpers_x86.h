@@ -10,6 +10,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -106,13 +107,24 @@ void WithHeadCount(int64_t nh, F&& f) {
 }
 
 // Prefetches into L2 rows [0, count) of `bytes` each, `stride` bytes apart:
-// the next pass of prefill attention's keys and values, rows of one KV head
-// spread out by the others, which the hardware prefetchers do not follow.
+// attention's next keys or values, rows of one KV head spread out by the
+// others', which the hardware prefetchers do not follow.
 inline void PrefetchRows(const void* base, size_t stride, int64_t count, size_t bytes) {
   const auto* p = static_cast<const char*>(base);
   for (int64_t j = 0; j < count; ++j) {
     for (size_t i = 0; i < bytes; i += 64) _mm_prefetch(p + j * stride + i, _MM_HINT_T1);
   }
+}
+
+// For flash-style prefill attention: prefetches share [j0, j0 + tile) of
+// the `next` key and value rows from row `first` (hd halves each, kv_stride
+// halves apart), the next pass's, from the score tile at j0 of this pass.
+inline void PrefetchPassShare(const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t hd,
+                              int64_t first, int64_t next, int64_t j0, int64_t tile) {
+  if (j0 >= next) return;
+  const int64_t at = (first + j0) * kv_stride, count = std::min(tile, next - j0);
+  PrefetchRows(k + at, 2 * kv_stride, count, 2 * hd);
+  PrefetchRows(v + at, 2 * kv_stride, count, 2 * hd);
 }
 
 }  // namespace

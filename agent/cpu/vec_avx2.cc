@@ -280,12 +280,7 @@ void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group
     // worth per score tile.
     const int64_t next = std::min(kAttentionPrefillPositions, len - p0 - count);
     for (int64_t j0 = 0; j0 < padded; j0 += kPosTile) {
-      if (j0 < next) {
-        const int64_t at = (p0 + count + j0) * kv_stride,
-                      rows_ahead = std::min(kPosTile, next - j0);
-        PrefetchRows(k + at, 2 * kv_stride, rows_ahead, 2 * hd);
-        PrefetchRows(v + at, 2 * kv_stride, rows_ahead, 2 * hd);
-      }
+      PrefetchPassShare(k, v, kv_stride, hd, p0 + count, next, j0, kPosTile);
       for (int64_t r0 = 0; r0 < rows; r0 += kRowTile) ScoreTile(qt, rows, kf, hd, j0, r0, st);
     }
     // Mask, running max, exponentials and sums, eight rows at a time. Row 0

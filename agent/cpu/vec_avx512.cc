@@ -1,7 +1,6 @@
 // AVX-512 vector primitives (compiled with -mavx512f and friends): attention,
 // for decode and prefill; the rest of the table is AVX2's, whose loops are
 // bound by memory or too short to gain from wider vectors.
-
 #include <algorithm>
 
 #include "agent/cpu/avx512_intrinsics.h"
@@ -290,12 +289,7 @@ void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group
     // worth per score tile.
     const int64_t next = std::min(kAttentionPrefillPositions, len - p0 - count);
     for (int64_t j0 = 0; j0 < padded; j0 += kPosTile) {
-      if (j0 < next) {
-        const int64_t at = (p0 + count + j0) * kv_stride,
-                      rows_ahead = std::min(kPosTile, next - j0);
-        PrefetchRows(k + at, 2 * kv_stride, rows_ahead, 2 * hd);
-        PrefetchRows(v + at, 2 * kv_stride, rows_ahead, 2 * hd);
-      }
+      PrefetchPassShare(k, v, kv_stride, hd, p0 + count, next, j0, kPosTile);
       int64_t r0 = 0;
       for (; r0 + 2 * kRowVector <= rows; r0 += 2 * kRowVector) {
         ScoreTile<2>(b.qt, rows, b.kf, hd, j0, r0, b.st);
