@@ -32,7 +32,11 @@ done
 # - Basket/Target7bTest: synthesizes the 7B basket model (up to 15 GB) and runs
 #   a forward pass through it in each format; minutes each under ASan, and the
 #   same code runs on the small models in every other engine test.
-EXCLUDE='^Basket/Target7bTest\.'
+# - GreedyMatchTest on the scalar kernels: 15-25 s each under ASan, for
+#   speculative decoding's drafting, verification and rollback, which the
+#   AVX2 and AVX-512 cases run too; the scalar kernels themselves run in the
+#   cpu tests.
+EXCLUDE='^Basket/Target7bTest\.|^All/GreedyMatchTest\..*/scalar_'
 
 build_dir=build-asan
 if [ -n "$build" ]; then

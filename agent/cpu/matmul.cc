@@ -56,7 +56,11 @@ int64_t RowsPerTask(const MatMulKernel& k, int64_t rows, size_t row_bytes, int64
 void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) {
   const MatMulKernel& k = BestMatMulKernel(w.format, isa_);
   const int64_t rows = w.rows, cols = w.cols;
-  const size_t a_stride = k.activation_row_bytes(cols);
+  // Rows a multiple of 4 KiB apart (f32 rows of 4096) would put the same
+  // column of every token of a tile in one L1 set, more lines than its ways:
+  // a line more apart spreads them.
+  size_t a_stride = k.activation_row_bytes(cols);
+  if (a_stride % 4096 == 0) a_stride += 64;
   if (activations_.size() < a_stride * n) activations_.resize(a_stride * n);
   unsigned char* act = activations_.data();
   pool_->ParallelFor(n, 1, [&](int64_t begin, int64_t end, int) {
@@ -68,10 +72,10 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
   const int64_t slice = SliceColumns(k, cols, n);
   const int64_t chunk = RowsPerTask(k, rows, RowBytes(w.format, slice), n, pool_->size());
   const auto* wbase = static_cast<const unsigned char*>(w.data);
-  // Panels are whole tiles of whole rows: tasks start at multiples of
-  // tile_rows (16) and do not slice.
+  // Panels are whole tiles: tasks start at multiples of tile_rows (16), and
+  // a panel's slice [k0, k0 + kc) starts kPanelRows * RowBytes(k0) into it.
   const bool panels = w.layout == WeightLayout::kPanels16;
-  if (panels && (k.panel_tile == nullptr || k.tile_rows != kPanelRows || slice != cols)) {
+  if (panels && (k.panel_tile == nullptr || k.tile_rows != kPanelRows)) {
     std::fprintf(stderr, "aiscore: %s is in the panel layout, which the %s %s kernel cannot read\n",
                  w.name.c_str(), std::string(FormatName(w.format)).c_str(),
                  std::string(IsaName(k.isa)).c_str());
@@ -83,24 +87,23 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
     for (int64_t k0 = 0; k0 < cols; k0 += slice) {
       const int64_t kc = std::min(slice, cols - k0);
       const unsigned char* w0 = wbase + RowBytes(w.format, k0);
+      const unsigned char* p0 = wbase + kPanelRows * RowBytes(w.format, k0);
       const unsigned char* a0 = act + (k0 == 0 ? 0 : k.activation_row_bytes(k0));
       for (int64_t j0 = 0; j0 < n; j0 += k.tile_cols) {
         const int nc = static_cast<int>(std::min<int64_t>(k.tile_cols, n - j0));
         for (int64_t i0 = row_begin; i0 < row_end; i0 += k.tile_rows) {
           const int nr = static_cast<int>(std::min<int64_t>(k.tile_rows, row_end - i0));
+          const bool panel = panels && nr == kPanelRows;
+          auto tile = [&](float* out, size_t out_stride) {
+            (panel ? k.panel_tile : k.tile)(kc, (panel ? p0 : w0) + i0 * w_stride, w_stride, nr,
+                                            a0 + j0 * a_stride, a_stride, nc, out, out_stride);
+          };
           float* out = y + j0 * rows + i0;
-          if (panels && nr == kPanelRows) {
-            k.panel_tile(kc, w0 + i0 * w_stride, w_stride, nr, a0 + j0 * a_stride, a_stride, nc,
-                         out, rows);
-            continue;
-          }
           if (k0 == 0) {
-            k.tile(kc, w0 + i0 * w_stride, w_stride, nr, a0 + j0 * a_stride, a_stride, nc, out,
-                   rows);
+            tile(out, rows);
             continue;
           }
-          k.tile(kc, w0 + i0 * w_stride, w_stride, nr, a0 + j0 * a_stride, a_stride, nc, partial,
-                 k.tile_rows);
+          tile(partial, k.tile_rows);
           for (int c = 0; c < nc; ++c) {
             for (int r = 0; r < nr; ++r) out[c * rows + r] += partial[c * k.tile_rows + r];
           }

@@ -42,7 +42,8 @@ struct MatMulKernel {
   // same contract as `tile` with w at the start of a panel of tile_rows (16)
   // rows and nr == tile_rows. CpuBackend repacks a matrix whose kernel has
   // one, and CpuMatMul calls it on the full panels and `tile` on the rows
-  // past them. Kernels with one do not slice (k_slice_align 0).
+  // past them. With k_slice_align, it takes slices as `tile` does, w then
+  // offset by kPanelRows * RowBytes(format, k0) into the panel.
   void (*panel_tile)(int64_t cols, const void* w, size_t w_stride, int nr, const void* a,
                      size_t a_stride, int nc, float* out, size_t out_stride) = nullptr;
 };

@@ -1,5 +1,6 @@
 #include "agent/cpu/panel_layout.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,9 +37,25 @@ void PackQ2_KPanelBlock(const unsigned char* block, size_t stride, unsigned char
                       out + kQ2_KPanelQs);
 }
 
+// Rows 16g .. 16g + 15 of F16 (`src`, rows `stride` bytes apart) column by
+// column: column k's 16 halves at out + 32k. By blocks of 16 columns, each
+// row's 32 bytes read at once.
+void PackF16Panel(const unsigned char* src, size_t stride, int64_t cols, unsigned char* out) {
+  constexpr int kCols = 16;
+  uint16_t in[kPanelRows][kCols], block[kCols][kPanelRows];
+  for (int64_t k0 = 0; k0 < cols; k0 += kCols) {
+    const int n = static_cast<int>(std::min<int64_t>(kCols, cols - k0));
+    for (int r = 0; r < kPanelRows; ++r) std::memcpy(in[r], src + r * stride + 2 * k0, 2 * n);
+    for (int k = 0; k < kCols; ++k) {
+      for (int r = 0; r < kPanelRows; ++r) block[k][r] = in[r][k];
+    }
+    std::memcpy(out + sizeof(block[0]) * k0, block, sizeof(block[0]) * n);
+  }
+}
+
 }  // namespace
 
-bool HasPanelLayout(Format format) { return format == Format::kQ2_K; }
+bool HasPanelLayout(Format format) { return format == Format::kQ2_K || format == Format::kF16; }
 
 void RepackPanels(Format format, int64_t rows, int64_t cols, const void* src, void* dst,
                   ThreadPool* pool) {
@@ -60,6 +77,10 @@ void RepackPanels(Format format, int64_t rows, int64_t cols, const void* src, vo
       if (in == out) {
         std::memcpy(rows16.data(), from, panel_bytes);
         from = rows16.data();
+      }
+      if (format == Format::kF16) {
+        PackF16Panel(from, row_bytes, cols, out + g * panel_bytes);
+        continue;
       }
       for (int64_t b = 0; b < blocks; ++b) {
         PackQ2_KPanelBlock(from + b * sizeof(BlockQ2_K), row_bytes,

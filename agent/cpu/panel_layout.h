@@ -1,13 +1,20 @@
 // The CPU backend's own weight layout for kernels whose vector lanes are
 // weight rows (WeightLayout::kPanels16).
 //
-// Such a kernel (Q2_K on AVX2 and AVX-512) reads 16 rows side by side and,
-// from GGUF rows, transposes every super-block of them on each pass (for
-// Q2_K decode, about a third of its instructions). The backend therefore repacks those weights
-// once, when it takes them, into panels: each run of 16 rows (rows 16g .. 16g + 15) keeps its 16 *
-// row_bytes bytes at the same place, but ordered super-block by super-block, each a 16-row block of
-// the same bytes as the 16 GGUF blocks, transposed in 4-byte units. Rows past the last multiple of
-// 16 stay as rows. A kernel then loads each vector it computes with directly.
+// Such a kernel (Q2_K on AVX2 and AVX-512, F16 on AVX-512) reads 16 rows
+// side by side and, from GGUF rows, would transpose them on each pass (for
+// Q2_K decode, about a third of its instructions) or reduce each dot product
+// across its lanes (F16 prefill). The backend therefore repacks those
+// weights once, when it takes them, into panels: each run of 16 rows (rows
+// 16g .. 16g + 15) keeps its 16 * row_bytes bytes at the same place, but
+// ordered column block by column block, each a 16-row block of the same
+// bytes transposed. Rows past the last multiple of 16 stay as rows. A kernel
+// then loads each vector it computes with directly. Column blocks follow one
+// another, so columns [k0, k0 + kc) of a panel start 16 * RowBytes(k0)
+// bytes into it (a slice, for kernels that take them).
+//
+// F16 panel (16 x 2 bytes per column): bytes 32k .. 32k + 31 are column k,
+// row r's half at 32k + 2r.
 //
 // Q2_K panel block (16 x 84 = 1344 bytes, 21 cache lines), row r in 0..15:
 //   bytes    0 ..   31: d of row r at 2r (f16)
@@ -32,7 +39,7 @@ constexpr int kPanelRows = 16;
 // Offsets within a Q2_K panel block (above).
 constexpr size_t kQ2_KPanelD = 0, kQ2_KPanelDmin = 32, kQ2_KPanelScales = 64, kQ2_KPanelQs = 320;
 
-// Whether `format` has a panel layout (Q2_K).
+// Whether `format` has a panel layout (Q2_K, F16).
 bool HasPanelLayout(Format format);
 
 // Writes the panels of a matrix of `rows` rows of `cols` columns in
