@@ -290,7 +290,8 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
   // Rows past nr repeat the last row; their lanes are computed and dropped.
   const unsigned char* rows[kRows];
   for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
-  alignas(32) float acc[kTileCols * kRows] = {};  // [token][row]
+  alignas(32) float acc[kTileCols * kRows];  // [token][row], tokens < nc
+  std::fill_n(acc, kRows * nc, 0.0f);
   Panel panel;
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {
@@ -308,7 +309,8 @@ void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void*
                int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
   const auto* ab = static_cast<const unsigned char*>(a);
-  alignas(32) float acc[kTileCols * kRows] = {};  // [token][row]
+  alignas(32) float acc[kTileCols * kRows];  // [token][row], tokens < nc
+  std::fill_n(acc, kRows * nc, 0.0f);
   Panel panel;
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {

@@ -48,10 +48,13 @@ constexpr size_t kActBsumsOffset = offsetof(BlockQ8_K, bsums);
 static_assert(offsetof(BlockQ2_K, scales) == 0 && offsetof(BlockQ2_K, dmin) == kDOffset + 2);
 
 // The scales of one super-block of 16 rows. Lane r of each vector is row r.
+// The 4-bit scales and mins stay packed (byte b of sc[k] is group 4k + b) and
+// are spread per group where they are used: 26 vectors of them unpacked at
+// once left the dot products too few registers (decode spilled its sums).
 struct Scales {
-  __m512i sc[16];  // [group g]: 4-bit scale, i32
-  __m512i m[8];    // [pair i]: 4-bit mins of groups 2i, 2i+1, i16 x 2
-  __m512 d, dmin;  // super-block scales, f32
+  __m512i sc[4];    // [k]: 4-bit scales of groups 4k..4k+3, a byte each
+  __m512i mins[4];  // [k]: 4-bit mins of groups 4k..4k+3, a byte each
+  __m512 d, dmin;   // super-block scales, f32
 };
 
 // One super-block of 16 rows, unpacked.
@@ -137,17 +140,24 @@ inline __m512i BytePattern(int b0, int b1) {
   return _mm512_add_epi8(_mm512_set1_epi32(static_cast<int32_t>(pattern)), dword_offsets);
 }
 
-// Fills s->sc and s->m from v[k], lane r = scales dword k of row r (byte b:
-// scale and min of group 4k + b).
+// Fills s->sc and s->mins from v[k], lane r = scales dword k of row r (byte
+// b: scale and min of group 4k + b).
 void UnpackScales(const __m512i v[4], Scales* s) {
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   for (int k = 0; k < 4; ++k) {
-    const __m512i sc = _mm512_and_si512(v[k], m4);
-    const __m512i mins = _mm512_and_si512(_mm512_srli_epi32(v[k], 4), m4);
-    for (int b = 0; b < 4; ++b) s->sc[4 * k + b] = _mm512_shuffle_epi8(sc, BytePattern(b, 0x80));
-    s->m[2 * k] = _mm512_shuffle_epi8(mins, BytePattern(0, 1));
-    s->m[2 * k + 1] = _mm512_shuffle_epi8(mins, BytePattern(2, 3));
+    s->sc[k] = _mm512_and_si512(v[k], m4);
+    s->mins[k] = _mm512_and_si512(_mm512_srli_epi32(v[k], 4), m4);
   }
+}
+
+// The scale of group g, i32 in each lane.
+inline __m512i GroupScale(const Scales& s, int g) {
+  return _mm512_shuffle_epi8(s.sc[g / 4], BytePattern(g % 4, 0x80));
+}
+
+// The mins of groups 2i and 2i + 1, i16 x 2 in each lane.
+inline __m512i MinPair(const Scales& s, int i) {
+  return _mm512_shuffle_epi8(s.mins[i / 2], BytePattern(2 * (i % 2), 2 * (i % 2) + 1));
 }
 
 // Unpacks the scales of the super-block at byte `block` of each row: 16 bytes
@@ -194,7 +204,8 @@ template <class Quants>
 void BuildPanel(const Quants& quants, Panel* p) {
   for (int g = 0; g < 16; ++g) {
     // The scale in both i16 halves: vpmullw then scales all four bytes.
-    const __m512i scale = _mm512_or_si512(p->s.sc[g], _mm512_slli_epi32(p->s.sc[g], 16));
+    const __m512i sc = GroupScale(p->s, g);
+    const __m512i scale = _mm512_or_si512(sc, _mm512_slli_epi32(sc, 16));
     const int c = g / 8, pair = (g / 2) % 4, l0 = 4 * (g % 2);
     for (int l = l0; l < l0 + 4; ++l) {
       const __m512i q =
@@ -208,7 +219,7 @@ void BuildPanel(const Quants& quants, Panel* p) {
 inline void Finish(const Scales& s, __m512i sum, const unsigned char* act, float* acc) {
   __m512i mins = _mm512_setzero_si512();
   for (int i = 0; i < 8; ++i) {
-    mins = _mm512_dpwssd_epi32(mins, s.m[i], Broadcast32(act + kActBsumsOffset + 4 * i));
+    mins = _mm512_dpwssd_epi32(mins, MinPair(s, i), Broadcast32(act + kActBsumsOffset + 4 * i));
   }
   const __m512 f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(sum), s.d,
                                    _mm512_mul_ps(_mm512_cvtepi32_ps(mins), s.dmin));
@@ -277,7 +288,8 @@ void DirectBlock(const Scales& s, const Quants& quants, const unsigned char* act
 #pragma GCC unroll 4
     for (int pair = 0; pair < 4; ++pair) {
       const int g = 8 * c + 2 * pair + quarter % 2;
-      by_pair[pair] = _mm512_add_epi32(by_pair[pair], _mm512_mullo_epi32(group[pair], s.sc[g]));
+      by_pair[pair] =
+          _mm512_add_epi32(by_pair[pair], _mm512_mullo_epi32(group[pair], GroupScale(s, g)));
     }
   }
   const __m512i sum = _mm512_add_epi32(
@@ -318,7 +330,8 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
   // Rows past nr repeat the last row; their lanes are computed and dropped.
   const unsigned char* rows[kRows];
   for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
-  alignas(64) float acc[kTileCols * kRows] = {};  // [token][row]
+  alignas(64) float acc[kTileCols * kRows];  // [token][row], tokens < nc
+  std::fill_n(acc, kRows * nc, 0.0f);
   Panel panel;
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {
@@ -337,7 +350,8 @@ void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void*
                int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
   const auto* ab = static_cast<const unsigned char*>(a);
-  alignas(64) float acc[kTileCols * kRows] = {};  // [token][row]
+  alignas(64) float acc[kTileCols * kRows];  // [token][row], tokens < nc
+  std::fill_n(acc, kRows * nc, 0.0f);
   Panel panel;
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {

@@ -296,8 +296,9 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
   // Rows past nr repeat the last row; their lanes are computed and dropped.
   const unsigned char* rows[kRows];
   for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
-  alignas(64) float acc[kTileCols * kRows] = {};  // [token][row]
-  alignas(64) int32_t bs8[kTileCols * 4];         // [token][pair]: i16 sums of 32 activations
+  alignas(64) float acc[kTileCols * kRows];  // [token][row], tokens < nc
+  std::fill_n(acc, kRows * nc, 0.0f);
+  alignas(64) int32_t bs8[kTileCols * 4];  // [token][pair]: i16 sums of 32 activations
   Panel panel;
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {

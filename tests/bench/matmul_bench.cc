@@ -5,6 +5,9 @@
 //     Memory-bound; each iteration takes the next of several matrices that
 //     together hold >= 512 MiB, so weights come from DRAM, not cache.
 //     bytes_per_second = weight bytes read per second.
+//   BM_DecodeCached/<format>/<isa>/2048x4096/threads:T   the same on one
+//     matrix read over and over from the caches (L3 on Zen 4; 2.7 to 16 MiB):
+//     the kernel's own ceiling, which decode meets when memory is faster.
 //   BM_Prefill/<format>/<isa>/<rows>x<cols>x512/threads:T   Y = X W^T, n = 512;
 //     shapes 4096x4096 (attention), 14336x4096 and 4096x14336 (FFN).
 //     Compute-bound; flop_per_second counts 2 * rows * cols * n per run,
@@ -150,11 +153,12 @@ bool CheckKernel(benchmark::State& state, Format format, Isa isa, WeightLayout l
 }
 
 void BM_Decode(benchmark::State& state, Format format, Isa isa, WeightLayout layout, int64_t rows,
-               int64_t cols) {
+               int64_t cols, bool cached) {
   if (!CheckKernel(state, format, isa, layout)) return;
   const size_t matrix_bytes = RowBytes(format, cols) * rows;
-  const int count = static_cast<int>(
-      std::max<size_t>(2, (kDecodeWorkingSetBytes + matrix_bytes - 1) / matrix_bytes));
+  const int count = cached ? 1
+                           : static_cast<int>(std::max<size_t>(
+                                 2, (kDecodeWorkingSetBytes + matrix_bytes - 1) / matrix_bytes));
   absl::StatusOr<MatrixSet> set = MakeMatrixSet(format, layout, rows, cols, count);
   if (!set.ok()) {
     state.SkipWithError(set.status().ToString().c_str());
@@ -306,10 +310,15 @@ void RegisterAll() {
           const std::string name = "BM_Decode/" + f + "/" + i + "/" + std::to_string(shape.first) +
                                    "x" + std::to_string(shape.second) + threads;
           benchmark::RegisterBenchmark(name.c_str(), BM_Decode, format, isa, layout, shape.first,
-                                       shape.second)
+                                       shape.second, false)
               ->UseRealTime()
               ->Unit(benchmark::kMillisecond);
         }
+        const std::string cached = "BM_DecodeCached/" + f + "/" + i + "/2048x4096" + threads;
+        benchmark::RegisterBenchmark(cached.c_str(), BM_Decode, format, isa, layout, 2048, 4096,
+                                     true)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
         // The attention projections' shape, then the FFN's (gate and up; down).
         for (const auto& shape :
              {std::pair<int64_t, int64_t>{4096, 4096}, {14336, 4096}, {4096, 14336}}) {
