@@ -16,6 +16,10 @@
 // scales are applied once per super-block. Up to kDirectCols tokens (decode,
 // speculative verification) skip the panel: each transposed vector goes
 // straight into the dot products, while the next tile's rows are prefetched.
+//
+// The transposes happen on GGUF rows only: CpuBackend repacks Q4_K matrices
+// into the panel layout (panel_layout.h), where each vector lies as the
+// kernel computes with it, and PanelTile loads them directly.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +28,7 @@
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/avx512_intrinsics.h"
 #include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/panel_layout.h"
 #include "agent/cpu/simd_helpers_x86.h"
 #include "agent/quant/blocks.h"
 
@@ -124,6 +129,31 @@ inline __m512i BytePattern(int b0, int b1) {
   return _mm512_add_epi8(base, dword_offsets);
 }
 
+// Unpacks a super-block's header of 16 rows, transposed: lane r of h holds
+// row r's d and dmin, of s0..s2 its 12 bytes of 6-bit scales and mins.
+void UnpackScales(__m512i h, __m512i s0, __m512i s1, __m512i s2, Scales* s) {
+  s->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
+  s->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16)));
+  // Byte k of these holds the scale (min) of sub-block k (lo) and 4 + k (hi).
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m6 = _mm512_set1_epi8(0x3f);
+  const __m512i top2 = _mm512_set1_epi8(0x30);
+  const __m512i sc_lo = _mm512_and_si512(s0, m6);
+  const __m512i min_lo = _mm512_and_si512(s1, m6);
+  const __m512i sc_hi =
+      _mm512_or_si512(_mm512_and_si512(s2, m4), _mm512_and_si512(_mm512_srli_epi32(s0, 2), top2));
+  const __m512i min_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(s2, 4), m4),
+                                         _mm512_and_si512(_mm512_srli_epi32(s1, 2), top2));
+  for (int j = 0; j < 4; ++j) {
+    s->sc[j] = _mm512_shuffle_epi8(sc_lo, BytePattern(j, 0x80));
+    s->sc[j + 4] = _mm512_shuffle_epi8(sc_hi, BytePattern(j, 0x80));
+  }
+  s->m[0] = _mm512_shuffle_epi8(min_lo, BytePattern(0, 1));
+  s->m[1] = _mm512_shuffle_epi8(min_lo, BytePattern(2, 3));
+  s->m[2] = _mm512_shuffle_epi8(min_hi, BytePattern(0, 1));
+  s->m[3] = _mm512_shuffle_epi8(min_hi, BytePattern(2, 3));
+}
+
 // Unpacks the header of the super-block at byte `block` of each row: d and
 // dmin (dword 0) and 12 bytes of 6-bit scales and mins (dwords 1..3).
 void LoadScales(const unsigned char* const rows[kRows], size_t block, Scales* s) {
@@ -150,33 +180,45 @@ void LoadScales(const unsigned char* const rows[kRows], size_t block, Scales* s)
   const __m512i s0 = _mm512_unpackhi_epi64(t0, t2);
   const __m512i s1 = _mm512_unpacklo_epi64(t1, t3);
   const __m512i s2 = _mm512_unpackhi_epi64(t1, t3);
-  s->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
-  s->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16)));
-  // Byte k of these holds the scale (min) of sub-block k (lo) and 4 + k (hi).
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
-  const __m512i m6 = _mm512_set1_epi8(0x3f);
-  const __m512i top2 = _mm512_set1_epi8(0x30);
-  const __m512i sc_lo = _mm512_and_si512(s0, m6);
-  const __m512i min_lo = _mm512_and_si512(s1, m6);
-  const __m512i sc_hi =
-      _mm512_or_si512(_mm512_and_si512(s2, m4), _mm512_and_si512(_mm512_srli_epi32(s0, 2), top2));
-  const __m512i min_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(s2, 4), m4),
-                                         _mm512_and_si512(_mm512_srli_epi32(s1, 2), top2));
-  for (int j = 0; j < 4; ++j) {
-    s->sc[j] = _mm512_shuffle_epi8(sc_lo, BytePattern(j, 0x80));
-    s->sc[j + 4] = _mm512_shuffle_epi8(sc_hi, BytePattern(j, 0x80));
-  }
-  s->m[0] = _mm512_shuffle_epi8(min_lo, BytePattern(0, 1));
-  s->m[1] = _mm512_shuffle_epi8(min_lo, BytePattern(2, 3));
-  s->m[2] = _mm512_shuffle_epi8(min_hi, BytePattern(0, 1));
-  s->m[3] = _mm512_shuffle_epi8(min_hi, BytePattern(2, 3));
+  UnpackScales(h, s0, s1, s2, s);
 }
 
-void BuildPanel(const unsigned char* const rows[kRows], size_t block, Panel* p) {
+// The same from a panel block (panel_layout.h), where they lie transposed.
+void LoadPanelScales(const unsigned char* panel, Scales* s) {
+  __m512i v[4];
+  for (int k = 0; k < 4; ++k) v[k] = _mm512_loadu_si512(panel + 64 * k);
+  UnpackScales(v[0], v[1], v[2], v[3], s);
+}
+
+// Where a super-block's scales and quants come from, transposed: ScalesOf(b)
+// unpacks super-block b's header; QuantsOf(b, half, v) leaves in v[k] qs
+// dword 16 * half + k of each row (as LoadQuants).
+// - GGUF rows: transposed on every pass.
+struct RowSource {
+  const unsigned char* const* rows;
+  void ScalesOf(int64_t b, Scales* s) const { LoadScales(rows, b * sizeof(BlockQ4_K), s); }
+  void QuantsOf(int64_t b, int half, __m512i v[16]) const {
+    LoadQuants(rows, b * sizeof(BlockQ4_K), half, v);
+  }
+};
+// - A panel (panel_layout.h): loaded as they lie.
+struct PanelSource {
+  const unsigned char* panel;
+  const unsigned char* Block(int64_t b) const { return panel + b * kRows * sizeof(BlockQ4_K); }
+  void ScalesOf(int64_t b, Scales* s) const { LoadPanelScales(Block(b), s); }
+  void QuantsOf(int64_t b, int half, __m512i v[16]) const {
+    for (int k = 0; k < 16; ++k) {
+      v[k] = _mm512_loadu_si512(Block(b) + kQ4_KPanelQs + 64 * (16 * half + k));
+    }
+  }
+};
+
+template <class Source>
+void BuildPanel(const Source& src, int64_t b, Panel* p) {
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   for (int half = 0; half < 2; ++half) {
     __m512i v[16];
-    LoadQuants(rows, block, half, v);
+    src.QuantsOf(b, half, v);
     for (int k = 0; k < 16; ++k) {
       const int dword = 16 * half + k;
       const int pos = 16 * (dword / 8) + dword % 8;
@@ -184,7 +226,7 @@ void BuildPanel(const unsigned char* const rows[kRows], size_t block, Panel* p) 
       p->q[pos + 8] = _mm512_and_si512(_mm512_srli_epi32(v[k], 4), m4);
     }
   }
-  LoadScales(rows, block, &p->s);
+  src.ScalesOf(b, &p->s);
 }
 
 // Adds d_token * (d * sum - dmin * mins . bs8) of one token to acc[row].
@@ -236,18 +278,18 @@ void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, const
 // The same for K <= kDirectCols tokens without a panel: each transposed quant
 // vector goes straight into the dot products (decode, and the few tokens of a
 // speculative verification, where the panel would not pay off).
-template <int K>
-void DirectBlock(const unsigned char* const rows[kRows], size_t block, const unsigned char* act,
-                 size_t a_stride, const int32_t* bs8, float* acc) {
+template <int K, class Source>
+void DirectBlock(const Source& src, int64_t b, const unsigned char* act, size_t a_stride,
+                 const int32_t* bs8, float* acc) {
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const unsigned char* a[K];
   for (int c = 0; c < K; ++c) a[c] = act + c * a_stride + kActQsOffset;
   Scales s;
-  LoadScales(rows, block, &s);
+  src.ScalesOf(b, &s);
   __m512i sum[K];
   for (int half = 0; half < 2; ++half) {
     __m512i v[16];
-    LoadQuants(rows, block, half, v);
+    src.QuantsOf(b, half, v);
     __m512i sub[K][4];  // sub-blocks 4 * half .. 4 * half + 3
 #pragma GCC unroll 4
     for (int c = 0; c < K; ++c) {
@@ -279,30 +321,33 @@ void DirectBlock(const unsigned char* const rows[kRows], size_t block, const uns
   }
 }
 
-using DirectBlockFn = void (*)(const unsigned char* const*, size_t, const unsigned char*, size_t,
-                               const int32_t*, float*);
-constexpr DirectBlockFn kDirectBlocks[kDirectCols + 1] = {
-    nullptr, DirectBlock<1>, DirectBlock<2>, DirectBlock<3>, DirectBlock<4>, DirectBlock<5>};
+template <class Source>
+using DirectBlockFn = void (*)(const Source&, int64_t, const unsigned char*, size_t, const int32_t*,
+                               float*);
+template <class Source>
+constexpr DirectBlockFn<Source> kDirectBlocks[kDirectCols + 1] = {nullptr,
+                                                                  DirectBlock<1, Source>,
+                                                                  DirectBlock<2, Source>,
+                                                                  DirectBlock<3, Source>,
+                                                                  DirectBlock<4, Source>,
+                                                                  DirectBlock<5, Source>};
 
 using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, const int32_t*, float*);
 constexpr PanelBlockFn kPanelBlocks[kBlockCols + 1] = {nullptr,       PanelBlock<1>, PanelBlock<2>,
                                                        PanelBlock<3>, PanelBlock<4>, PanelBlock<5>,
                                                        PanelBlock<6>, PanelBlock<7>, PanelBlock<8>};
 
-void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
-          int nc, float* out, size_t out_stride) {
-  const auto* wb = static_cast<const unsigned char*>(w);
-  const auto* ab = static_cast<const unsigned char*>(a);
-  // Rows past nr repeat the last row; their lanes are computed and dropped.
-  const unsigned char* rows[kRows];
-  for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
+// The tile over the super-blocks of `src`; wb and w_stride place the next
+// tile's 16 rows (or panel), prefetched as this one goes.
+template <class Source>
+void SourceTile(const Source& src, int64_t cols, const unsigned char* wb, size_t w_stride, int nr,
+                const unsigned char* ab, size_t a_stride, int nc, float* out, size_t out_stride) {
   alignas(64) float acc[kTileCols * kRows];  // [token][row], tokens < nc
   std::fill_n(acc, kRows * nc, 0.0f);
   alignas(64) int32_t bs8[kTileCols * 4];  // [token][pair]: i16 sums of 32 activations
   Panel panel;
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {
-    const size_t block = b * sizeof(BlockQ4_K);
     const unsigned char* act = ab + b * sizeof(BlockQ8_K);
     PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
     for (int c = 0; c < nc; ++c) {
@@ -312,10 +357,10 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
       _mm_store_si128(reinterpret_cast<__m128i*>(bs8 + 4 * c), _mm_hadd_epi16(lo, hi));
     }
     if (nc <= kDirectCols) {
-      kDirectBlocks[nc](rows, block, act, a_stride, bs8, acc);
+      kDirectBlocks<Source>[nc](src, b, act, a_stride, bs8, acc);
       continue;
     }
-    BuildPanel(rows, block, &panel);
+    BuildPanel(src, b, &panel);
     int c = 0;
     for (; c + kBlockCols <= nc; c += kBlockCols) {
       PanelBlock<kBlockCols>(panel, act + c * a_stride, a_stride, bs8 + 4 * c, acc + kRows * c);
@@ -330,10 +375,34 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
   }
 }
 
+void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+          int nc, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const unsigned char*>(w);
+  // Rows past nr repeat the last row; their lanes are computed and dropped.
+  const unsigned char* rows[kRows];
+  for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
+  SourceTile(RowSource{rows}, cols, wb, w_stride, nr, static_cast<const unsigned char*>(a),
+             a_stride, nc, out, out_stride);
+}
+
+// The same on 16 rows repacked as a panel (panel_layout.h): w points at the
+// panel, nr == kRows.
+void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+               int nc, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const unsigned char*>(w);
+  SourceTile(PanelSource{wb}, cols, wb, w_stride, nr, static_cast<const unsigned char*>(a),
+             a_stride, nc, out, out_stride);
+}
+
 }  // namespace
 
-extern const MatMulKernel kQ4_KAvx512Kernel = {
-    Format::kQ4_K, Isa::kAvx512, ConvertActivationsQ8_KAvx2, ActivationRowBytesQ8_K, Tile,
-    kRows,         kTileCols};
+extern const MatMulKernel kQ4_KAvx512Kernel = {.format = Format::kQ4_K,
+                                               .isa = Isa::kAvx512,
+                                               .convert_activations = ConvertActivationsQ8_KAvx2,
+                                               .activation_row_bytes = ActivationRowBytesQ8_K,
+                                               .tile = Tile,
+                                               .tile_rows = kRows,
+                                               .tile_cols = kTileCols,
+                                               .panel_tile = PanelTile};
 
 }  // namespace aiscore

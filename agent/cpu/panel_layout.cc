@@ -55,7 +55,9 @@ void PackF16Panel(const unsigned char* src, size_t stride, int64_t cols, unsigne
 
 }  // namespace
 
-bool HasPanelLayout(Format format) { return format == Format::kQ2_K || format == Format::kF16; }
+bool HasPanelLayout(Format format) {
+  return format == Format::kQ2_K || format == Format::kQ4_K || format == Format::kF16;
+}
 
 void RepackPanels(Format format, int64_t rows, int64_t cols, const void* src, void* dst,
                   ThreadPool* pool) {
@@ -80,6 +82,13 @@ void RepackPanels(Format format, int64_t rows, int64_t cols, const void* src, vo
       }
       if (format == Format::kF16) {
         PackF16Panel(from, row_bytes, cols, out + g * panel_bytes);
+        continue;
+      }
+      if (format == Format::kQ4_K) {
+        for (int64_t b = 0; b < blocks; ++b) {
+          Transpose4ByteUnits(from + b * sizeof(BlockQ4_K), row_bytes, 0, sizeof(BlockQ4_K),
+                              out + g * panel_bytes + b * kPanelRows * sizeof(BlockQ4_K));
+        }
         continue;
       }
       for (int64_t b = 0; b < blocks; ++b) {

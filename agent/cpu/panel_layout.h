@@ -1,7 +1,7 @@
 // The CPU backend's own weight layout for kernels whose vector lanes are
 // weight rows (WeightLayout::kPanels16).
 //
-// Such a kernel (Q2_K on AVX2 and AVX-512, F16 on AVX-512) reads 16 rows
+// Such a kernel (Q2_K on AVX2 and AVX-512, Q4_K and F16 on AVX-512) reads 16 rows
 // side by side and, from GGUF rows, would transpose them on each pass (for
 // Q2_K decode, about a third of its instructions) or reduce each dot product
 // across its lanes (F16 prefill). The backend therefore repacks those
@@ -12,6 +12,11 @@
 // then loads each vector it computes with directly. Column blocks follow one
 // another, so columns [k0, k0 + kc) of a panel start 16 * RowBytes(k0)
 // bytes into it (a slice, for kernels that take them).
+//
+// Q4_K panel block (16 x 144 = 2304 bytes, 36 cache lines): the 16 rows'
+// blocks transposed in 4-byte units, byte 64u + 4r + j = byte 4u + j of row
+// r's block (u < 36): d and dmin (u = 0), 6-bit scales and mins (u = 1..3),
+// qs (u = 4..35).
 //
 // F16 panel (16 x 2 bytes per column): bytes 32k .. 32k + 31 are column k,
 // row r's half at 32k + 2r.
@@ -38,8 +43,10 @@ namespace aiscore {
 constexpr int kPanelRows = 16;
 // Offsets within a Q2_K panel block (above).
 constexpr size_t kQ2_KPanelD = 0, kQ2_KPanelDmin = 32, kQ2_KPanelScales = 64, kQ2_KPanelQs = 320;
+// Where the qs of a Q4_K panel block start (above).
+constexpr size_t kQ4_KPanelQs = 256;
 
-// Whether `format` has a panel layout (Q2_K, F16).
+// Whether `format` has a panel layout (Q2_K, Q4_K, F16).
 bool HasPanelLayout(Format format);
 
 // Writes the panels of a matrix of `rows` rows of `cols` columns in

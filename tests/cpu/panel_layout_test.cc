@@ -48,6 +48,10 @@ size_t Q2_KPanelOffset(int r, int64_t b, size_t i) {
 // `format`: offset from the panel's start.
 size_t PanelOffset(Format format, int r, size_t i) {
   if (format == Format::kF16) return 2 * kPanelRows * (i / 2) + 2 * r + i % 2;
+  if (format == Format::kQ4_K) {  // each block transposed in 4-byte units
+    const size_t b = i / sizeof(BlockQ4_K), j = i % sizeof(BlockQ4_K);
+    return b * kPanelRows * sizeof(BlockQ4_K) + 64 * (j / 4) + 4 * r + j % 4;
+  }
   return Q2_KPanelOffset(r, i / sizeof(BlockQ2_K), i % sizeof(BlockQ2_K));
 }
 
@@ -55,7 +59,7 @@ TEST(PanelLayoutTest, BytesLieWhereTheLayoutSays) {
   const uint32_t seed = std::random_device{}();
   std::mt19937 rng(seed);
   ThreadPool pool(3);
-  for (Format format : {Format::kQ2_K, Format::kF16}) {
+  for (Format format : {Format::kQ2_K, Format::kQ4_K, Format::kF16}) {
     const int64_t rows = 2 * kPanelRows + 5;
     const int64_t cols = format == Format::kF16 ? 37 : 3 * kSuperBlockSize;
     const size_t row_bytes = RowBytes(format, cols);
@@ -78,9 +82,10 @@ TEST(PanelLayoutTest, BytesLieWhereTheLayoutSays) {
   }
 }
 
-TEST(PanelLayoutTest, OnlyQ2_KAndF16HaveOne) {
+TEST(PanelLayoutTest, OnlyQ2_KQ4_KAndF16HaveOne) {
   for (Format f : kAllFormats) {
-    EXPECT_EQ(HasPanelLayout(f), f == Format::kQ2_K || f == Format::kF16) << FormatName(f);
+    EXPECT_EQ(HasPanelLayout(f), f == Format::kQ2_K || f == Format::kQ4_K || f == Format::kF16)
+        << FormatName(f);
   }
 }
 
@@ -102,8 +107,8 @@ Problem MakeQ2_KProblem(int64_t rows, int64_t cols, int64_t n, bool raw, uint32_
   return p;
 }
 
-// A problem for a panel kernel of `format`: Q2_K as above; F16 from the
-// reference rounding of random rows.
+// A problem for a panel kernel of `format`: Q2_K as above; Q4_K and F16
+// from the reference quantizer or rounding of random rows.
 Problem MakePanelProblem(Format format, int64_t rows, int64_t cols, int64_t n, bool raw,
                          uint32_t seed) {
   if (format == Format::kQ2_K) return MakeQ2_KProblem(rows, cols, n, raw, seed);
@@ -141,7 +146,7 @@ TEST(PanelKernelTest, MatchesFp64AndTheSameKernelOnRows) {
   for (const MatMulKernel* k : kernels) {
     const bool f16 = k->format == Format::kF16;
     for (bool raw : {false, true}) {
-      if (raw && f16) continue;
+      if (raw && k->format != Format::kQ2_K) continue;
       for (const auto& s : shapes) {
         const int64_t cols = f16 ? s[1] + s[0] % 7 : s[1];  // F16: odd lengths too
         const Problem p = MakePanelProblem(k->format, s[0], cols, s[2], raw, seed + s[0] + s[2]);
