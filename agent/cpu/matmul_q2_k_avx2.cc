@@ -283,24 +283,35 @@ void Block(const Source& source, const unsigned char* act, size_t a_stride, int 
   if (c < nc) kPanelBlocks[nc - c](*panel, act + c * a_stride, a_stride, acc + kRows * c);
 }
 
-void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
-          int nc, float* out, size_t out_stride) {
-  const auto* wb = static_cast<const unsigned char*>(w);
-  const auto* ab = static_cast<const unsigned char*>(a);
-  // Rows past nr repeat the last row; their lanes are computed and dropped.
-  const unsigned char* rows[kRows];
-  for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
+// The pass both tiles make over the super-blocks: source_of(b) is where
+// super-block b comes from; wb and w_stride place the next tile's 16 rows
+// (or panel), prefetched as this one goes.
+template <class SourceOf>
+void SourceTile(SourceOf source_of, int64_t cols, const unsigned char* wb, size_t w_stride, int nr,
+                const unsigned char* ab, size_t a_stride, int nc, float* out, size_t out_stride) {
   alignas(32) float acc[kTileCols * kRows];  // [token][row], tokens < nc
   std::fill_n(acc, kRows * nc, 0.0f);
   Panel panel;
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {
     PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
-    Block(RowSource{rows, b * sizeof(BlockQ2_K)}, ab + b * sizeof(BlockQ8_K), a_stride, nc, &panel,
-          acc);
+    Block(source_of(b), ab + b * sizeof(BlockQ8_K), a_stride, nc, &panel, acc);
   }
   for (int c = 0; c < nc; ++c)
     std::memcpy(out + c * out_stride, acc + kRows * c, nr * sizeof(float));
+}
+
+void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+          int nc, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const unsigned char*>(w);
+  // Rows past nr repeat the last row; their lanes are computed and dropped.
+  const unsigned char* rows[kRows];
+  for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
+  SourceTile(
+      [&](int64_t b) {
+        return RowSource{rows, b * sizeof(BlockQ2_K)};
+      },
+      cols, wb, w_stride, nr, static_cast<const unsigned char*>(a), a_stride, nc, out, out_stride);
 }
 
 // The same on 16 rows repacked as a panel (panel_layout.h): w points at the
@@ -308,18 +319,8 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
 void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
                int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
-  const auto* ab = static_cast<const unsigned char*>(a);
-  alignas(32) float acc[kTileCols * kRows];  // [token][row], tokens < nc
-  std::fill_n(acc, kRows * nc, 0.0f);
-  Panel panel;
-  const int64_t blocks = cols / kSuperBlockSize;
-  for (int64_t b = 0; b < blocks; ++b) {
-    PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
-    Block(PanelSource{wb + b * kRows * sizeof(BlockQ2_K)}, ab + b * sizeof(BlockQ8_K), a_stride, nc,
-          &panel, acc);
-  }
-  for (int c = 0; c < nc; ++c)
-    std::memcpy(out + c * out_stride, acc + kRows * c, nr * sizeof(float));
+  SourceTile([&](int64_t b) { return PanelSource{wb + b * kRows * sizeof(BlockQ2_K)}; }, cols, wb,
+             w_stride, nr, static_cast<const unsigned char*>(a), a_stride, nc, out, out_stride);
 }
 
 }  // namespace

@@ -323,6 +323,23 @@ void Store(const float* acc, int nr, int nc, float* out, size_t out_stride) {
   }
 }
 
+// The pass both tiles make over the super-blocks: block(b, panel, acc) adds
+// super-block b of every token; wb and w_stride place the next tile's 16
+// rows (or panel), prefetched as this one goes.
+template <class BlockFn>
+void SourceTile(BlockFn block, int64_t cols, const unsigned char* wb, size_t w_stride, int nr,
+                int nc, float* out, size_t out_stride) {
+  alignas(64) float acc[kTileCols * kRows];  // [token][row], tokens < nc
+  std::fill_n(acc, kRows * nc, 0.0f);
+  Panel panel;
+  const int64_t blocks = cols / kSuperBlockSize;
+  for (int64_t b = 0; b < blocks; ++b) {
+    PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
+    block(b, &panel, acc);
+  }
+  Store(acc, nr, nc, out, out_stride);
+}
+
 void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
           int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
@@ -330,18 +347,13 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
   // Rows past nr repeat the last row; their lanes are computed and dropped.
   const unsigned char* rows[kRows];
   for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
-  alignas(64) float acc[kTileCols * kRows];  // [token][row], tokens < nc
-  std::fill_n(acc, kRows * nc, 0.0f);
-  Panel panel;
-  const int64_t blocks = cols / kSuperBlockSize;
-  for (int64_t b = 0; b < blocks; ++b) {
-    const size_t block = b * sizeof(BlockQ2_K);
-    PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
+  auto block = [&](int64_t b, Panel* panel, float* acc) {
+    const size_t at = b * sizeof(BlockQ2_K);
     Scales s;
-    LoadScales(rows, block, &s);
-    Block(s, RowQuants(rows, block), ab + b * sizeof(BlockQ8_K), a_stride, nc, &panel, acc);
-  }
-  Store(acc, nr, nc, out, out_stride);
+    LoadScales(rows, at, &s);
+    Block(s, RowQuants(rows, at), ab + b * sizeof(BlockQ8_K), a_stride, nc, panel, acc);
+  };
+  SourceTile(block, cols, wb, w_stride, nr, nc, out, out_stride);
 }
 
 // The same on 16 rows repacked as a panel (panel_layout.h): w points at the
@@ -350,19 +362,13 @@ void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void*
                int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
   const auto* ab = static_cast<const unsigned char*>(a);
-  alignas(64) float acc[kTileCols * kRows];  // [token][row], tokens < nc
-  std::fill_n(acc, kRows * nc, 0.0f);
-  Panel panel;
-  const int64_t blocks = cols / kSuperBlockSize;
-  for (int64_t b = 0; b < blocks; ++b) {
-    const unsigned char* block = wb + b * kRows * sizeof(BlockQ2_K);
-    PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
+  auto block = [&](int64_t b, Panel* panel, float* acc) {
+    const unsigned char* at = wb + b * kRows * sizeof(BlockQ2_K);
     Scales s;
-    LoadPanelScales(block, &s);
-    Block(s, PanelQuants{block + kQ2_KPanelQs}, ab + b * sizeof(BlockQ8_K), a_stride, nc, &panel,
-          acc);
-  }
-  Store(acc, nr, nc, out, out_stride);
+    LoadPanelScales(at, &s);
+    Block(s, PanelQuants{at + kQ2_KPanelQs}, ab + b * sizeof(BlockQ8_K), a_stride, nc, panel, acc);
+  };
+  SourceTile(block, cols, wb, w_stride, nr, nc, out, out_stride);
 }
 
 }  // namespace
