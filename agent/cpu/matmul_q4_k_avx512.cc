@@ -26,6 +26,7 @@
 #include <cstring>
 
 #include "agent/cpu/activation_layout.h"
+#include "agent/cpu/avx512_helpers.h"
 #include "agent/cpu/avx512_intrinsics.h"
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/panel_layout.h"
@@ -35,10 +36,10 @@
 namespace aiscore {
 namespace {
 
-constexpr int kRows = 16;       // weight rows per tile, one per 32-bit lane
-constexpr int kTileCols = 64;   // tokens per tile
-constexpr int kBlockCols = 8;   // tokens whose accumulators live in registers at once
-constexpr int kDirectCols = 5;  // up to this many tokens, skip the panel (decode, verify)
+constexpr int kRows = kLaneRows;  // weight rows per tile, one per 32-bit lane
+constexpr int kTileCols = 64;     // tokens per tile
+constexpr int kBlockCols = 8;     // tokens whose accumulators live in registers at once
+constexpr int kDirectCols = 5;    // up to this many tokens, skip the panel (decode, verify)
 constexpr int kPositions = kSuperBlockSize / 4;  // 4-quant positions per super-block
 
 constexpr size_t kQsOffset = offsetof(BlockQ4_K, qs);
@@ -57,81 +58,18 @@ struct Panel {
   Scales s;
 };
 
-// Adds i32 lanes. The empty asm keeps the compiler from reassociating a chain
-// of these into "all terms first, then a tree of adds", which spills.
-inline __m512i AddI32(__m512i a, __m512i b) {
-  __m512i sum = _mm512_add_epi32(a, b);
-  asm("" : "+v"(sum));
-  return sum;
-}
-
-// vpdpbusd of w and the 4 bytes at p broadcast, accumulated into acc, with
-// the broadcast embedded in the instruction ({1to16}). GCC 12 does not fold
-// _mm512_set1_epi32 of a load into vpdpbusd, and the separate vpbroadcastd
-// it emits instead cost Q2_K decode about 10% on Zen 4.
-inline __m512i DotBroadcast(__m512i acc, __m512i w, const unsigned char* p) {
-  asm("vpdpbusd %2%{1to16%}, %1, %0"
-      : "+v"(acc)
-      : "v"(w), "m"(*reinterpret_cast<const int32_t*>(p)));
-  return acc;
-}
-
-// Transposes 16 vectors of 16 dwords: afterwards v[k] holds element k of each
-// input, input i in lane i.
-inline void Transpose16x16(__m512i v[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  // Now v[4b + k], 128-bit lane L, holds element 4L + k of inputs 4b..4b+3.
-  for (int k = 0; k < 4; ++k) {
-    const __m512i x0 = _mm512_shuffle_i32x4(v[k], v[4 + k], 0x44);
-    const __m512i x1 = _mm512_shuffle_i32x4(v[k], v[4 + k], 0xee);
-    const __m512i y0 = _mm512_shuffle_i32x4(v[8 + k], v[12 + k], 0x44);
-    const __m512i y1 = _mm512_shuffle_i32x4(v[8 + k], v[12 + k], 0xee);
-    t[k] = _mm512_shuffle_i32x4(x0, y0, 0x88);
-    t[4 + k] = _mm512_shuffle_i32x4(x0, y0, 0xdd);
-    t[8 + k] = _mm512_shuffle_i32x4(x1, y1, 0x88);
-    t[12 + k] = _mm512_shuffle_i32x4(x1, y1, 0xdd);
-  }
-  for (int i = 0; i < 16; ++i) v[i] = t[i];
-}
-
 // Loads packed quant dwords 16 * half .. 16 * half + 15 of the super-block at
 // byte `block` of each row, transposed: v[k] holds qs dword 16 * half + k.
 // qs dword 8c + l holds positions 16c + l (low nibbles) and 16c + 8 + l (high).
 inline void LoadQuants(const unsigned char* const rows[kRows], size_t block, int half,
                        __m512i v[16]) {
-  for (int r = 0; r < kRows; ++r) {
-    v[r] = _mm512_loadu_si512(rows[r] + block + kQsOffset + 64 * half);
-  }
-  Transpose16x16(v);
+  Load16x16(rows, block + kQsOffset + 64 * half, v);
 }
 
-// vpshufb pattern that puts, in each dword, byte b0 of that dword zero-extended
-// into the low i16 and byte b1 (or zero, for b1 = 0x80) into the high i16.
-inline __m512i BytePattern(int b0, int b1) {
-  const uint32_t hi = b1 == 0x80 ? 0x8080u : (0x8000u | static_cast<uint32_t>(b1));
-  const uint32_t lo = 0x8000u | static_cast<uint32_t>(b0);
-  const __m512i base = _mm512_set1_epi32(static_cast<int32_t>(lo | hi << 16));
-  // vpshufb indexes bytes within each 128-bit lane: dword d starts at byte 4d.
-  // Zeroing bytes (0x80) stay >= 0x80 after adding at most 12.
-  const __m512i dword_offsets = _mm512_set_epi32(
-      0x000c000c, 0x00080008, 0x00040004, 0, 0x000c000c, 0x00080008, 0x00040004, 0, 0x000c000c,
-      0x00080008, 0x00040004, 0, 0x000c000c, 0x00080008, 0x00040004, 0);
-  return _mm512_add_epi8(base, dword_offsets);
-}
-
-// Unpacks a super-block's header of 16 rows, transposed: lane r of h holds
-// row r's d and dmin, of s0..s2 its 12 bytes of 6-bit scales and mins.
-void UnpackScales(__m512i h, __m512i s0, __m512i s1, __m512i s2, Scales* s) {
+// Unpacks a super-block's header of 16 rows, transposed: lane r of v[0] holds
+// row r's d and dmin, of v[1..3] its 12 bytes of 6-bit scales and mins.
+void UnpackScales(const __m512i v[4], Scales* s) {
+  const __m512i h = v[0], s0 = v[1], s1 = v[2], s2 = v[3];
   s->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
   s->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16)));
   // Byte k of these holds the scale (min) of sub-block k (lo) and 4 + k (hi).
@@ -157,37 +95,16 @@ void UnpackScales(__m512i h, __m512i s0, __m512i s1, __m512i s2, Scales* s) {
 // Unpacks the header of the super-block at byte `block` of each row: d and
 // dmin (dword 0) and 12 bytes of 6-bit scales and mins (dwords 1..3).
 void LoadScales(const unsigned char* const rows[kRows], size_t block, Scales* s) {
-  // z[g] holds the 16 header bytes of rows g, 4 + g, 8 + g and 12 + g in its
-  // 128-bit lanes, so that an in-lane 4 x 4 transpose leaves row r in lane r.
-  __m512i z[4];
-  for (int g = 0; g < 4; ++g) {
-    z[g] =
-        _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[g] + block)));
-    // The lane must be an immediate: spelled out rather than looped, so that
-    // builds that do not unroll loops (-O0, -O1 as in scripts/sanitize.sh) compile.
-    z[g] = _mm512_inserti32x4(
-        z[g], _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[4 + g] + block)), 1);
-    z[g] = _mm512_inserti32x4(
-        z[g], _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[8 + g] + block)), 2);
-    z[g] = _mm512_inserti32x4(
-        z[g], _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[12 + g] + block)), 3);
-  }
-  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]);
-  const __m512i t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]);
-  const __m512i t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-  const __m512i h = _mm512_unpacklo_epi64(t0, t2);
-  const __m512i s0 = _mm512_unpackhi_epi64(t0, t2);
-  const __m512i s1 = _mm512_unpacklo_epi64(t1, t3);
-  const __m512i s2 = _mm512_unpackhi_epi64(t1, t3);
-  UnpackScales(h, s0, s1, s2, s);
+  __m512i v[4];
+  LoadTransposed4(rows, block, v);
+  UnpackScales(v, s);
 }
 
 // The same from a panel block (panel_layout.h), where they lie transposed.
 void LoadPanelScales(const unsigned char* panel, Scales* s) {
   __m512i v[4];
   for (int k = 0; k < 4; ++k) v[k] = _mm512_loadu_si512(panel + 64 * k);
-  UnpackScales(v[0], v[1], v[2], v[3], s);
+  UnpackScales(v, s);
 }
 
 // Where a super-block's scales and quants come from, transposed: ScalesOf(b)
