@@ -58,10 +58,12 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
 
   std::string isa = "-";
   if (auto* cpu = dynamic_cast<CpuBackend*>(backend)) isa = std::string(IsaName(cpu->isa()));
-  auto row = [&](const std::string& test, const SampleStats& tps, double gbs, double probe_gbs) {
+  // gbs: weight bytes read per second; share: of the probe, probe_gbs its median.
+  auto row = [&](const std::string& test, const SampleStats& tps, double gbs, double share,
+                 double probe_gbs) {
     char gb[48] = "-";
     if (gbs > 0 && probe_gbs > 0) {
-      std::snprintf(gb, sizeof(gb), "%.2f (%.0f%% of %.1f)", gbs, 100 * gbs / probe_gbs, probe_gbs);
+      std::snprintf(gb, sizeof(gb), "%.2f (%.0f%% of %.1f)", gbs, 100 * share, probe_gbs);
     } else if (gbs > 0) {
       std::snprintf(gb, sizeof(gb), "%.2f", gbs);
     }
@@ -84,12 +86,16 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
       const double t = Seconds(a, std::chrono::steady_clock::now());
       if (rep >= 0) rates.push_back(o.prompt / t);
     }
-    row("pp" + std::to_string(o.prompt), Summarize(rates), 0, 0);
+    row("pp" + std::to_string(o.prompt), Summarize(rates), 0, 0, 0);
   }
   if (o.generate > 0) {
     const std::vector<int32_t> context =
         SyntheticTokens(std::max(o.depth, 1), c.vocab_size, o.seed + 1);
-    std::vector<double> rates;
+    // The host's bandwidth moves from second to second, so the probe runs
+    // before the first timed repetition and after each one, and each
+    // repetition's share is its weight rate over the mean of the two probes
+    // around it: decode's ceiling in those seconds.
+    std::vector<double> rates, probes, shares;
     s.Reset();
     if (o.depth > 0) {  // Fill the cache once; each repetition rolls back to it.
       if (absl::Status st = s.Forward(context, 0, Logits::kNone); !st.ok()) return st;
@@ -109,14 +115,22 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
         token = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
       }
       if (rep >= 0) rates.push_back(count / total);
+      absl::StatusOr<double> probe = backend->MeasureMemoryBandwidth();
+      if (!probe.ok()) return probe.status();
+      probes.push_back(*probe / 1e9);
+      if (rep >= 0) {
+        const double around = (probes[probes.size() - 2] + probes.back()) / 2;
+        shares.push_back(rates.back() * read_per_token / 1e9 / around);
+      }
     }
-    // The memory bandwidth probe, right after the decode test: decode's ceiling now.
-    absl::StatusOr<double> probe = backend->MeasureMemoryBandwidth();
-    if (!probe.ok()) return probe.status();
     const SampleStats st = Summarize(rates);
     std::string test = "tg" + std::to_string(o.generate);
     if (o.depth > 0) test += " @ d" + std::to_string(o.depth);
-    row(test, st, st.median * read_per_token / 1e9, *probe / 1e9);
+    row(test, st, st.median * read_per_token / 1e9, Summarize(shares).median,
+        Summarize(probes).median);
+    std::fprintf(stderr, "probe GB/s before and after each repetition:");
+    for (double p : probes) std::fprintf(stderr, " %.1f", p);
+    std::fprintf(stderr, "\n");
   }
   std::fprintf(stderr, "peak resident memory so far: %.2f GiB\n",
                PeakResidentBytes() / 1073741824.0);

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/read_file_bytes.h"
 #include "tests/shell_command.h"
@@ -91,6 +93,18 @@ TEST_F(CliTest, BenchPrintsATable) {
   EXPECT_NE(r.output.find("| pp16"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("| tg4"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("q4_k"), std::string::npos) << r.output;
+  // Decode's share of the memory probe, which runs after the warm-up and
+  // after each of the 2 repetitions: 3 readings per format.
+  EXPECT_NE(r.output.find("% of "), std::string::npos) << r.output;
+  const std::string probes = "probe GB/s before and after each repetition:";
+  const size_t at = r.output.find(probes);
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const size_t from = at + probes.size();
+  std::istringstream line(r.output.substr(from, r.output.find('\n', from) - from));
+  std::vector<double> readings;
+  for (double v; line >> v;) readings.push_back(v);
+  ASSERT_EQ(readings.size(), 3u) << r.output;
+  for (double v : readings) EXPECT_GT(v, 0.1) << r.output;
 }
 
 }  // namespace
