@@ -119,13 +119,36 @@ TEST(KernelEdgeTest, Q8_0WeightsOfMinus128) {
       p.weights[r * row_bytes + b * 34 + 2 + (r + b) % 32] = 0x80;  // qs = -128
     }
   }
-  const std::vector<float> ref = RunKernel(*FindMatMulKernel(Format::kQ8_0, Isa::kScalar), p);
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
-    const MatMulKernel* k = FindMatMulKernel(Format::kQ8_0, isa);
-    if (k == nullptr || !IsaSupported(isa)) continue;
-    const std::vector<float> got = RunKernel(*k, p);
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i]))) << IsaName(isa) << " i=" << i;
+  for (int64_t n : {int64_t{6}, int64_t{1}}) {  // prefill and decode paths
+    p.n = n;
+    const std::vector<float> ref = RunKernel(*FindMatMulKernel(Format::kQ8_0, Isa::kScalar), p);
+    for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+      const MatMulKernel* k = FindMatMulKernel(Format::kQ8_0, isa);
+      if (k == nullptr || !IsaSupported(isa)) continue;
+      const std::vector<float> got = RunKernel(*k, p);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i])))
+            << IsaName(isa) << " n=" << n << " i=" << i;
+      }
+    }
+  }
+}
+
+// Q8_0 decode scales its blocks 8 at a time and reads rows in chunks of 2048
+// blocks: block counts that are not a multiple of 8, and rows wider than a
+// chunk, against the scalar kernel.
+TEST(KernelEdgeTest, Q8_0DecodeTakesAnyBlockCount) {
+  for (int64_t blocks : {1, 3, 8, 13, 2048, 2061}) {
+    const Problem p = MakeProblem(Format::kQ8_0, 5, 32 * blocks, 1, 500 + blocks);
+    const std::vector<float> ref = RunKernel(*FindMatMulKernel(Format::kQ8_0, Isa::kScalar), p);
+    for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+      const MatMulKernel* k = FindMatMulKernel(Format::kQ8_0, isa);
+      if (k == nullptr || !IsaSupported(isa)) continue;
+      const std::vector<float> got = RunKernel(*k, p);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i])))
+            << IsaName(isa) << " blocks=" << blocks << " i=" << i;
+      }
     }
   }
 }
