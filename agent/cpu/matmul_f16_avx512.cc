@@ -33,6 +33,7 @@
 #include "agent/cpu/avx512_intrinsics.h"
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/panel_layout.h"
+#include "agent/cpu/simd_helpers_x86.h"
 
 namespace aiscore {
 namespace {
@@ -131,16 +132,9 @@ void DecodeTile(int64_t cols, const unsigned char* w, size_t w_stride, const flo
   for (int r = 0; r < RM; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
-// Decode on panels prefetches into L2 this far ahead of the line it reads,
-// into the next panel near a panel's end (past the weights, prefetches do
-// not fault). Zen 5, 2 threads, 4096 x 14336 and 14336 x 4096 from DRAM,
-// GiB/s: the next panel a whole panel ahead, as before, 35-54; none 40-56;
-// 4 KiB 46-62; 8 KiB 42-66; the probe reading 43-66 GiB/s in those minutes.
-constexpr int kDecodePrefetchAhead = 8192;
-
 // Panels: out[c * out_stride + r] = dot(panel row r, activation row c) for
 // r < 16, c < NC, over `cols` columns of the panel at w. With Prefetch
-// (decode), a line per line read, kDecodePrefetchAhead on.
+// (decode), a line per line read, kStreamPrefetchAhead on.
 template <int NC, bool Prefetch>
 void PanelMicroTile(int64_t cols, const uint16_t* w, const unsigned char* a, size_t a_stride,
                     float* out, size_t out_stride) {
@@ -152,11 +146,7 @@ void PanelMicroTile(int64_t cols, const uint16_t* w, const unsigned char* a, siz
   for (int c = 0; c < NC; ++c) even[c] = odd[c] = _mm512_setzero_ps();
   int64_t k = 0;
   for (; k + 2 <= cols; k += 2) {
-    if constexpr (Prefetch) {  // an integer address: it may lie past the weights
-      const uintptr_t ahead =
-          reinterpret_cast<uintptr_t>(w + kPanelRows * k) + kDecodePrefetchAhead;
-      _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T1);
-    }
+    if constexpr (Prefetch) PrefetchAhead(w + kPanelRows * k, 64);
     const __m512 w0 = LoadWeights(w + kPanelRows * k);
     const __m512 w1 = LoadWeights(w + kPanelRows * (k + 1));
 #pragma GCC unroll 16

@@ -248,17 +248,23 @@ void Store(const float* acc, int nr, int nc, float* out, size_t out_stride) {
 }
 
 // The pass both tiles make over the super-blocks: block(b, panel, acc) adds
-// super-block b of every token; wb and w_stride place the next tile's 16
-// rows (or panel), prefetched as this one goes.
+// super-block b of every token. On rows, the next tile's 16 rows (wb +
+// 16 * w_stride) are prefetched as this one goes; on `panels` (wb is the
+// panel, read as one stream), the bytes kStreamPrefetchAhead on.
 template <class BlockFn>
-void SourceTile(BlockFn block, int64_t cols, const unsigned char* wb, size_t w_stride, int nr,
-                int nc, float* out, size_t out_stride) {
+void SourceTile(BlockFn block, bool panels, int64_t cols, const unsigned char* wb, size_t w_stride,
+                int nr, int nc, float* out, size_t out_stride) {
   alignas(64) float acc[kTileCols * kRows];  // [token][row], tokens < nc
   std::fill_n(acc, kRows * nc, 0.0f);
   Panel panel;
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {
-    PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
+    if (panels) {  // one stream
+      PrefetchAhead(wb + b * kRows * sizeof(BlockQ2_K), kRows * sizeof(BlockQ2_K));
+    } else {  // the next tile's 16 rows
+      PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b,
+                    blocks);
+    }
     block(b, &panel, acc);
   }
   Store(acc, nr, nc, out, out_stride);
@@ -277,7 +283,7 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
     LoadScales(rows, at, &s);
     Block(s, RowQuants(rows, at), ab + b * sizeof(BlockQ8_K), a_stride, nc, panel, acc);
   };
-  SourceTile(block, cols, wb, w_stride, nr, nc, out, out_stride);
+  SourceTile(block, false, cols, wb, w_stride, nr, nc, out, out_stride);
 }
 
 // The same on 16 rows repacked as a panel (panel_layout.h): w points at the
@@ -292,7 +298,7 @@ void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void*
     LoadPanelScales(at, &s);
     Block(s, PanelQuants{at + kQ2_KPanelQs}, ab + b * sizeof(BlockQ8_K), a_stride, nc, panel, acc);
   };
-  SourceTile(block, cols, wb, w_stride, nr, nc, out, out_stride);
+  SourceTile(block, true, cols, wb, w_stride, nr, nc, out, out_stride);
 }
 
 }  // namespace

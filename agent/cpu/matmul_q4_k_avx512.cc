@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/avx512_helpers.h"
@@ -254,8 +255,9 @@ constexpr PanelBlockFn kPanelBlocks[kBlockCols + 1] = {nullptr,       PanelBlock
                                                        PanelBlock<3>, PanelBlock<4>, PanelBlock<5>,
                                                        PanelBlock<6>, PanelBlock<7>, PanelBlock<8>};
 
-// The tile over the super-blocks of `src`; wb and w_stride place the next
-// tile's 16 rows (or panel), prefetched as this one goes.
+// The tile over the super-blocks of `src`. On rows, the next tile's 16 rows
+// (wb + 16 * w_stride) are prefetched as this one goes; on a panel (wb, read
+// as one stream), the bytes kStreamPrefetchAhead on.
 template <class Source>
 void SourceTile(const Source& src, int64_t cols, const unsigned char* wb, size_t w_stride, int nr,
                 const unsigned char* ab, size_t a_stride, int nc, float* out, size_t out_stride) {
@@ -266,7 +268,12 @@ void SourceTile(const Source& src, int64_t cols, const unsigned char* wb, size_t
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {
     const unsigned char* act = ab + b * sizeof(BlockQ8_K);
-    PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
+    if constexpr (std::is_same_v<Source, PanelSource>) {  // one stream
+      PrefetchAhead(src.Block(b), kRows * sizeof(BlockQ4_K));
+    } else {  // the next tile's 16 rows
+      PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b,
+                    blocks);
+    }
     for (int c = 0; c < nc; ++c) {
       const auto* bsums = act + c * a_stride + offsetof(BlockQ8_K, bsums);
       const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));

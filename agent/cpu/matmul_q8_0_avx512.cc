@@ -92,12 +92,6 @@ constexpr int kScaleGroup = 8;
 // row of a 70B model, so rows are read whole.
 constexpr int64_t kDecodeBlocks = 2048;
 
-// Decode prefetches into L2 this far ahead of the blocks it reads (into the
-// next rows near a row's end; past the weights, prefetches do not fault).
-// Zen 5, 2 threads, 4096 x 14336 from DRAM: none 45-55 GiB/s, 4 KiB 52-57,
-// 8 KiB 55-60, the probe reading 69 GiB/s.
-constexpr int kPrefetchAhead = 8192;
-
 // The sums of the eight lanes of each of d[0..7], in lanes 0..7.
 inline __m256i LaneSums(const __m256i d[8]) {
   const __m256i h0123 =
@@ -119,12 +113,7 @@ float DecodeRow(int64_t nb, const BlockQ8_0* row, const BlockQ8_0* a, const floa
     const bool full = b + kScaleGroup <= nb;
     const int m = full ? kScaleGroup : static_cast<int>(nb - b);
     __m256i dot[kScaleGroup];
-    // The 5 lines that 8 blocks (272 bytes) can span, kPrefetchAhead on; an
-    // integer address, as it may lie past the weights.
-    const uintptr_t ahead = reinterpret_cast<uintptr_t>(row + b) + kPrefetchAhead;
-    for (int j = 0; j < 5; ++j) {
-      _mm_prefetch(reinterpret_cast<const char*>(ahead + 64 * j), _MM_HINT_T1);
-    }
+    PrefetchAhead(row + b, kScaleGroup * sizeof(BlockQ8_0));
 #pragma GCC unroll 8
     for (int i = 0; i < kScaleGroup; ++i) {
       dot[i] = _mm256_setzero_si256();
