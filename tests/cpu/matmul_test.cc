@@ -109,6 +109,20 @@ TEST(KernelEdgeTest, PlainFormatsTakeAnyColumnCount) {
   }
 }
 
+// The AVX2 and AVX-512 Q8_0 kernels on p, against the scalar one.
+void ExpectQ8_0KernelsMatchScalar(const Problem& p, const std::string& what) {
+  const std::vector<float> ref = RunKernel(*FindMatMulKernel(Format::kQ8_0, Isa::kScalar), p);
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    const MatMulKernel* k = FindMatMulKernel(Format::kQ8_0, isa);
+    if (k == nullptr || !IsaSupported(isa)) continue;
+    const std::vector<float> got = RunKernel(*k, p);
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i])))
+          << IsaName(isa) << " " << what << " i=" << i;
+    }
+  }
+}
+
 // Q8_0 blocks may hold -128 (llama.cpp never writes it, but the layout allows
 // it): SIMD kernels that take absolute values must still get it right.
 TEST(KernelEdgeTest, Q8_0WeightsOfMinus128) {
@@ -121,16 +135,7 @@ TEST(KernelEdgeTest, Q8_0WeightsOfMinus128) {
   }
   for (int64_t n : {int64_t{6}, int64_t{1}}) {  // prefill and decode paths
     p.n = n;
-    const std::vector<float> ref = RunKernel(*FindMatMulKernel(Format::kQ8_0, Isa::kScalar), p);
-    for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
-      const MatMulKernel* k = FindMatMulKernel(Format::kQ8_0, isa);
-      if (k == nullptr || !IsaSupported(isa)) continue;
-      const std::vector<float> got = RunKernel(*k, p);
-      for (size_t i = 0; i < got.size(); ++i) {
-        ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i])))
-            << IsaName(isa) << " n=" << n << " i=" << i;
-      }
-    }
+    ExpectQ8_0KernelsMatchScalar(p, "n=" + std::to_string(n));
   }
 }
 
@@ -140,16 +145,7 @@ TEST(KernelEdgeTest, Q8_0WeightsOfMinus128) {
 TEST(KernelEdgeTest, Q8_0DecodeTakesAnyBlockCount) {
   for (int64_t blocks : {1, 3, 8, 13, 2048, 2061}) {
     const Problem p = MakeProblem(Format::kQ8_0, 5, 32 * blocks, 1, 500 + blocks);
-    const std::vector<float> ref = RunKernel(*FindMatMulKernel(Format::kQ8_0, Isa::kScalar), p);
-    for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
-      const MatMulKernel* k = FindMatMulKernel(Format::kQ8_0, isa);
-      if (k == nullptr || !IsaSupported(isa)) continue;
-      const std::vector<float> got = RunKernel(*k, p);
-      for (size_t i = 0; i < got.size(); ++i) {
-        ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i])))
-            << IsaName(isa) << " blocks=" << blocks << " i=" << i;
-      }
-    }
+    ExpectQ8_0KernelsMatchScalar(p, "blocks=" + std::to_string(blocks));
   }
 }
 
