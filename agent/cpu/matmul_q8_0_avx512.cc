@@ -1,9 +1,10 @@
 // Q8_0 weights x Q8_0 activations on AVX-512 VNNI, and a vectorized
 // activation quantizer that writes the same bytes as the portable one.
 //
-// vpdpbusd multiplies unsigned by signed bytes, so weights are offset to
-// unsigned (w ^ 0x80 = w + 128) and the offset's share, 128 * the sum of the
-// activations it met, is taken off again. Every 32-weight block has its own
+// vpdpbusd multiplies unsigned by signed bytes, so prefill offsets weights to
+// unsigned (w ^ 0x80 = w + 128) and takes the offset's share, 128 * the sum
+// of the activations it met, off again (decode, below, multiplies |w| by the
+// activations with w's sign instead). Every 32-weight block has its own
 // float scale on both sides, so each block's integer dot product is scaled
 // on its own; on Zen 4 vpdpbusd and FMA share two pipes, which makes that
 // scaling as costly as the integer work unless one FMA serves many dot
@@ -84,8 +85,8 @@ inline __m256 BlockScales(const BlockQ8_0* row, int64_t b0, int m) {
       _mm_set_epi64x(static_cast<int64_t>(bits[1]), static_cast<int64_t>(bits[0])));
 }
 
-// Blocks per group whose pair scales d_w * d_a are formed together, 8 per
-// vector multiply, before the dot products read them back one by one.
+// Decode's blocks per group: their pair scales d_w * d_a come from one
+// vector multiply, and their integer sums are scaled by one FMA.
 constexpr int kScaleGroup = 8;
 
 // Decode's column chunk, in blocks: 2048 (65536 columns) is wider than any
