@@ -44,6 +44,15 @@ int DefaultThreads(int requested) {
 // Elementwise work is split into chunks of this many floats.
 constexpr int64_t kElementGrain = 16384;
 
+// Cache positions per run of decode attention for a token that sees len of
+// them: whole blocks, at most kDecodeRuns runs. (More runs would balance the
+// threads no better and cost more merging.)
+constexpr int64_t kDecodeRuns = 16;
+int64_t AttentionDecodeChunk(int64_t len) {
+  const int64_t blocks = (len + kAttentionDecodeBlock - 1) / kAttentionDecodeBlock;
+  return kAttentionDecodeBlock * ((blocks + kDecodeRuns - 1) / kDecodeRuns);
+}
+
 }  // namespace
 
 CpuBackend::CpuBackend(int n_threads, Isa isa)
@@ -51,7 +60,7 @@ CpuBackend::CpuBackend(int n_threads, Isa isa)
       isa_(IsaSupported(isa) ? isa : BestIsa()),
       matmul_(&pool_, isa_),
       vec_(BestVecKernels(isa_)),
-      scores_(pool_.size()),
+      decode_scratch_(pool_.size()),
       prefill_scratch_(pool_.size()) {}
 
 std::string CpuBackend::device_name() const {
@@ -283,27 +292,48 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
     });
     return;
   }
-  for (auto& sc : scores_) {
-    if (static_cast<int64_t>(sc.size()) < group * (pos + n)) sc.resize(group * (pos + n));
-  }
-  // One task per (token, kv head): the group's query heads share each K and V row load.
-  pool_.ParallelFor(n * s.n_kv_heads, 1, [&](int64_t b, int64_t e, int thread) {
-    float* scores = scores_[thread].data();
-    for (int64_t task = b; task < e; ++task) {
-      const int64_t t = task / s.n_kv_heads, g = task % s.n_kv_heads;
-      const int64_t len = pos + t + 1;  // causal: cache positions 0 .. pos+t
-      const float* qg = q + t * q_dim + g * group * hd;
-      vec_.attention_scores(qg, group, hd, k_cache + g * hd, kv_dim, len, scale, scores);
-      for (int64_t h = 0; h < group; ++h) {  // Softmax of each head's scores, in place.
-        float* sc = scores + h * len;
-        const float mx = *std::max_element(sc, sc + len);
-        const float inv = 1.0f / vec_.exp_sum(sc, len, mx);
-        for (int64_t p = 0; p < len; ++p) sc[p] *= inv;
-      }
-      vec_.attention_values(scores, group, len, v_cache + g * hd, kv_dim, hd,
-                            out + t * q_dim + g * group * hd);
+  // Decode and short batches, token by token: each token's cache positions
+  // go in runs (AttentionDecodeChunk: a function of the token's position
+  // alone, so the thread count does not change its bits), each run
+  // read as one stream by one thread (AttentionDecodeRun), the runs
+  // then merged. Threads take consecutive runs, so each reads one stretch
+  // of the cache in order.
+  const int64_t heads = s.n_heads, part_floats = AttentionDecodePartFloats(heads, hd);
+  for (auto& sc : decode_scratch_) {
+    if (static_cast<int64_t>(sc.size()) < AttentionDecodeScratch(heads)) {
+      sc.resize(AttentionDecodeScratch(heads));
     }
-  });
+  }
+  for (int64_t t0 = 0; t0 < n; t0 += kTokenwiseAttentionTokens) {
+    const int64_t t1 = std::min(n, t0 + kTokenwiseAttentionTokens);
+    int64_t first[kTokenwiseAttentionTokens + 1] = {0};  // first run of each token
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t len = pos + t + 1;
+      first[t - t0 + 1] =
+          first[t - t0] + (len + AttentionDecodeChunk(len) - 1) / AttentionDecodeChunk(len);
+    }
+    const int64_t runs = first[t1 - t0];
+    if (static_cast<int64_t>(decode_parts_.size()) < runs * part_floats) {
+      decode_parts_.resize(runs * part_floats);
+    }
+    pool_.Run([&](int thread) {
+      const int64_t threads = pool_.size();
+      int64_t t = 0;
+      for (int64_t run = runs * thread / threads; run < runs * (thread + 1) / threads; ++run) {
+        while (first[t + 1] <= run) ++t;
+        const int64_t len = pos + t0 + t + 1, chunk = AttentionDecodeChunk(len);
+        const int64_t begin = (run - first[t]) * chunk, at = begin * kv_dim;
+        AttentionDecodeRun(vec_, q + (t0 + t) * q_dim, s.n_kv_heads, group, hd, k_cache + at,
+                           v_cache + at, kv_dim, std::min(chunk, len - begin), scale,
+                           decode_scratch_[thread].data(),
+                           decode_parts_.data() + run * part_floats);
+      }
+    });
+    for (int64_t t = t0; t < t1; ++t) {
+      vec_.attention_merge(decode_parts_.data() + first[t - t0] * part_floats,
+                           first[t - t0 + 1] - first[t - t0], heads, hd, out + t * q_dim);
+    }
+  }
 }
 
 void CpuBackend::SwiGlu(const float* gate, const float* up, int64_t count, float* out) {

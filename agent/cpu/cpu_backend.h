@@ -77,7 +77,8 @@ class CpuBackend : public Backend {
   Isa isa_;
   CpuMatMul matmul_;
   const VecKernels& vec_;
-  std::vector<std::vector<float>> scores_;           // [thread][group * context] attention scratch
+  std::vector<std::vector<float>> decode_scratch_;   // [thread]: AttentionDecodeRun
+  std::vector<float> decode_parts_;                  // [run]: AttentionDecodePart of each run
   std::vector<std::vector<float>> prefill_scratch_;  // [thread]: VecKernels::attention_prefill
   std::vector<float> rope_cos_, rope_sin_;           // [positions][head_dim / 2]
   int64_t rope_positions_ = 0, rope_head_dim_ = 0;

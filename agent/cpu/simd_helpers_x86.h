@@ -103,6 +103,26 @@ inline void PrefetchAhead(const void* p, size_t bytes) {
   }
 }
 
+// Prefetches into L2 the `bytes` at `base` spread over `steps` steps of a
+// loop that computes on data already in cache: Step(i) prefetches share i,
+// whole lines. So memory stays busy while the loop computes, without
+// bursts of prefetches that would fill the miss queues at once.
+class PrefetchSpread {
+ public:
+  PrefetchSpread(const void* base, size_t bytes, int64_t steps)
+      : base_(static_cast<const char*>(base)),
+        share_(steps > 0 ? (bytes + 64 * steps - 1) / (64 * steps) * 64 : 0) {}
+  void Step(int64_t i) const {
+    for (size_t o = i * share_; o < (i + 1) * share_; o += 64) {
+      _mm_prefetch(base_ + o, _MM_HINT_T1);
+    }
+  }
+
+ private:
+  const char* base_;
+  size_t share_;  // bytes per step
+};
+
 // Calls f(std::integral_constant<int, nh>) for nh in [1, 4], so that loops
 // over heads unroll and their accumulators stay in registers.
 template <typename F>

@@ -13,85 +13,53 @@
 namespace aiscore {
 namespace {
 
-// The scores of NH query heads (at qh, hd apart) against `len` keys: each
-// key row is converted once and multiplied into every head's accumulator.
+// q_h . k for NH query heads (at qh, hd apart) and one key row k: each
+// key vector is converted once and multiplied into every head's sum.
 template <int NH>
-void HeadScores(const float* qh, int64_t hd, const uint16_t* k, int64_t k_stride, int64_t len,
-                float scale, float* scores) {
-  constexpr int64_t kAhead = 16;  // rows prefetched ahead: one KV head's are far apart
+void RowScores(const float* qh, int64_t hd, const uint16_t* k, float* sums) {
   const int64_t body = hd / 8 * 8;
-  for (int64_t p = 0; p < len; ++p) {
-    const uint16_t* kp = k + p * k_stride;
-    if (p + kAhead < len) PrefetchRows(kp + kAhead * k_stride, 0, 1, 2 * hd);
-    __m256 acc[NH];
-    for (int h = 0; h < NH; ++h) acc[h] = _mm256_setzero_ps();
-    for (int64_t e = 0; e < body; e += 8) {
-      const __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kp + e)));
-      for (int h = 0; h < NH; ++h) {
-        acc[h] = _mm256_fmadd_ps(_mm256_loadu_ps(qh + h * hd + e), kv, acc[h]);
-      }
-    }
+  __m256 acc[NH];
+  for (int h = 0; h < NH; ++h) acc[h] = _mm256_setzero_ps();
+  for (int64_t e = 0; e < body; e += 8) {
+    const __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k + e)));
     for (int h = 0; h < NH; ++h) {
-      float sum = HorizontalSum(acc[h]);
-      for (int64_t e = body; e < hd; ++e) sum += qh[h * hd + e] * Fp16ToFp32(kp[e]);
-      scores[h * len + p] = sum * scale;
+      acc[h] = _mm256_fmadd_ps(_mm256_loadu_ps(qh + h * hd + e), kv, acc[h]);
     }
+  }
+  for (int h = 0; h < NH; ++h) {
+    float sum = HorizontalSum(acc[h]);
+    for (int64_t e = body; e < hd; ++e) sum += qh[h * hd + e] * Fp16ToFp32(k[e]);
+    sums[h] = sum;
   }
 }
 
-// out (NH heads, hd apart) = probs (NH rows of len) x values. Value rows go
-// by blocks, converted to f32 side by side (one KV head's rows are spread
-// out by the others', so in place they would fight over a few L1 sets);
-// 16 output columns of the heads at a time pass over a block in registers.
-// Each output lane adds its terms in position order whatever the blocking
-// (partial sums wait in `out` between blocks), so results do not depend on
-// it.
+// o[h][e0 .. e0 + 16) = o * rescale[h] (0 without rescale) + sum_{p < n}
+// w[h][p] * v_p[e0 ..] for NH heads (o hd apart, w kAttentionDecodeBlock apart).
 template <int NH>
-void HeadValues(const float* ph, int64_t len, const uint16_t* v, int64_t v_stride, int64_t hd,
-                float* oh) {
-  constexpr int64_t kBlockFloats = 4096;  // 16 KiB: stays in L1
-  alignas(64) float block[kBlockFloats];
-  const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(64, kBlockFloats / hd));
-  const int64_t body = std::min(hd, kBlockFloats) / 16 * 16;
-  std::fill(oh, oh + NH * hd, 0.0f);
-  for (int64_t p0 = 0; p0 < len; p0 += rows) {
-    const int64_t p1 = std::min(len, p0 + rows);
-    // The next block's rows arrive while this one computes.
-    PrefetchRows(v + p1 * v_stride, 2 * v_stride, std::min(rows, len - p1), 2 * hd);
-    for (int64_t p = p0; p < p1; ++p) {
-      for (int64_t e = 0; e < body; e += 8) {
-        _mm256_store_ps(block + (p - p0) * body + e,
-                        _mm256_cvtph_ps(_mm_loadu_si128(
-                            reinterpret_cast<const __m128i*>(v + p * v_stride + e))));
-      }
-    }
-    for (int64_t e = 0; e < body; e += 16) {
-      __m256 acc[NH][2];
-      for (int h = 0; h < NH; ++h) {
-        acc[h][0] = _mm256_loadu_ps(oh + h * hd + e);
-        acc[h][1] = _mm256_loadu_ps(oh + h * hd + e + 8);
-      }
-      for (int64_t p = p0; p < p1; ++p) {
-        const float* vp = block + (p - p0) * body + e;
-        const __m256 v0 = _mm256_load_ps(vp), v1 = _mm256_load_ps(vp + 8);
-        for (int h = 0; h < NH; ++h) {
-          const __m256 w = _mm256_broadcast_ss(ph + h * len + p);
-          acc[h][0] = _mm256_fmadd_ps(w, v0, acc[h][0]);
-          acc[h][1] = _mm256_fmadd_ps(w, v1, acc[h][1]);
-        }
-      }
-      for (int h = 0; h < NH; ++h) {
-        _mm256_storeu_ps(oh + h * hd + e, acc[h][0]);
-        _mm256_storeu_ps(oh + h * hd + e + 8, acc[h][1]);
-      }
+void ValueColumns16(const float* w, const float* rescale, int64_t hd, const uint16_t* v,
+                    int64_t kv_stride, int64_t n, int64_t e0, const PrefetchSpread& keys,
+                    int64_t step, float* o) {
+  __m256 acc[NH][2];
+  for (int h = 0; h < NH; ++h) {
+    for (int i = 0; i < 2; ++i) {
+      acc[h][i] = rescale == nullptr ? _mm256_setzero_ps()
+                                     : _mm256_mul_ps(_mm256_set1_ps(rescale[h]),
+                                                     _mm256_loadu_ps(o + h * hd + e0 + 8 * i));
     }
   }
-  for (int64_t e = body; e < hd; ++e) {  // Columns past the last 16.
+  const uint16_t* vp = v + e0;
+  for (int64_t p = 0; p < n; ++p, vp += kv_stride) {
+    keys.Step(step + p);
+    const __m256 v0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vp)));
+    const __m256 v1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vp + 8)));
     for (int h = 0; h < NH; ++h) {
-      float sum = 0.0f;
-      for (int64_t p = 0; p < len; ++p) sum += ph[h * len + p] * Fp16ToFp32(v[p * v_stride + e]);
-      oh[h * hd + e] = sum;
+      const __m256 wv = _mm256_broadcast_ss(w + h * kAttentionDecodeBlock + p);
+      acc[h][0] = _mm256_fmadd_ps(wv, v0, acc[h][0]);
+      acc[h][1] = _mm256_fmadd_ps(wv, v1, acc[h][1]);
     }
+  }
+  for (int h = 0; h < NH; ++h) {
+    for (int i = 0; i < 2; ++i) _mm256_storeu_ps(o + h * hd + e0 + 8 * i, acc[h][i]);
   }
 }
 
@@ -99,23 +67,87 @@ void HeadValues(const float* ph, int64_t len, const uint16_t* v, int64_t v_strid
 
 namespace avx2 {
 
-// Up to four query heads per pass (HeadScores).
-void AttentionScores(const float* q, int64_t heads, int64_t hd, const uint16_t* k, int64_t k_stride,
-                     int64_t len, float scale, float* scores) {
-  for (int64_t h0 = 0; h0 < heads; h0 += 4) {
-    WithHeadCount(std::min<int64_t>(4, heads - h0), [&](auto nh) {
-      HeadScores<nh()>(q + h0 * hd, hd, k, k_stride, len, scale, scores + h0 * len);
-    });
+// Position by position, every KV head's query heads, up to four per pass
+// (RowScores): the rows are read in order, one stream.
+void AttentionDecodeScores(const float* q, int64_t kv_heads, int64_t group, int64_t hd,
+                           const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t n,
+                           float scale, float* scores, float* block_max) {
+  const int64_t heads = kv_heads * group;
+  for (int64_t h = 0; h < heads; ++h) block_max[h] = -INFINITY;
+  for (int64_t p = 0; p < n; ++p) {
+    const uint16_t* kp = k + p * kv_stride;
+    PrefetchRows(v + p * kv_stride, 0, 1, 2 * kv_stride);
+    for (int64_t g = 0; g < kv_heads; ++g) {
+      for (int64_t h0 = g * group; h0 < (g + 1) * group; h0 += 4) {
+        const int64_t nh = std::min<int64_t>(4, (g + 1) * group - h0);
+        float sums[4];
+        WithHeadCount(nh, [&](auto c) { RowScores<c()>(q + h0 * hd, hd, kp + g * hd, sums); });
+        for (int64_t h = 0; h < nh; ++h) {
+          const float s = scale * sums[h];
+          scores[(h0 + h) * kAttentionDecodeBlock + p] = s;
+          block_max[h0 + h] = std::max(block_max[h0 + h], s);
+        }
+      }
+    }
   }
 }
 
-// Up to four heads per pass (HeadValues).
-void AttentionValues(const float* probs, int64_t heads, int64_t len, const uint16_t* v,
-                     int64_t v_stride, int64_t hd, float* out) {
-  for (int64_t h0 = 0; h0 < heads; h0 += 4) {
-    WithHeadCount(std::min<int64_t>(4, heads - h0), [&](auto nh) {
-      HeadValues<nh()>(probs + h0 * len, len, v, v_stride, hd, out + h0 * hd);
-    });
+// Per KV head, up to four of its query heads at a time, 16 output columns at
+// a time over the block's value rows (ValueColumns16), prefetching the next
+// block's keys a share per row; columns past the last 16 one by one.
+void AttentionDecodeValues(const float* weights, const float* rescale, int64_t kv_heads,
+                           int64_t group, int64_t hd, const uint16_t* v, int64_t kv_stride,
+                           int64_t n, const uint16_t* k_next, int64_t n_next, float* out) {
+  const int64_t body = hd / 16 * 16;
+  const PrefetchSpread keys(k_next, 2 * kv_stride * n_next,
+                            kv_heads * ((group + 3) / 4) * (body / 16) * n);
+  int64_t step = 0;
+  for (int64_t g = 0; g < kv_heads; ++g) {
+    for (int64_t h0 = g * group; h0 < (g + 1) * group; h0 += 4) {
+      const int64_t nh = std::min<int64_t>(4, (g + 1) * group - h0);
+      const float* w = weights + h0 * kAttentionDecodeBlock;
+      const float* r = rescale == nullptr ? nullptr : rescale + h0;
+      for (int64_t e0 = 0; e0 < body; e0 += 16, step += n) {
+        WithHeadCount(nh, [&](auto c) {
+          ValueColumns16<c()>(w, r, hd, v + g * hd, kv_stride, n, e0, keys, step, out + h0 * hd);
+        });
+      }
+      for (int64_t h = 0; h < nh; ++h) {
+        float* o = out + (h0 + h) * hd;
+        for (int64_t e = body; e < hd; ++e) {
+          float sum = r == nullptr ? 0.0f : r[h] * o[e];
+          for (int64_t p = 0; p < n; ++p) {
+            sum += w[h * kAttentionDecodeBlock + p] * Fp16ToFp32(v[p * kv_stride + g * hd + e]);
+          }
+          o[e] = sum;
+        }
+      }
+    }
+  }
+}
+
+// The merge in the portable one's order, eight columns at a time.
+void AttentionMerge(const float* parts, int64_t count, int64_t heads, int64_t hd, float* out) {
+  const int64_t stride = AttentionDecodePartFloats(heads, hd), body = hd / 8 * 8;
+  for (int64_t h = 0; h < heads; ++h) {
+    float max = -INFINITY;
+    for (int64_t c = 0; c < count; ++c) max = std::max(max, parts[c * stride + heads * hd + h]);
+    float* o = out + h * hd;
+    std::fill(o, o + hd, 0.0f);
+    float sum = 0.0f;
+    for (int64_t c = 0; c < count; ++c) {
+      const float* part = parts + c * stride;
+      const float w = std::exp(part[heads * hd + h] - max);
+      sum += w * part[heads * (hd + 1) + h];
+      const __m256 wv = _mm256_set1_ps(w);
+      for (int64_t e = 0; e < body; e += 8) {
+        _mm256_storeu_ps(
+            o + e, _mm256_fmadd_ps(wv, _mm256_loadu_ps(part + h * hd + e), _mm256_loadu_ps(o + e)));
+      }
+      for (int64_t e = body; e < hd; ++e) o[e] += w * part[h * hd + e];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t e = 0; e < hd; ++e) o[e] *= inv;
   }
 }
 
@@ -333,8 +365,9 @@ void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group
 }  // namespace
 
 extern const VecKernels kAvx2VecKernels = {.isa = Isa::kAvx2,
-                                           .attention_scores = avx2::AttentionScores,
-                                           .attention_values = avx2::AttentionValues,
+                                           .attention_decode_scores = avx2::AttentionDecodeScores,
+                                           .attention_decode_values = avx2::AttentionDecodeValues,
+                                           .attention_merge = avx2::AttentionMerge,
                                            .attention_prefill = AttentionPrefill,
                                            .f32_to_f16 = avx2::F32ToF16,
                                            .exp_sum = avx2::ExpSum,

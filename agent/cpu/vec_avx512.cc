@@ -2,6 +2,7 @@
 // for decode and prefill; the rest of the table is AVX2's, whose loops are
 // bound by memory or too short to gain from wider vectors.
 #include <algorithm>
+#include <cmath>
 
 #include "agent/cpu/avx512_intrinsics.h"
 #include "agent/cpu/simd_helpers_x86.h"
@@ -49,7 +50,7 @@ inline void ConvertRows(const uint16_t* src, int64_t stride, int64_t count, int6
 // Lane j = the sum of v[j]'s lanes, for 16 vectors: halves, then quarters,
 // then pairs of lanes are added across vectors (24 shuffles and 15 adds
 // instead of 16 separate reductions), and one permutation restores the order.
-__m512 TransposeSum16(const __m512 v[16]) {
+inline __attribute__((always_inline)) __m512 TransposeSum16(const __m512 v[16]) {
   __m512 b[8], c[4], d[2];
   for (int i = 0; i < 8; ++i) {  // b[i]: 128-bit lanes [v[i] x2, v[i + 8] x2]
     b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[i], v[i + 8], 0x44),
@@ -69,102 +70,146 @@ __m512 TransposeSum16(const __m512 v[16]) {
       _mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15), sums);
 }
 
-// Up to kMaxDecodeWidth floats per cached row: wider heads take AVX2's path.
-constexpr int64_t kMaxDecodeWidth = 256;
+// Lane 4h + j: q_h . k_j for NH <= 4 query heads (at qh, hd apart) and
+// four key rows: per 16 columns, four conversions feed 4 * NH multiply-adds,
+// and one TransposeSum16 reduces the sixteen sums at once.
+template <int NH>
+inline __m512 QuadScores(const float* qh, int64_t hd, const uint16_t* const rows[4]) {
+  __m512 acc[16];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (int64_t e = 0; e < hd; e += 16) {
+    __m512 kv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      kv[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[j] + e)));
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < NH; ++h) {
+      const __m512 qv = _mm512_loadu_ps(qh + h * hd + e);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[4 * h + j] = _mm512_fmadd_ps(qv, kv[j], acc[4 * h + j]);
+    }
+  }
+  return TransposeSum16(acc);
+}
 
-// Decode's scores: keys go by blocks of 16 positions, converted to f32 side
-// by side (one KV head's rows are spread out by the others', so in place
-// they would fight over a few L1 sets); per head, 16 accumulators (one per
-// position) take the products over the head's width, and TransposeSum16
-// reduces them at once.
-void AttentionScores(const float* q, int64_t heads, int64_t hd, const uint16_t* k, int64_t k_stride,
-                     int64_t len, float scale, float* scores) {
-  if (hd % 16 != 0 || hd > kMaxDecodeWidth) {
-    avx2::AttentionScores(q, heads, hd, k, k_stride, len, scale, scores);
+// Four positions at a time, all KV heads, each KV head's query heads four
+// at a time (QuadScores): the four rows are read in order, so the block's
+// keys are one stream, which the hardware prefetchers follow (prefetching
+// them in software as well read less: Zen 5). The block's values are
+// prefetched a share per KV head and quad. Positions past n repeat row
+// n - 1, whose scores are stored (within the block's rows) and ignored.
+void AttentionDecodeScores(const float* q, int64_t kv_heads, int64_t group, int64_t hd,
+                           const uint16_t* k, const uint16_t* v, int64_t kv_stride, int64_t n,
+                           float scale, float* scores, float* block_max) {
+  if (hd % 16 != 0) {
+    avx2::AttentionDecodeScores(q, kv_heads, group, hd, k, v, kv_stride, n, scale, scores,
+                                block_max);
     return;
   }
-  constexpr int64_t kBlock = 16;
-  alignas(64) float block[kBlock * kMaxDecodeWidth];
   const __m512 vscale = _mm512_set1_ps(scale);
-  for (int64_t p0 = 0; p0 < len; p0 += kBlock) {
-    const int64_t np = std::min(kBlock, len - p0);
-    // The next block's rows arrive while this one computes.
-    PrefetchRows(k + (p0 + np) * k_stride, 2 * k_stride, std::min(kBlock, len - p0 - np), 2 * hd);
-    ConvertRows(k + p0 * k_stride, k_stride, np, kBlock, hd, block);
-    for (int64_t h = 0; h < heads; ++h) {
-      __m512 acc[kBlock];
-      for (auto& a : acc) a = _mm512_setzero_ps();
-      for (int64_t e = 0; e < hd; e += 16) {
-        const __m512 qv = _mm512_loadu_ps(q + h * hd + e);
-#pragma GCC unroll 16
-        for (int j = 0; j < kBlock; ++j) {
-          acc[j] = _mm512_fmadd_ps(qv, _mm512_load_ps(block + j * hd + e), acc[j]);
+  for (int64_t p = 0; p < n; p += 4) {
+    const uint16_t* rows[4];
+    for (int j = 0; j < 4; ++j) rows[j] = k + std::min(p + j, n - 1) * kv_stride;
+    const PrefetchSpread values(v + p * kv_stride, 2 * kv_stride * std::min<int64_t>(4, n - p),
+                                kv_heads);
+    for (int64_t g = 0; g < kv_heads; ++g) {
+      values.Step(g);
+      const uint16_t* const kg[4] = {rows[0] + g * hd, rows[1] + g * hd, rows[2] + g * hd,
+                                     rows[3] + g * hd};
+      for (int64_t h0 = g * group; h0 < (g + 1) * group; h0 += 4) {
+        const int64_t nh = std::min<int64_t>(4, (g + 1) * group - h0);
+        __m512 s;
+        WithHeadCount(nh, [&](auto c) { s = QuadScores<c()>(q + h0 * hd, hd, kg); });
+        s = _mm512_mul_ps(vscale, s);
+        // Lanes 4h .. 4h + 3 go to head h0 + h's row at p.
+        for (int64_t h = 0; h < nh; ++h) {
+          _mm512_mask_storeu_ps(scores + (h0 + h) * kAttentionDecodeBlock + p - 4 * h,
+                                static_cast<__mmask16>(0xf << (4 * h)), s);
         }
       }
-      _mm512_mask_storeu_ps(scores + h * len + p0, static_cast<__mmask16>((1u << np) - 1),
-                            _mm512_mul_ps(vscale, TransposeSum16(acc)));
     }
+  }
+  for (int64_t h = 0; h < kv_heads * group; ++h) {
+    const float* sh = scores + h * kAttentionDecodeBlock;
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (int64_t p = 0; p < n; p += 16) {
+      const __mmask16 mask = static_cast<__mmask16>(n - p >= 16 ? 0xffff : (1u << (n - p)) - 1);
+      m = _mm512_max_ps(m, _mm512_mask_loadu_ps(m, mask, sh + p));
+    }
+    block_max[h] = _mm512_reduce_max_ps(m);
   }
 }
 
-// out (NH heads, hd apart) = probs (NH rows of len) x values, C vectors of
-// output columns at a time. Value rows go by blocks of 32, converted to f32
-// side by side as in AttentionScores. Each output lane adds its terms in
-// position order (partial sums wait in `out` between blocks).
+// o[h][e0 .. e0 + 16 * C) = o * rescale[h] (0 without rescale) + sum_{p < n}
+// w[h][p] * v_p[e0 ..] for NH heads (o hd apart, w kAttentionDecodeBlock
+// apart): 4 * C accumulators, C conversions per row.
 template <int NH, int C>
-void HeadValues(const float* ph, int64_t len, const uint16_t* v, int64_t v_stride, int64_t hd,
-                float* oh) {
-  constexpr int64_t kBlock = 32;
-  alignas(64) float block[kBlock * kMaxDecodeWidth];
-  std::fill(oh, oh + NH * hd, 0.0f);
-  for (int64_t p0 = 0; p0 < len; p0 += kBlock) {
-    const int64_t np = std::min(kBlock, len - p0);
-    PrefetchRows(v + (p0 + np) * v_stride, 2 * v_stride, std::min(kBlock, len - p0 - np), 2 * hd);
-    ConvertRows(v + p0 * v_stride, v_stride, np, np, hd, block);
-    for (int64_t e = 0; e < hd; e += 16 * C) {
-      __m512 acc[NH][C];
+void ValueColumns(const float* w, const float* rescale, int64_t hd, const uint16_t* v,
+                  int64_t kv_stride, int64_t n, int64_t e0, const PrefetchSpread& keys,
+                  int64_t step, float* o) {
+  __m512 acc[NH][C];
 #pragma GCC unroll 4
-      for (int h = 0; h < NH; ++h) {
+  for (int h = 0; h < NH; ++h) {
 #pragma GCC unroll 4
-        for (int i = 0; i < C; ++i) acc[h][i] = _mm512_loadu_ps(oh + h * hd + e + 16 * i);
-      }
-      for (int64_t j = 0; j < np; ++j) {
-        __m512 vv[C];
-#pragma GCC unroll 4
-        for (int i = 0; i < C; ++i) vv[i] = _mm512_load_ps(block + j * hd + e + 16 * i);
-#pragma GCC unroll 4
-        for (int h = 0; h < NH; ++h) {
-          const __m512 w = _mm512_set1_ps(ph[h * len + p0 + j]);
-#pragma GCC unroll 4
-          for (int i = 0; i < C; ++i) acc[h][i] = _mm512_fmadd_ps(w, vv[i], acc[h][i]);
-        }
-      }
-#pragma GCC unroll 4
-      for (int h = 0; h < NH; ++h) {
-#pragma GCC unroll 4
-        for (int i = 0; i < C; ++i) _mm512_storeu_ps(oh + h * hd + e + 16 * i, acc[h][i]);
-      }
+    for (int i = 0; i < C; ++i) {
+      acc[h][i] = rescale == nullptr ? _mm512_setzero_ps()
+                                     : _mm512_mul_ps(_mm512_set1_ps(rescale[h]),
+                                                     _mm512_loadu_ps(o + h * hd + e0 + 16 * i));
     }
+  }
+  const uint16_t* vp = v + e0;
+  for (int64_t p = 0; p < n; ++p, vp += kv_stride) {
+    keys.Step(step + p);
+    __m512 vv[C];
+#pragma GCC unroll 4
+    for (int i = 0; i < C; ++i) {
+      vv[i] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(vp + 16 * i)));
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < NH; ++h) {
+      const __m512 wv = _mm512_set1_ps(w[h * kAttentionDecodeBlock + p]);
+#pragma GCC unroll 4
+      for (int i = 0; i < C; ++i) acc[h][i] = _mm512_fmadd_ps(wv, vv[i], acc[h][i]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int h = 0; h < NH; ++h) {
+#pragma GCC unroll 4
+    for (int i = 0; i < C; ++i) _mm512_storeu_ps(o + h * hd + e0 + 16 * i, acc[h][i]);
   }
 }
 
-// Up to four heads per pass over the values (HeadValues).
-void AttentionValues(const float* probs, int64_t heads, int64_t len, const uint16_t* v,
-                     int64_t v_stride, int64_t hd, float* out) {
-  if (hd % 16 != 0 || hd > kMaxDecodeWidth) {
-    avx2::AttentionValues(probs, heads, len, v, v_stride, hd, out);
+// Per KV head, up to four of its query heads at a time, 64 output columns
+// at a time (16 where hd % 64 != 0) over the block's value rows (from L2,
+// prefetched by the scores), while the next block's keys are prefetched a
+// share per row.
+void AttentionDecodeValues(const float* weights, const float* rescale, int64_t kv_heads,
+                           int64_t group, int64_t hd, const uint16_t* v, int64_t kv_stride,
+                           int64_t n, const uint16_t* k_next, int64_t n_next, float* out) {
+  if (hd % 16 != 0) {
+    avx2::AttentionDecodeValues(weights, rescale, kv_heads, group, hd, v, kv_stride, n, k_next,
+                                n_next, out);
     return;
   }
-  for (int64_t h0 = 0; h0 < heads; h0 += 4) {
-    const float* ph = probs + h0 * len;
-    float* oh = out + h0 * hd;
-    WithHeadCount(std::min<int64_t>(4, heads - h0), [&](auto nh) {
-      if (hd % 64 == 0) {  // four vectors of columns at a time, else one
-        HeadValues<nh(), 4>(ph, len, v, v_stride, hd, oh);
-      } else {
-        HeadValues<nh(), 1>(ph, len, v, v_stride, hd, oh);
-      }
-    });
+  const int64_t columns = hd % 64 == 0 ? 64 : 16;
+  const int64_t passes = kv_heads * ((group + 3) / 4) * (hd / columns);
+  const PrefetchSpread keys(k_next, 2 * kv_stride * n_next, passes * n);
+  int64_t step = 0;
+  for (int64_t g = 0; g < kv_heads; ++g) {
+    for (int64_t h0 = g * group; h0 < (g + 1) * group; h0 += 4) {
+      const float* w = weights + h0 * kAttentionDecodeBlock;
+      const float* r = rescale == nullptr ? nullptr : rescale + h0;
+      WithHeadCount(std::min<int64_t>(4, (g + 1) * group - h0), [&](auto c) {
+        for (int64_t e0 = 0; e0 < hd; e0 += columns, step += n) {
+          if (columns == 64) {
+            ValueColumns<c(), 4>(w, r, hd, v + g * hd, kv_stride, n, e0, keys, step, out + h0 * hd);
+          } else {
+            ValueColumns<c(), 1>(w, r, hd, v + g * hd, kv_stride, n, e0, keys, step, out + h0 * hd);
+          }
+        }
+      });
+    }
   }
 }
 
@@ -349,8 +394,9 @@ void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group
 }  // namespace
 
 extern const VecKernels kAvx512VecKernels = {.isa = Isa::kAvx512,
-                                             .attention_scores = AttentionScores,
-                                             .attention_values = AttentionValues,
+                                             .attention_decode_scores = AttentionDecodeScores,
+                                             .attention_decode_values = AttentionDecodeValues,
+                                             .attention_merge = avx2::AttentionMerge,
                                              .attention_prefill = AttentionPrefill,
                                              .f32_to_f16 = avx2::F32ToF16,
                                              .exp_sum = avx2::ExpSum,

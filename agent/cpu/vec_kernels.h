@@ -15,15 +15,34 @@ namespace aiscore {
 
 struct VecKernels {
   Isa isa;
-  // scores[h * len + p] = scale * sum_e q[h * hd + e] * k[p * k_stride + e]
-  // for h < heads, p < len: the scores of `heads` query heads that share one
-  // KV head against `len` cached keys.
-  void (*attention_scores)(const float* q, int64_t heads, int64_t hd, const uint16_t* k,
-                           int64_t k_stride, int64_t len, float scale, float* scores);
-  // out[h * hd + e] = sum_p probs[h * len + p] * v[p * v_stride + e] for
-  // h < heads, e < hd (out is overwritten).
-  void (*attention_values)(const float* probs, int64_t heads, int64_t len, const uint16_t* v,
-                           int64_t v_stride, int64_t hd, float* out);
+  // Decode attention runs one token's query heads over the cache a block of
+  // n <= kAttentionDecodeBlock positions at a time, every KV head at once,
+  // so that the cache is read as one stream: row p of k (and v) holds all
+  // KV heads, head g at g * hd, rows kv_stride halves apart. Query head h
+  // (of kv_heads * group, at q + h * hd) uses KV head h / group.
+  //
+  // Each call reads its block from cache while the other's arrives: the
+  // scores prefetch the block's values, and the values the next block's
+  // keys, so memory stays busy through both.
+  //
+  // scores[h * kAttentionDecodeBlock + p] = scale * q_h . k_p for p < n,
+  // and block_max[h] = their max; v: the block's value rows, prefetched.
+  void (*attention_decode_scores)(const float* q, int64_t kv_heads, int64_t group, int64_t hd,
+                                  const uint16_t* k, const uint16_t* v, int64_t kv_stride,
+                                  int64_t n, float scale, float* scores, float* block_max);
+  // out[h * hd + e] = rescale[h] * out[h * hd + e] +
+  //     sum_{p < n} weights[h * kAttentionDecodeBlock + p] * v_p[(h / group) * hd + e]
+  // for every query head h and e < hd. With rescale null, out is
+  // overwritten (its old contents are not read). k_next: n_next key rows,
+  // prefetched (any address: prefetches do not fault).
+  void (*attention_decode_values)(const float* weights, const float* rescale, int64_t kv_heads,
+                                  int64_t group, int64_t hd, const uint16_t* v, int64_t kv_stride,
+                                  int64_t n, const uint16_t* k_next, int64_t n_next, float* out);
+  // Joins `count` partial results of decode attention over consecutive
+  // runs of the cache, each AttentionDecodePartFloats(heads, hd) floats laid
+  // out as AttentionDecodePart says, into out[h * hd + e]: the softmax-
+  // weighted sum of values over all of them.
+  void (*attention_merge)(const float* parts, int64_t count, int64_t heads, int64_t hd, float* out);
   // Optional (null where the ISA has none): causal attention for prefill,
   // flash-style, so that each key and value row is converted once per pass
   // and reused by many query rows. Query rows are the `group` query heads
@@ -44,6 +63,26 @@ struct VecKernels {
   // out[i] = gate[i] / (1 + exp(-gate[i])) * up[i] (SwiGLU).
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
 };
+
+// Positions one attention_decode_scores / attention_decode_values call covers at most.
+inline constexpr int64_t kAttentionDecodeBlock = 64;
+
+// A partial result of decode attention over a run of cache positions, for
+// every query head h < heads: out[h * hd + e] = sum_p exp(s_hp - max[h]) *
+// v_p[e] (not yet divided by the sum), max[h] = max_p s_hp and sum[h] =
+// sum_p exp(s_hp - max[h]), s_hp being the scaled scores. In memory: out,
+// then max, then sum.
+struct AttentionDecodePart {
+  float* out;
+  float* max;
+  float* sum;
+};
+inline constexpr int64_t AttentionDecodePartFloats(int64_t heads, int64_t hd) {
+  return heads * (hd + 2);
+}
+inline AttentionDecodePart AttentionDecodePartAt(float* part, int64_t heads, int64_t hd) {
+  return {part, part + heads * hd, part + heads * (hd + 1)};
+}
 
 // The most query rows (tokens x heads of a group) one attention_prefill call takes.
 inline constexpr int64_t kAttentionPrefillRows = 64;
@@ -83,6 +122,19 @@ inline constexpr float kAttentionMasked = -1e30f;
 AttentionPrefillBlock BeginAttentionPrefill(const float* q, int64_t q_stride, int64_t n,
                                             int64_t group, int64_t hd, int64_t first_pos,
                                             float scale, int64_t row_tile, float* scratch);
+
+// Decode attention of one token's query heads (q: kv_heads * group heads
+// of hd) over cache rows [0, len) of k and v, block by block with a running
+// max (flash-style), left in `part` (AttentionDecodePartFloats floats) as
+// AttentionDecodePart says, for attention_merge. Needs
+// AttentionDecodeScratch(kv_heads * group) floats of scratch. Portable code
+// over vk's kernels.
+inline constexpr int64_t AttentionDecodeScratch(int64_t heads) {
+  return heads * (kAttentionDecodeBlock + 2);  // scores, block max, rescale
+}
+void AttentionDecodeRun(const VecKernels& vk, const float* q, int64_t kv_heads, int64_t group,
+                        int64_t hd, const uint16_t* k, const uint16_t* v, int64_t kv_stride,
+                        int64_t len, float scale, float* scratch, float* part);
 
 // The table of the highest supported ISA at or below `isa`.
 const VecKernels& BestVecKernels(Isa isa);

@@ -8,27 +8,54 @@
 namespace aiscore {
 namespace {
 
-void AttentionScores(const float* q, int64_t heads, int64_t hd, const uint16_t* k, int64_t k_stride,
-                     int64_t len, float scale, float* scores) {
-  for (int64_t p = 0; p < len; ++p) {
-    const uint16_t* kp = k + p * k_stride;
+void AttentionDecodeScores(const float* q, int64_t kv_heads, int64_t group, int64_t hd,
+                           const uint16_t* k, const uint16_t*, int64_t kv_stride, int64_t n,
+                           float scale, float* scores, float* block_max) {
+  const int64_t heads = kv_heads * group;
+  for (int64_t h = 0; h < heads; ++h) block_max[h] = -INFINITY;
+  for (int64_t p = 0; p < n; ++p) {
     for (int64_t h = 0; h < heads; ++h) {
+      const uint16_t* kp = k + p * kv_stride + (h / group) * hd;
       float sum = 0.0f;
       for (int64_t e = 0; e < hd; ++e) sum += q[h * hd + e] * Fp16ToFp32(kp[e]);
-      scores[h * len + p] = sum * scale;
+      const float s = sum * scale;
+      scores[h * kAttentionDecodeBlock + p] = s;
+      block_max[h] = std::max(block_max[h], s);
     }
   }
 }
 
-void AttentionValues(const float* probs, int64_t heads, int64_t len, const uint16_t* v,
-                     int64_t v_stride, int64_t hd, float* out) {
-  std::fill(out, out + heads * hd, 0.0f);
-  for (int64_t p = 0; p < len; ++p) {
-    const uint16_t* vp = v + p * v_stride;
-    for (int64_t h = 0; h < heads; ++h) {
-      const float w = probs[h * len + p];
-      for (int64_t e = 0; e < hd; ++e) out[h * hd + e] += w * Fp16ToFp32(vp[e]);
+void AttentionDecodeValues(const float* weights, const float* rescale, int64_t kv_heads,
+                           int64_t group, int64_t hd, const uint16_t* v, int64_t kv_stride,
+                           int64_t n, const uint16_t*, int64_t, float* out) {
+  const int64_t heads = kv_heads * group;
+  for (int64_t h = 0; h < heads; ++h) {
+    float* o = out + h * hd;
+    for (int64_t e = 0; e < hd; ++e) o[e] = rescale == nullptr ? 0.0f : rescale[h] * o[e];
+    for (int64_t p = 0; p < n; ++p) {
+      const float w = weights[h * kAttentionDecodeBlock + p];
+      const uint16_t* vp = v + p * kv_stride + (h / group) * hd;
+      for (int64_t e = 0; e < hd; ++e) o[e] += w * Fp16ToFp32(vp[e]);
     }
+  }
+}
+
+void AttentionMerge(const float* parts, int64_t count, int64_t heads, int64_t hd, float* out) {
+  const int64_t stride = AttentionDecodePartFloats(heads, hd);
+  for (int64_t h = 0; h < heads; ++h) {
+    float max = -INFINITY;
+    for (int64_t c = 0; c < count; ++c) max = std::max(max, parts[c * stride + heads * hd + h]);
+    float* o = out + h * hd;
+    std::fill(o, o + hd, 0.0f);
+    float sum = 0.0f;
+    for (int64_t c = 0; c < count; ++c) {
+      const float* part = parts + c * stride;
+      const float w = std::exp(part[heads * hd + h] - max);
+      sum += w * part[heads * (hd + 1) + h];
+      for (int64_t e = 0; e < hd; ++e) o[e] += w * part[h * hd + e];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t e = 0; e < hd; ++e) o[e] *= inv;
   }
 }
 
@@ -47,6 +74,37 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
 }
 
 }  // namespace
+
+void AttentionDecodeRun(const VecKernels& vk, const float* q, int64_t kv_heads, int64_t group,
+                        int64_t hd, const uint16_t* k, const uint16_t* v, int64_t kv_stride,
+                        int64_t len, float scale, float* scratch, float* part) {
+  const int64_t heads = kv_heads * group;
+  float* scores = scratch;
+  float* block_max = scores + heads * kAttentionDecodeBlock;
+  float* rescale = block_max + heads;
+  const AttentionDecodePart r = AttentionDecodePartAt(part, heads, hd);
+  for (int64_t b = 0; b < len; b += kAttentionDecodeBlock) {
+    const int64_t n = std::min(kAttentionDecodeBlock, len - b);
+    const int64_t at = b * kv_stride;
+    vk.attention_decode_scores(q, kv_heads, group, hd, k + at, v + at, kv_stride, n, scale, scores,
+                               block_max);
+    for (int64_t h = 0; h < heads; ++h) {
+      const float max = b == 0 ? block_max[h] : std::max(r.max[h], block_max[h]);
+      const float sum = vk.exp_sum(scores + h * kAttentionDecodeBlock, n, max);
+      if (b == 0) {
+        r.sum[h] = sum;
+      } else {
+        rescale[h] = max == r.max[h] ? 1.0f : std::exp(r.max[h] - max);
+        r.sum[h] = r.sum[h] * rescale[h] + sum;
+      }
+      r.max[h] = max;
+    }
+    // The next block of this run, or, past its end, the rows after it: the
+    // next run's, which this thread usually takes next.
+    vk.attention_decode_values(scores, b == 0 ? nullptr : rescale, kv_heads, group, hd, v + at,
+                               kv_stride, n, k + at + n * kv_stride, kAttentionDecodeBlock, r.out);
+  }
+}
 
 AttentionPrefillBlock BeginAttentionPrefill(const float* q, int64_t q_stride, int64_t n,
                                             int64_t group, int64_t hd, int64_t first_pos,
@@ -77,8 +135,9 @@ AttentionPrefillBlock BeginAttentionPrefill(const float* q, int64_t q_stride, in
 }
 
 extern const VecKernels kScalarVecKernels = {.isa = Isa::kScalar,
-                                             .attention_scores = AttentionScores,
-                                             .attention_values = AttentionValues,
+                                             .attention_decode_scores = AttentionDecodeScores,
+                                             .attention_decode_values = AttentionDecodeValues,
+                                             .attention_merge = AttentionMerge,
                                              .attention_prefill = nullptr,
                                              .f32_to_f16 = F32ToF16,
                                              .exp_sum = ExpSum,

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -26,37 +27,64 @@ std::vector<const VecKernels*> Tables() {
   return out;
 }
 
-TEST(VecKernelsTest, AttentionMatchesFp64) {
-  std::mt19937 rng(std::random_device{}());
+// The decode block kernels against FP64: head widths that leave partial
+// vectors (5, 130) or take other paths (48: 16 columns at a time; 72: not a
+// multiple of 16), groups that leave partial head sets, blocks of every
+// shape up to kAttentionDecodeBlock positions, values with and without a
+// rescale of the earlier output.
+TEST(VecKernelsTest, AttentionDecodeBlocksMatchFp64) {
+  const uint32_t seed = std::random_device{}();
+  std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
   for (const VecKernels* vk : Tables()) {
-    for (int64_t hd : {5, 48, 64, 128, 130}) {
-      for (int64_t heads : {1, 4, 6}) {
-        for (int64_t len : {1, 17, 300}) {
-          const int64_t stride = hd + 3;  // rows of the cache are wider than one head
-          std::vector<float> q(heads * hd), probs(heads * len);
-          std::vector<uint16_t> k(len * stride), v(len * stride);
+    for (int64_t hd : {5, 48, 64, 72, 128, 130}) {
+      for (const auto& [kv_heads, group] :
+           {std::pair<int64_t, int64_t>{1, 1}, {2, 3}, {2, 4}, {1, 6}}) {
+        for (int64_t n : {1, 5, 17, 64}) {
+          const int64_t heads = kv_heads * group, stride = kv_heads * hd + 3;
+          std::vector<float> q(heads * hd), weights(heads * kAttentionDecodeBlock), rescale(heads);
+          std::vector<uint16_t> k(n * stride), v(n * stride);
           for (float& x : q) x = normal(rng);
-          for (float& x : probs) x = std::fabs(normal(rng)) / len;
+          for (float& x : weights) x = std::fabs(normal(rng)) / n;
+          for (float& x : rescale) x = std::fabs(normal(rng));
           for (uint16_t& x : k) x = Fp32ToFp16(normal(rng));
           for (uint16_t& x : v) x = Fp32ToFp16(normal(rng));
-          std::vector<float> scores(heads * len), out(heads * hd, NAN);
-          vk->attention_scores(q.data(), heads, hd, k.data(), stride, len, 0.125f, scores.data());
-          vk->attention_values(probs.data(), heads, len, v.data(), stride, hd, out.data());
+          std::vector<float> scores(heads * kAttentionDecodeBlock, NAN), block_max(heads, NAN);
+          vk->attention_decode_scores(q.data(), kv_heads, group, hd, k.data(), v.data(), stride, n,
+                                      0.125f, scores.data(), block_max.data());
+          std::vector<float> old(heads * hd), fresh(heads * hd, NAN);
+          for (float& x : old) x = normal(rng);
+          std::vector<float> rescaled = old;
+          vk->attention_decode_values(weights.data(), nullptr, kv_heads, group, hd, v.data(),
+                                      stride, n, k.data(), n, fresh.data());
+          vk->attention_decode_values(weights.data(), rescale.data(), kv_heads, group, hd, v.data(),
+                                      stride, n, k.data(), n, rescaled.data());
+          const std::string where = std::string(IsaName(vk->isa)) + " hd=" + std::to_string(hd) +
+                                    " heads=" + std::to_string(kv_heads) + "x" +
+                                    std::to_string(group) + " n=" + std::to_string(n) +
+                                    " seed=" + std::to_string(seed);
           for (int64_t h = 0; h < heads; ++h) {
-            for (int64_t p = 0; p < len; ++p) {
+            const int64_t at = (h / group) * hd;
+            float max = -INFINITY;
+            for (int64_t p = 0; p < n; ++p) {
               double s = 0;
-              for (int64_t e = 0; e < hd; ++e)
-                s += double(q[h * hd + e]) * Fp16ToFp32(k[p * stride + e]);
-              ASSERT_NEAR(scores[h * len + p], 0.125 * s, 1e-4 * (1 + std::fabs(s)))
-                  << IsaName(vk->isa) << " hd=" << hd << " heads=" << heads << " len=" << len;
+              for (int64_t e = 0; e < hd; ++e) {
+                s += double(q[h * hd + e]) * Fp16ToFp32(k[p * stride + at + e]);
+              }
+              const float got = scores[h * kAttentionDecodeBlock + p];
+              ASSERT_NEAR(got, 0.125 * s, 1e-4 * (1 + std::fabs(s))) << where;
+              max = std::max(max, got);
             }
+            ASSERT_EQ(block_max[h], max) << where;
             for (int64_t e = 0; e < hd; ++e) {
               double s = 0;
-              for (int64_t p = 0; p < len; ++p)
-                s += double(probs[h * len + p]) * Fp16ToFp32(v[p * stride + e]);
-              ASSERT_NEAR(out[h * hd + e], s, 1e-4 * (1 + std::fabs(s)))
-                  << IsaName(vk->isa) << " hd=" << hd << " heads=" << heads << " len=" << len;
+              for (int64_t p = 0; p < n; ++p) {
+                s += double(weights[h * kAttentionDecodeBlock + p]) *
+                     Fp16ToFp32(v[p * stride + at + e]);
+              }
+              ASSERT_NEAR(fresh[h * hd + e], s, 1e-4 * (1 + std::fabs(s))) << where;
+              const double want = s + double(rescale[h]) * old[h * hd + e];
+              ASSERT_NEAR(rescaled[h * hd + e], want, 1e-4 * (1 + std::fabs(want))) << where;
             }
           }
         }
@@ -66,21 +94,22 @@ TEST(VecKernelsTest, AttentionMatchesFp64) {
 }
 
 // Causal attention of n tokens at positions first_pos .. first_pos + n - 1
-// in FP64: out[t][h] for query heads h < group sharing one KV head.
+// in FP64: out[t][h] for query heads h < kv_heads * group, head h reading KV
+// head h / group (at (h / group) * hd in each cache row).
 std::vector<double> Fp64Attention(const std::vector<float>& q, int64_t q_stride, int64_t n,
                                   int64_t group, int64_t hd, const std::vector<uint16_t>& k,
                                   const std::vector<uint16_t>& v, int64_t kv_stride,
-                                  int64_t first_pos, double scale) {
+                                  int64_t first_pos, double scale, int64_t kv_heads = 1) {
   std::vector<double> out(n * q_stride, 0.0);
   for (int64_t t = 0; t < n; ++t) {
-    for (int64_t h = 0; h < group; ++h) {
-      const int64_t len = first_pos + t + 1;
+    for (int64_t h = 0; h < kv_heads * group; ++h) {
+      const int64_t len = first_pos + t + 1, at = (h / group) * hd;
       std::vector<double> w(len);
       double max = -1e300, sum = 0;
       for (int64_t p = 0; p < len; ++p) {
         double s = 0;
         for (int64_t e = 0; e < hd; ++e) {
-          s += double(q[t * q_stride + h * hd + e]) * Fp16ToFp32(k[p * kv_stride + e]);
+          s += double(q[t * q_stride + h * hd + e]) * Fp16ToFp32(k[p * kv_stride + at + e]);
         }
         w[p] = s * scale;
         max = std::max(max, w[p]);
@@ -88,7 +117,7 @@ std::vector<double> Fp64Attention(const std::vector<float>& q, int64_t q_stride,
       for (double& x : w) sum += (x = std::exp(x - max));
       for (int64_t e = 0; e < hd; ++e) {
         double o = 0;
-        for (int64_t p = 0; p < len; ++p) o += w[p] * Fp16ToFp32(v[p * kv_stride + e]);
+        for (int64_t p = 0; p < len; ++p) o += w[p] * Fp16ToFp32(v[p * kv_stride + at + e]);
         out[t * q_stride + h * hd + e] = o / sum;
       }
     }
@@ -168,6 +197,56 @@ TEST(VecKernelsTest, BackendPrefillAttentionMatchesThePortablePath) {
       CpuBackend(3, isa).Attention(q.data(), k.data(), v.data(), n, pos, shape, fast.data());
       EXPECT_LE(Nmse(ref, fast), 1e-10)
           << IsaName(isa) << " n=" << n << " pos=" << pos << " seed=" << seed;
+    }
+  }
+}
+
+// CpuBackend::Attention for decode (runs of the cache over the threads,
+// AttentionDecodeRun, merged) against FP64, every ISA: caches of one block
+// or less, of partial blocks, and long enough for many-block runs; head
+// shapes that take each kernel path. The bits do not depend on the thread
+// count, and a batch of tokens gets the bits each would get alone.
+TEST(VecKernelsTest, BackendDecodeAttentionMatchesFp64) {
+  const uint32_t seed = std::random_device{}();
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  struct Case {
+    int64_t heads, kv_heads, hd;
+  };
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (!IsaSupported(isa)) continue;
+    for (const Case& c : {Case{8, 2, 128}, Case{6, 2, 48}, Case{12, 2, 72}, Case{3, 3, 64}}) {
+      for (int64_t pos : {0, 63, 64, 700, 2100}) {
+        const AttentionShape shape{
+            .n_heads = c.heads, .n_kv_heads = c.kv_heads, .head_dim = c.hd, .max_context = 2200};
+        const int64_t q_dim = c.heads * c.hd, kv_dim = c.kv_heads * c.hd, n = 3;
+        std::vector<float> q(n * q_dim);
+        std::vector<uint16_t> k(shape.max_context * kv_dim), v(shape.max_context * kv_dim);
+        for (float& x : q) x = 2.0f * normal(rng);
+        for (uint16_t& x : k) x = Fp32ToFp16(normal(rng));
+        for (uint16_t& x : v) x = Fp32ToFp16(normal(rng));
+        const std::string where = std::string(IsaName(isa)) + " heads=" + std::to_string(c.heads) +
+                                  "/" + std::to_string(c.kv_heads) + " hd=" + std::to_string(c.hd) +
+                                  " pos=" + std::to_string(pos) + " seed=" + std::to_string(seed);
+        std::vector<float> one(n * q_dim, NAN), three(n * q_dim, NAN), alone(n * q_dim, NAN);
+        CpuBackend(1, isa).Attention(q.data(), k.data(), v.data(), n, pos, shape, one.data());
+        CpuBackend backend(3, isa);
+        backend.Attention(q.data(), k.data(), v.data(), n, pos, shape, three.data());
+        for (int64_t t = 0; t < n; ++t) {
+          backend.Attention(q.data() + t * q_dim, k.data(), v.data(), 1, pos + t, shape,
+                            alone.data() + t * q_dim);
+        }
+        const float scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
+        EXPECT_LE(Nmse(Fp64Attention(q, q_dim, n, c.heads / c.kv_heads, c.hd, k, v, kv_dim, pos,
+                                     scale, c.kv_heads),
+                       one),
+                  1e-10)
+            << where;
+        for (int64_t i = 0; i < n * q_dim; ++i) {
+          ASSERT_EQ(one[i], three[i]) << where << " i=" << i;
+          ASSERT_EQ(one[i], alone[i]) << where << " i=" << i;
+        }
+      }
     }
   }
 }
