@@ -1,6 +1,7 @@
 // AVX-512 vector primitives (compiled with -mavx512f and friends): attention,
-// for decode and prefill; the rest of the table is AVX2's, whose loops are
-// bound by memory or too short to gain from wider vectors.
+// for decode and prefill, and its softmax's exp_sum; the rest of the table is
+// AVX2's, whose loops are bound by memory or too short to gain from wider
+// vectors.
 #include <algorithm>
 #include <cmath>
 
@@ -31,6 +32,19 @@ __m512 Exp(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
   const __m512i e = _mm512_slli_epi32(_mm512_cvtps_epi32(n), 23);
   return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), e));
+}
+
+// exp_sum on 16 lanes; the last partial vector masked.
+float ExpSum(float* x, int64_t n, float shift) {
+  const __m512 vs = _mm512_set1_ps(shift);
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+    const __m512 e = Exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vs));
+    _mm512_mask_storeu_ps(x + i, m, e);
+    acc = _mm512_mask_add_ps(acc, m, acc, e);
+  }
+  return _mm512_reduce_add_ps(acc);
 }
 
 // Rows [0, count) of f16 `src` (stride halves apart) as f32 rows of hd,
@@ -399,7 +413,7 @@ extern const VecKernels kAvx512VecKernels = {.isa = Isa::kAvx512,
                                              .attention_merge = avx2::AttentionMerge,
                                              .attention_prefill = AttentionPrefill,
                                              .f32_to_f16 = avx2::F32ToF16,
-                                             .exp_sum = avx2::ExpSum,
+                                             .exp_sum = ExpSum,
                                              .silu_mul = avx2::SiluMul};
 
 }  // namespace aiscore
