@@ -37,7 +37,10 @@ int64_t SliceColumns(const MatMulKernel& k, int64_t cols, int64_t n) {
 // - One token tile (decode, verification): nothing to reuse, so long
 //   contiguous streams (about 2 MiB) that the prefetchers follow.
 // Either way at least 4 tasks per thread, so that a core slowed by another
-// process does not hold up the rest.
+// process does not hold up the rest; for decode 12, whose threads finish
+// unevenly as the host's bandwidth moves between them (Zen 5, Q2_K tg256,
+// 2 threads: time spent waiting in the pool 5.3% of the matmuls' at 4 tasks
+// per thread, 3.5% at 12, the kernels' rate unchanged).
 // (Zen 4, 2 threads, F16 AVX-512, GFLOP/s for 4096x4096 / 14336x4096 /
 // 4096x14336 x 512 tokens: whole rows and 96 KiB 207/212/146; slices of
 // 4096 and 768 KiB 216/216/198. Quantized formats: the same within noise at
@@ -47,7 +50,8 @@ int64_t RowsPerTask(const MatMulKernel& k, int64_t rows, size_t row_bytes, int64
                         : k.k_slice_align ? (size_t{768} << 10)
                                           : (size_t{96} << 10);
   int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(target / row_bytes));
-  chunk = std::min(chunk, std::max<int64_t>(1, rows / (4 * threads)));
+  const int tasks_per_thread = n <= k.tile_cols ? 12 : 4;
+  chunk = std::min(chunk, std::max<int64_t>(1, rows / (tasks_per_thread * threads)));
   return std::max<int64_t>(k.tile_rows, chunk / k.tile_rows * k.tile_rows);
 }
 
