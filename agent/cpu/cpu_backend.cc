@@ -48,7 +48,7 @@ constexpr int64_t kElementGrain = 16384;
 // them: whole blocks, at most kDecodeRuns runs. (More runs would balance the
 // threads no better and cost more merging.)
 constexpr int64_t kDecodeRuns = 16;
-int64_t AttentionDecodeChunk(int64_t len) {
+int64_t DecodeRunPositions(int64_t len) {
   const int64_t blocks = (len + kAttentionDecodeBlock - 1) / kAttentionDecodeBlock;
   return kAttentionDecodeBlock * ((blocks + kDecodeRuns - 1) / kDecodeRuns);
 }
@@ -293,7 +293,7 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
     return;
   }
   // Decode and short batches, token by token: each token's cache positions
-  // go in runs (AttentionDecodeChunk: a function of the token's position
+  // go in runs (DecodeRunPositions: a function of the token's position
   // alone, so the thread count does not change its bits), each run
   // read as one stream by one thread (AttentionDecodeRun), the runs
   // then merged. Threads take consecutive runs, so each reads one stretch
@@ -310,7 +310,7 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t len = pos + t + 1;
       first[t - t0 + 1] =
-          first[t - t0] + (len + AttentionDecodeChunk(len) - 1) / AttentionDecodeChunk(len);
+          first[t - t0] + (len + DecodeRunPositions(len) - 1) / DecodeRunPositions(len);
     }
     const int64_t runs = first[t1 - t0];
     if (static_cast<int64_t>(decode_parts_.size()) < runs * part_floats) {
@@ -321,10 +321,10 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
       int64_t t = 0;
       for (int64_t run = runs * thread / threads; run < runs * (thread + 1) / threads; ++run) {
         while (first[t + 1] <= run) ++t;
-        const int64_t len = pos + t0 + t + 1, chunk = AttentionDecodeChunk(len);
-        const int64_t begin = (run - first[t]) * chunk, at = begin * kv_dim;
+        const int64_t len = pos + t0 + t + 1, positions = DecodeRunPositions(len);
+        const int64_t begin = (run - first[t]) * positions, at = begin * kv_dim;
         AttentionDecodeRun(vec_, q + (t0 + t) * q_dim, s.n_kv_heads, group, hd, k_cache + at,
-                           v_cache + at, kv_dim, std::min(chunk, len - begin), scale,
+                           v_cache + at, kv_dim, std::min(positions, len - begin), scale,
                            decode_scratch_[thread].data(),
                            decode_parts_.data() + run * part_floats);
       }
