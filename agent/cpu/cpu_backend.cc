@@ -330,8 +330,8 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
       }
     });
     for (int64_t t = t0; t < t1; ++t) {
-      vec_.attention_merge(decode_parts_.data() + first[t - t0] * part_floats,
-                           first[t - t0 + 1] - first[t - t0], heads, hd, out + t * q_dim);
+      AttentionMerge(vec_, decode_parts_.data() + first[t - t0] * part_floats,
+                     first[t - t0 + 1] - first[t - t0], heads, hd, out + t * q_dim);
     }
   }
 }

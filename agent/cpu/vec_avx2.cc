@@ -126,28 +126,21 @@ void AttentionDecodeValues(const float* weights, const float* rescale, int64_t k
   }
 }
 
-// The merge in the portable one's order, eight columns at a time.
-void AttentionMerge(const float* parts, int64_t count, int64_t heads, int64_t hd, float* out) {
-  const int64_t stride = AttentionDecodePartFloats(heads, hd), body = hd / 8 * 8;
-  for (int64_t h = 0; h < heads; ++h) {
-    float max = -INFINITY;
-    for (int64_t c = 0; c < count; ++c) max = std::max(max, parts[c * stride + heads * hd + h]);
-    float* o = out + h * hd;
-    std::fill(o, o + hd, 0.0f);
-    float sum = 0.0f;
+// Eight columns at a time, each summed over the rows in order.
+void WeightedSum(const float* rows, int64_t stride, const float* w, int64_t count, int64_t n,
+                 float* out) {
+  const int64_t body = n / 8 * 8;
+  for (int64_t e = 0; e < body; e += 8) {
+    __m256 acc = _mm256_setzero_ps();
     for (int64_t c = 0; c < count; ++c) {
-      const float* part = parts + c * stride;
-      const float w = std::exp(part[heads * hd + h] - max);
-      sum += w * part[heads * (hd + 1) + h];
-      const __m256 wv = _mm256_set1_ps(w);
-      for (int64_t e = 0; e < body; e += 8) {
-        _mm256_storeu_ps(
-            o + e, _mm256_fmadd_ps(wv, _mm256_loadu_ps(part + h * hd + e), _mm256_loadu_ps(o + e)));
-      }
-      for (int64_t e = body; e < hd; ++e) o[e] += w * part[h * hd + e];
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(w[c]), _mm256_loadu_ps(rows + c * stride + e), acc);
     }
-    const float inv = 1.0f / sum;
-    for (int64_t e = 0; e < hd; ++e) o[e] *= inv;
+    _mm256_storeu_ps(out + e, acc);
+  }
+  for (int64_t e = body; e < n; ++e) {
+    float sum = 0.0f;
+    for (int64_t c = 0; c < count; ++c) sum += w[c] * rows[c * stride + e];
+    out[e] = sum;
   }
 }
 
@@ -367,7 +360,7 @@ void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group
 extern const VecKernels kAvx2VecKernels = {.isa = Isa::kAvx2,
                                            .attention_decode_scores = avx2::AttentionDecodeScores,
                                            .attention_decode_values = avx2::AttentionDecodeValues,
-                                           .attention_merge = avx2::AttentionMerge,
+                                           .weighted_sum = avx2::WeightedSum,
                                            .attention_prefill = AttentionPrefill,
                                            .f32_to_f16 = avx2::F32ToF16,
                                            .exp_sum = avx2::ExpSum,

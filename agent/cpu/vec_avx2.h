@@ -14,7 +14,8 @@ void AttentionDecodeScores(const float* q, int64_t kv_heads, int64_t group, int6
 void AttentionDecodeValues(const float* weights, const float* rescale, int64_t kv_heads,
                            int64_t group, int64_t hd, const uint16_t* v, int64_t kv_stride,
                            int64_t n, const uint16_t* k_next, int64_t n_next, float* out);
-void AttentionMerge(const float* parts, int64_t count, int64_t heads, int64_t hd, float* out);
+void WeightedSum(const float* rows, int64_t stride, const float* w, int64_t count, int64_t n,
+                 float* out);
 void F32ToF16(const float* x, uint16_t* y, int64_t n);
 float ExpSum(float* x, int64_t n, float shift);
 void SiluMul(const float* gate, const float* up, float* out, int64_t n);

@@ -410,7 +410,7 @@ void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group
 extern const VecKernels kAvx512VecKernels = {.isa = Isa::kAvx512,
                                              .attention_decode_scores = AttentionDecodeScores,
                                              .attention_decode_values = AttentionDecodeValues,
-                                             .attention_merge = avx2::AttentionMerge,
+                                             .weighted_sum = avx2::WeightedSum,
                                              .attention_prefill = AttentionPrefill,
                                              .f32_to_f16 = avx2::F32ToF16,
                                              .exp_sum = ExpSum,

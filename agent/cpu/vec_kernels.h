@@ -38,11 +38,10 @@ struct VecKernels {
   void (*attention_decode_values)(const float* weights, const float* rescale, int64_t kv_heads,
                                   int64_t group, int64_t hd, const uint16_t* v, int64_t kv_stride,
                                   int64_t n, const uint16_t* k_next, int64_t n_next, float* out);
-  // Joins `count` partial results of decode attention over consecutive
-  // runs of the cache, each AttentionDecodePartFloats(heads, hd) floats laid
-  // out as AttentionDecodePart says, into out[h * hd + e]: the softmax-
-  // weighted sum of values over all of them.
-  void (*attention_merge)(const float* parts, int64_t count, int64_t heads, int64_t hd, float* out);
+  // out[e] = sum_{c < count} w[c] * rows[c * stride + e] for e < n (out is
+  // overwritten): the merge of decode attention's partial results.
+  void (*weighted_sum)(const float* rows, int64_t stride, const float* w, int64_t count, int64_t n,
+                       float* out);
   // Optional (null where the ISA has none): causal attention for prefill,
   // flash-style, so that each key and value row is converted once per pass
   // and reused by many query rows. Query rows are the `group` query heads
@@ -126,7 +125,7 @@ AttentionPrefillBlock BeginAttentionPrefill(const float* q, int64_t q_stride, in
 // Decode attention of one token's query heads (q: kv_heads * group heads
 // of hd) over cache rows [0, len) of k and v, block by block with a running
 // max (flash-style), left in `part` (AttentionDecodePartFloats floats) as
-// AttentionDecodePart says, for attention_merge. Needs
+// AttentionDecodePart says, for AttentionMerge. Needs
 // AttentionDecodeScratch(kv_heads * group) floats of scratch. Portable code
 // over vk's kernels.
 inline constexpr int64_t AttentionDecodeScratch(int64_t heads) {
@@ -135,6 +134,13 @@ inline constexpr int64_t AttentionDecodeScratch(int64_t heads) {
 void AttentionDecodeRun(const VecKernels& vk, const float* q, int64_t kv_heads, int64_t group,
                         int64_t hd, const uint16_t* k, const uint16_t* v, int64_t kv_stride,
                         int64_t len, float scale, float* scratch, float* part);
+
+// Joins `count` partial results of decode attention over consecutive runs
+// of the cache, each AttentionDecodePartFloats(heads, hd) floats laid out as
+// AttentionDecodePart says, into out[h * hd + e]: the softmax-weighted sum
+// of values over all of them. Portable code over vk.weighted_sum.
+void AttentionMerge(const VecKernels& vk, const float* parts, int64_t count, int64_t heads,
+                    int64_t hd, float* out);
 
 // The table of the highest supported ISA at or below `isa`.
 const VecKernels& BestVecKernels(Isa isa);

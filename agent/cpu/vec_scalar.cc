@@ -1,6 +1,7 @@
 // Portable vector primitives, and the per-ISA choice among the tables.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "agent/cpu/vec_kernels.h"
 #include "agent/quant/fp16.h"
@@ -40,22 +41,11 @@ void AttentionDecodeValues(const float* weights, const float* rescale, int64_t k
   }
 }
 
-void AttentionMerge(const float* parts, int64_t count, int64_t heads, int64_t hd, float* out) {
-  const int64_t stride = AttentionDecodePartFloats(heads, hd);
-  for (int64_t h = 0; h < heads; ++h) {
-    float max = -INFINITY;
-    for (int64_t c = 0; c < count; ++c) max = std::max(max, parts[c * stride + heads * hd + h]);
-    float* o = out + h * hd;
-    std::fill(o, o + hd, 0.0f);
-    float sum = 0.0f;
-    for (int64_t c = 0; c < count; ++c) {
-      const float* part = parts + c * stride;
-      const float w = std::exp(part[heads * hd + h] - max);
-      sum += w * part[heads * (hd + 1) + h];
-      for (int64_t e = 0; e < hd; ++e) o[e] += w * part[h * hd + e];
-    }
-    const float inv = 1.0f / sum;
-    for (int64_t e = 0; e < hd; ++e) o[e] *= inv;
+void WeightedSum(const float* rows, int64_t stride, const float* w, int64_t count, int64_t n,
+                 float* out) {
+  std::fill(out, out + n, 0.0f);
+  for (int64_t c = 0; c < count; ++c) {
+    for (int64_t e = 0; e < n; ++e) out[e] += w[c] * rows[c * stride + e];
   }
 }
 
@@ -74,6 +64,26 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
 }
 
 }  // namespace
+
+void AttentionMerge(const VecKernels& vk, const float* parts, int64_t count, int64_t heads,
+                    int64_t hd, float* out) {
+  // Partial c's max and sum of head h, as AttentionDecodePart lays them out.
+  const int64_t stride = AttentionDecodePartFloats(heads, hd);
+  std::vector<float> w(count);
+  for (int64_t h = 0; h < heads; ++h) {
+    const float* max_of = parts + heads * hd + h;
+    const float* sum_of = parts + heads * (hd + 1) + h;
+    float max = -INFINITY;
+    for (int64_t c = 0; c < count; ++c) max = std::max(max, max_of[c * stride]);
+    float sum = 0.0f;
+    for (int64_t c = 0; c < count; ++c) {
+      w[c] = std::exp(max_of[c * stride] - max);
+      sum += w[c] * sum_of[c * stride];
+    }
+    for (float& x : w) x /= sum;
+    vk.weighted_sum(parts + h * hd, stride, w.data(), count, hd, out + h * hd);
+  }
+}
 
 void AttentionDecodeRun(const VecKernels& vk, const float* q, int64_t kv_heads, int64_t group,
                         int64_t hd, const uint16_t* k, const uint16_t* v, int64_t kv_stride,
@@ -137,7 +147,7 @@ AttentionPrefillBlock BeginAttentionPrefill(const float* q, int64_t q_stride, in
 extern const VecKernels kScalarVecKernels = {.isa = Isa::kScalar,
                                              .attention_decode_scores = AttentionDecodeScores,
                                              .attention_decode_values = AttentionDecodeValues,
-                                             .attention_merge = AttentionMerge,
+                                             .weighted_sum = WeightedSum,
                                              .attention_prefill = nullptr,
                                              .f32_to_f16 = F32ToF16,
                                              .exp_sum = ExpSum,
