@@ -308,9 +308,8 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
     const int64_t t1 = std::min(n, t0 + kTokenwiseAttentionTokens);
     int64_t first[kTokenwiseAttentionTokens + 1] = {0};  // first run of each token
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t len = pos + t + 1;
-      first[t - t0 + 1] =
-          first[t - t0] + (len + DecodeRunPositions(len) - 1) / DecodeRunPositions(len);
+      const int64_t len = pos + t + 1, positions = DecodeRunPositions(len);
+      first[t - t0 + 1] = first[t - t0] + (len + positions - 1) / positions;
     }
     const int64_t runs = first[t1 - t0];
     if (static_cast<int64_t>(decode_parts_.size()) < runs * part_floats) {

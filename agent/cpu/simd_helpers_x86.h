@@ -73,6 +73,29 @@ inline void Transpose8x8(__m256i v[8]) {
   for (int i = 0; i < 8; ++i) v[i] = t[i];
 }
 
+// Prefetches into L2 the `bytes` at `base` spread over `steps` steps of a
+// loop that computes on data already in cache: Step(i) prefetches share i
+// (ceil(bytes / steps) bytes), a line at a time. So memory stays busy while
+// the loop computes, without bursts of prefetches that would fill the miss
+// queues at once. The addresses may lie past the data (an integer base):
+// prefetches do not fault.
+class PrefetchSpread {
+ public:
+  PrefetchSpread(uintptr_t base, size_t bytes, int64_t steps)
+      : base_(base), share_(steps > 0 ? (bytes + steps - 1) / steps : 0) {}
+  PrefetchSpread(const void* base, size_t bytes, int64_t steps)
+      : PrefetchSpread(reinterpret_cast<uintptr_t>(base), bytes, steps) {}
+  void Step(int64_t i) const {
+    for (size_t o = i * share_; o < (i + 1) * share_; o += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(base_ + o), _MM_HINT_T1);
+    }
+  }
+
+ private:
+  uintptr_t base_;
+  size_t share_;  // bytes per step
+};
+
 // Prefetches into L2 the share of block b (of `blocks`) of the `bytes` at
 // address `next`: called once per block of a decode tile, it pulls in the
 // next tile's rows (usually this thread's next call) while this one
@@ -80,10 +103,7 @@ inline void Transpose8x8(__m256i v[8]) {
 // side by side, and decode would otherwise wait on memory. `next` may lie
 // past the weights (the last tile): prefetches do not fault.
 inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t blocks) {
-  const size_t share = (bytes + blocks - 1) / blocks;
-  for (size_t i = b * share; i < (b + 1) * share; i += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(next + i), _MM_HINT_T1);
-  }
+  PrefetchSpread(next, bytes, blocks).Step(b);
 }
 
 // How far ahead decode kernels that read their weights as one stream (the
@@ -102,26 +122,6 @@ inline void PrefetchAhead(const void* p, size_t bytes) {
     _mm_prefetch(reinterpret_cast<const char*>(start + i), _MM_HINT_T1);
   }
 }
-
-// Prefetches into L2 the `bytes` at `base` spread over `steps` steps of a
-// loop that computes on data already in cache: Step(i) prefetches share i,
-// whole lines. So memory stays busy while the loop computes, without
-// bursts of prefetches that would fill the miss queues at once.
-class PrefetchSpread {
- public:
-  PrefetchSpread(const void* base, size_t bytes, int64_t steps)
-      : base_(static_cast<const char*>(base)),
-        share_(steps > 0 ? (bytes + 64 * steps - 1) / (64 * steps) * 64 : 0) {}
-  void Step(int64_t i) const {
-    for (size_t o = i * share_; o < (i + 1) * share_; o += 64) {
-      _mm_prefetch(base_ + o, _MM_HINT_T1);
-    }
-  }
-
- private:
-  const char* base_;
-  size_t share_;  // bytes per step
-};
 
 // Calls f(std::integral_constant<int, nh>) for nh in [1, 4], so that loops
 // over heads unroll and their accumulators stay in registers.
