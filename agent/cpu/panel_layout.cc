@@ -37,6 +37,22 @@ void PackQ2_KPanelBlock(const unsigned char* block, size_t stride, unsigned char
                       out + kQ2_KPanelQs);
 }
 
+// Rows 16g .. 16g + 15 of Q8_0 (`src`, rows `stride` bytes apart, `nb`
+// blocks each) as their panel.
+void PackQ8_0Panel(const unsigned char* src, size_t stride, int64_t nb, unsigned char* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    unsigned char* d = out + Q8_0PanelD(b);
+    unsigned char* qs = out + Q8_0PanelQs(b, nb);
+    for (int r = 0; r < kPanelRows; ++r) {
+      const unsigned char* block = src + r * stride + b * sizeof(BlockQ8_0);
+      std::memcpy(d + 2 * r, block + offsetof(BlockQ8_0, d), 2);
+      for (int i = 0; i < kQ8_0BlockSize; ++i) {
+        qs[64 * (i / 4) + 4 * r + i % 4] = block[offsetof(BlockQ8_0, qs) + i] ^ 0x80;
+      }
+    }
+  }
+}
+
 // Rows 16g .. 16g + 15 of F16 (`src`, rows `stride` bytes apart) column by
 // column: column k's 16 halves at out + 32k. By blocks of 16 columns, each
 // row's 32 bytes read at once.
@@ -56,7 +72,8 @@ void PackF16Panel(const unsigned char* src, size_t stride, int64_t cols, unsigne
 }  // namespace
 
 bool HasPanelLayout(Format format) {
-  return format == Format::kQ2_K || format == Format::kQ4_K || format == Format::kF16;
+  return format == Format::kQ2_K || format == Format::kQ4_K || format == Format::kQ8_0 ||
+         format == Format::kF16;
 }
 
 void RepackPanels(Format format, int64_t rows, int64_t cols, const void* src, void* dst,
@@ -82,6 +99,10 @@ void RepackPanels(Format format, int64_t rows, int64_t cols, const void* src, vo
       }
       if (format == Format::kF16) {
         PackF16Panel(from, row_bytes, cols, out + g * panel_bytes);
+        continue;
+      }
+      if (format == Format::kQ8_0) {
+        PackQ8_0Panel(from, row_bytes, cols / kQ8_0BlockSize, out + g * panel_bytes);
         continue;
       }
       if (format == Format::kQ4_K) {

@@ -1,7 +1,7 @@
 // The CPU backend's own weight layout for kernels whose vector lanes are
 // weight rows (WeightLayout::kPanels16).
 //
-// Such a kernel (Q2_K on AVX2 and AVX-512, Q4_K and F16 on AVX-512) reads 16 rows
+// Such a kernel (Q2_K on AVX2 and AVX-512, Q4_K, Q8_0 and F16 on AVX-512) reads 16 rows
 // side by side and, from GGUF rows, would transpose them on each pass (for
 // Q2_K decode, about a third of its instructions) or reduce each dot product
 // across its lanes (F16 prefill). The backend therefore repacks those
@@ -28,6 +28,17 @@
 //                       is scales[4k + j] of row r (k, j < 4)
 //   bytes  320 .. 1343: qs, 16 vectors: byte 320 + 64q + 4r + j is
 //                       qs[4q + j] of row r (q < 16, j < 4)
+//
+// Q8_0 panel: blocks in pairs (16 x 68 = 1088 bytes, 17 cache lines), row r
+// in 0..15, the quants offset to unsigned (qs ^ 0x80 = qs + 128), as
+// vpdpbusd takes them:
+//   bytes    0 ..   31: d of the pair's first block, row r's at 2r (f16)
+//   bytes   32 ..   63: d of its second block, row r's at 32 + 2r
+//   bytes   64 ..  575: the first block's qs, 8 vectors: byte 64 + 64q + 4r + j
+//                       is qs[4q + j] ^ 0x80 of row r (q < 8, j < 4)
+//   bytes  576 .. 1087: the second block's qs, the same way
+// A last block without a pair (an odd block count) keeps its d at 0 .. 31
+// and its qs at 32 .. 543.
 #ifndef AISCORE_AGENT_CPU_PANEL_LAYOUT_H_
 #define AISCORE_AGENT_CPU_PANEL_LAYOUT_H_
 
@@ -36,6 +47,7 @@
 
 #include "agent/cpu/thread_pool.h"
 #include "agent/engine/weight_tensor.h"
+#include "agent/quant/blocks.h"
 #include "agent/quant/format.h"
 
 namespace aiscore {
@@ -45,8 +57,15 @@ constexpr int kPanelRows = 16;
 constexpr size_t kQ2_KPanelD = 0, kQ2_KPanelDmin = 32, kQ2_KPanelScales = 64, kQ2_KPanelQs = 320;
 // Where the qs of a Q4_K panel block start (above).
 constexpr size_t kQ4_KPanelQs = 256;
+// Bytes of a pair of Q8_0 panel blocks (above).
+constexpr size_t kQ8_0PanelPair = 2 * kPanelRows * sizeof(BlockQ8_0);
+// Where the d and the qs of block b (of nb) of a Q8_0 panel start (above).
+constexpr size_t Q8_0PanelD(int64_t b) { return (b / 2) * kQ8_0PanelPair + 32 * (b % 2); }
+constexpr size_t Q8_0PanelQs(int64_t b, int64_t nb) {
+  return (b / 2) * kQ8_0PanelPair + (b % 2 == 0 && b + 1 == nb ? 32 : 64 + 512 * (b % 2));
+}
 
-// Whether `format` has a panel layout (Q2_K, Q4_K, F16).
+// Whether `format` has a panel layout (Q2_K, Q4_K, Q8_0, F16).
 bool HasPanelLayout(Format format);
 
 // Writes the panels of a matrix of `rows` rows of `cols` columns in

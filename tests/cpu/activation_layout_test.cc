@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "agent/cpu/cpu_features.h"
+#include "agent/cpu/matmul_kernel.h"
 #include "agent/quant/blocks.h"
+#include "agent/quant/fp16.h"
 
 namespace aiscore {
 namespace {
@@ -37,6 +39,47 @@ TEST(ActivationLayoutTest, Avx2Q8_KIsByteIdenticalToPortable) {
 #else
   GTEST_SKIP() << "not an x86 build";
 #endif
+}
+
+// The AVX-512 Q8_0 kernel's activation row: the portable converter's blocks,
+// then (from a multiple of 4 bytes) each block's scale as a float and 128 x
+// the sum of its quants, as int32.
+TEST(ActivationLayoutTest, Avx512Q8_0RowIsThePortableBlocksAndTheirSums) {
+  const MatMulKernel* k = FindMatMulKernel(Format::kQ8_0, Isa::kAvx512);
+  if (k == nullptr || !IsaSupported(Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 Q8_0 kernel";
+  std::mt19937 rng(std::random_device{}());
+  std::normal_distribution<float> normal;
+  for (int64_t nb : {1, 2, 7, 128}) {  // odd block counts: the arrays after the blocks move
+    const int64_t cols = nb * kQ8_0BlockSize;
+    const size_t blocks_bytes = (nb * sizeof(BlockQ8_0) + 3) / 4 * 4;
+    ASSERT_EQ(k->activation_row_bytes(cols), blocks_bytes + nb * 8) << "nb " << nb;
+    std::vector<float> x(cols);
+    std::vector<unsigned char> portable(ActivationRowBytesQ8_0(cols));
+    std::vector<unsigned char> row(k->activation_row_bytes(cols));
+    for (int trial = 0; trial < 300; ++trial) {
+      for (float& v : x) v = normal(rng) * (trial % 5 + 1);
+      if (trial % 3 == 0) {  // values on the half-integer grid: rounding ties
+        for (float& v : x) v = std::round(v * 2.0f) * 0.5f;
+        x[0] = 127.0f;
+      }
+      if (trial % 4 == 0) std::fill(x.begin(), x.begin() + kQ8_0BlockSize, 0.0f);  // zero block
+      ConvertActivationsQ8_0(x.data(), cols, portable.data());
+      k->convert_activations(x.data(), cols, row.data());
+      ASSERT_EQ(std::memcmp(portable.data(), row.data(), portable.size()), 0)
+          << "nb " << nb << " trial " << trial;
+      const auto* blocks = reinterpret_cast<const BlockQ8_0*>(portable.data());
+      for (int64_t b = 0; b < nb; ++b) {
+        float scale;
+        int32_t share;
+        std::memcpy(&scale, &row[blocks_bytes + 4 * b], 4);
+        std::memcpy(&share, &row[blocks_bytes + 4 * nb + 4 * b], 4);
+        int32_t sum = 0;
+        for (int8_t q : blocks[b].qs) sum += q;
+        ASSERT_EQ(scale, Fp16ToFp32(blocks[b].d)) << "nb " << nb << " block " << b;
+        ASSERT_EQ(share, 128 * sum) << "nb " << nb << " block " << b;
+      }
+    }
+  }
 }
 
 }  // namespace

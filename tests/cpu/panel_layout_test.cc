@@ -44,10 +44,24 @@ size_t Q2_KPanelOffset(int r, int64_t b, size_t i) {
   return block + kQ2_KPanelQs + 64 * (q / 4) + 4 * r + q % 4;
 }
 
+// The same for Q8_0 in a row of nb blocks (the quants offset: see
+// PanelByte).
+size_t Q8_0PanelOffset(int r, int64_t b, size_t i, int64_t nb) {
+  const size_t pair = (b / 2) * 2 * kPanelRows * sizeof(BlockQ8_0);
+  const bool lone = b % 2 == 0 && b + 1 == nb;
+  if (i < offsetof(BlockQ8_0, qs)) return pair + 32 * (b % 2) + 2 * r + i;
+  const size_t q = i - offsetof(BlockQ8_0, qs);
+  return pair + (lone ? 32 : 64 + 512 * (b % 2)) + 64 * (q / 4) + 4 * r + q % 4;
+}
+
 // Where byte `i` of row r's bytes (within its panel) lies in the panel, for
-// `format`: offset from the panel's start.
-size_t PanelOffset(Format format, int r, size_t i) {
+// `format` with rows of row_bytes: offset from the panel's start.
+size_t PanelOffset(Format format, int r, size_t i, size_t row_bytes) {
   if (format == Format::kF16) return 2 * kPanelRows * (i / 2) + 2 * r + i % 2;
+  if (format == Format::kQ8_0) {
+    return Q8_0PanelOffset(r, i / sizeof(BlockQ8_0), i % sizeof(BlockQ8_0),
+                           row_bytes / sizeof(BlockQ8_0));
+  }
   if (format == Format::kQ4_K) {  // each block transposed in 4-byte units
     const size_t b = i / sizeof(BlockQ4_K), j = i % sizeof(BlockQ4_K);
     return b * kPanelRows * sizeof(BlockQ4_K) + 64 * (j / 4) + 4 * r + j % 4;
@@ -55,13 +69,25 @@ size_t PanelOffset(Format format, int r, size_t i) {
   return Q2_KPanelOffset(r, i / sizeof(BlockQ2_K), i % sizeof(BlockQ2_K));
 }
 
+// The panel's value of GGUF byte i of a row: the same, but Q8_0 quants
+// offset to unsigned.
+unsigned char PanelByte(Format format, size_t i, unsigned char gguf) {
+  const bool quant = format == Format::kQ8_0 && i % sizeof(BlockQ8_0) >= offsetof(BlockQ8_0, qs);
+  return quant ? gguf ^ 0x80 : gguf;
+}
+
 TEST(PanelLayoutTest, BytesLieWhereTheLayoutSays) {
   const uint32_t seed = std::random_device{}();
   std::mt19937 rng(seed);
   ThreadPool pool(3);
-  for (Format format : {Format::kQ2_K, Format::kQ4_K, Format::kF16}) {
+  // Q8_0: an odd block count (a last block without a pair) and an even one.
+  const std::pair<Format, int64_t> cases[] = {{Format::kQ2_K, 3 * kSuperBlockSize},
+                                              {Format::kQ4_K, 3 * kSuperBlockSize},
+                                              {Format::kF16, 37},
+                                              {Format::kQ8_0, 7 * kQ8_0BlockSize},
+                                              {Format::kQ8_0, 4 * kQ8_0BlockSize}};
+  for (const auto& [format, cols] : cases) {
     const int64_t rows = 2 * kPanelRows + 5;
-    const int64_t cols = format == Format::kF16 ? 37 : 3 * kSuperBlockSize;
     const size_t row_bytes = RowBytes(format, cols);
     const std::vector<unsigned char> src = RandomBytes(rows * row_bytes, rng);
     std::vector<unsigned char> copied(src.size(), 0xAA);
@@ -71,20 +97,22 @@ TEST(PanelLayoutTest, BytesLieWhereTheLayoutSays) {
     EXPECT_EQ(copied, in_place) << FormatName(format);
     for (int64_t row = 0; row < rows; ++row) {
       for (size_t byte = 0; byte < row_bytes; ++byte) {
-        const size_t at = row < 2 * kPanelRows
-                              ? (row / kPanelRows) * kPanelRows * row_bytes +
-                                    PanelOffset(format, row % kPanelRows, byte)
-                              : row * row_bytes + byte;  // past the panels: as it was
-        ASSERT_EQ(copied[at], src[row * row_bytes + byte])
+        const bool panel = row < 2 * kPanelRows;
+        const size_t at = panel ? (row / kPanelRows) * kPanelRows * row_bytes +
+                                      PanelOffset(format, row % kPanelRows, byte, row_bytes)
+                                : row * row_bytes + byte;  // past the panels: as it was
+        const unsigned char gguf = src[row * row_bytes + byte];
+        ASSERT_EQ(copied[at], panel ? PanelByte(format, byte, gguf) : gguf)
             << FormatName(format) << " row " << row << " byte " << byte << " seed " << seed;
       }
     }
   }
 }
 
-TEST(PanelLayoutTest, OnlyQ2_KQ4_KAndF16HaveOne) {
+TEST(PanelLayoutTest, OnlyQ2_KQ4_KQ8_0AndF16HaveOne) {
   for (Format f : kAllFormats) {
-    EXPECT_EQ(HasPanelLayout(f), f == Format::kQ2_K || f == Format::kQ4_K || f == Format::kF16)
+    EXPECT_EQ(HasPanelLayout(f),
+              f == Format::kQ2_K || f == Format::kQ4_K || f == Format::kQ8_0 || f == Format::kF16)
         << FormatName(f);
   }
 }
@@ -136,7 +164,7 @@ std::string Describe(const MatMulKernel& k, const Problem& p, uint32_t seed) {
 
 // Decode (1 token), two tokens, partial and full token tiles; rows with and
 // without a tail past the panels; quantizer-made and (Q2_K) random-byte
-// blocks; F16 rows of any length.
+// blocks; F16 rows of any length, Q8_0 rows of odd block counts.
 TEST(PanelKernelTest, MatchesFp64AndTheSameKernelOnRows) {
   const std::vector<const MatMulKernel*> kernels = PanelKernels();
   if (kernels.empty()) GTEST_SKIP() << "no kernel this CPU runs reads panels";
@@ -148,7 +176,9 @@ TEST(PanelKernelTest, MatchesFp64AndTheSameKernelOnRows) {
     for (bool raw : {false, true}) {
       if (raw && k->format != Format::kQ2_K) continue;
       for (const auto& s : shapes) {
-        const int64_t cols = f16 ? s[1] + s[0] % 7 : s[1];  // F16: odd lengths too
+        // F16: odd lengths too; Q8_0: odd block counts too.
+        const int64_t cols =
+            f16 ? s[1] + s[0] % 7 : s[1] + (k->format == Format::kQ8_0 ? 32 * (s[0] % 2) : 0);
         const Problem p = MakePanelProblem(k->format, s[0], cols, s[2], raw, seed + s[0] + s[2]);
         const std::string what = Describe(*k, p, seed) + (raw ? " random bytes" : "");
         const std::vector<float> got = RunKernel(*k, p, /*panels=*/true);
@@ -157,8 +187,9 @@ TEST(PanelKernelTest, MatchesFp64AndTheSameKernelOnRows) {
         // (mins as large as scales): the activations' rounding weighs more.
         EXPECT_LE(Nmse(p.expected, got), (raw ? 2 : 1) * PanelLimit(k->format)) << what;
         const std::vector<float> rows = RunKernel(*k, p, /*panels=*/false);
-        if (f16) {
-          // The same products, summed in another order.
+        if (f16 || (k->format == Format::kQ8_0 && p.n == 1)) {
+          // The same products, summed in another order (Q8_0 decode on rows
+          // gathers 8 blocks' integer sums before scaling them).
           EXPECT_LE(Nmse(std::vector<double>(rows.begin(), rows.end()), got), 1e-11) << what;
           continue;
         }
@@ -196,8 +227,9 @@ TEST(PanelKernelTest, ATokensSumsDoNotDependOnItsNeighbours) {
 
 // CpuMatMul on a tensor in the panel layout: 1 to 3 threads, decode and
 // prefill, 203 rows (12 panels and 11 rows past them), an odd column count
-// for F16, the same values as the kernel run alone; and rows long enough that prefill slices them
-// (kernels that slice), against FP64 and whole panels.
+// for F16 and an odd block count for Q8_0, the same values as the kernel run
+// alone; and rows long enough that prefill slices them (kernels that slice),
+// against FP64 and whole panels.
 TEST(PanelKernelTest, CpuMatMulReadsPanelTensors) {
   const std::vector<const MatMulKernel*> kernels = PanelKernels();
   if (kernels.empty()) GTEST_SKIP() << "no kernel this CPU runs reads panels";
@@ -207,9 +239,9 @@ TEST(PanelKernelTest, CpuMatMulReadsPanelTensors) {
       ThreadPool pool(threads);
       CpuMatMul mm(&pool, k->isa);
       for (int64_t n : {1, 2, 40, 130}) {
-        for (int64_t cols : {1024, 1041, 9000}) {
+        for (int64_t cols : {1024, 1041, 1056, 9000}) {
           if (cols > 4096 && (k->k_slice_align == 0 || n == 1)) continue;
-          if (cols % kSuperBlockSize != 0 && k->format != Format::kF16) continue;
+          if (cols % Traits(k->format).block_size != 0) continue;
           const Problem p = MakePanelProblem(k->format, 203, cols, n, false, seed + n);
           std::vector<unsigned char> panels = p.weights;
           RepackPanels(k->format, p.rows, p.cols, panels.data(), panels.data(), &pool);
