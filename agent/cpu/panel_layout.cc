@@ -46,8 +46,11 @@ void PackQ8_0Panel(const unsigned char* src, size_t stride, int64_t nb, unsigned
     for (int r = 0; r < kPanelRows; ++r) {
       const unsigned char* block = src + r * stride + b * sizeof(BlockQ8_0);
       std::memcpy(d + 2 * r, block + offsetof(BlockQ8_0, d), 2);
-      for (int i = 0; i < kQ8_0BlockSize; ++i) {
-        qs[64 * (i / 4) + 4 * r + i % 4] = block[offsetof(BlockQ8_0, qs) + i] ^ 0x80;
+      for (int u = 0; u < kQ8_0BlockSize / 4; ++u) {  // 4 quants at a time
+        uint32_t q;
+        std::memcpy(&q, block + offsetof(BlockQ8_0, qs) + 4 * u, 4);
+        q ^= 0x80808080u;
+        std::memcpy(qs + 64 * u + 4 * r, &q, 4);
       }
     }
   }
