@@ -53,11 +53,12 @@ inline __m256i LoadQuants(const BlockQ8_0& block) {
 // portable converter writes them; then, from a multiple of 4 bytes, nb
 // floats (each block's scale) and nb int32 (128 x the sum of each block's
 // quants: what the weights' offset adds to the block's dot product).
-size_t BlocksBytes(int64_t nb) { return (nb * sizeof(BlockQ8_0) + 3) / 4 * 4; }
+size_t ScaleOffset(int64_t nb) { return (nb * sizeof(BlockQ8_0) + 3) / 4 * 4; }
+size_t OffsetShareOffset(int64_t nb) { return ScaleOffset(nb) + nb * sizeof(float); }
 
 size_t ActivationRowBytes(int64_t cols) {
   const int64_t nb = cols / kQ8_0BlockSize;
-  return BlocksBytes(nb) + nb * (sizeof(float) + sizeof(int32_t));
+  return OffsetShareOffset(nb) + nb * sizeof(int32_t);
 }
 
 struct ActivationRow {
@@ -67,18 +68,19 @@ struct ActivationRow {
 };
 
 ActivationRow ActivationRowAt(const unsigned char* a, int64_t nb) {
-  const unsigned char* scale = a + BlocksBytes(nb);
-  return {reinterpret_cast<const BlockQ8_0*>(a), reinterpret_cast<const float*>(scale),
-          reinterpret_cast<const int32_t*>(scale + nb * sizeof(float))};
+  return {reinterpret_cast<const BlockQ8_0*>(a),
+          reinterpret_cast<const float*>(a + ScaleOffset(nb)),
+          reinterpret_cast<const int32_t*>(a + OffsetShareOffset(nb))};
 }
 
 // Same arithmetic as QuantizeRowQ8_0: d = f16(amax / 127), q = clamp(round(x
 // / d), -127, 127) with round half to even (vcvtps2dq under the default MXCSR).
 void ConvertActivations(const float* x, int64_t cols, void* out) {
   const int64_t nb = cols / kQ8_0BlockSize;
-  auto* blocks = static_cast<BlockQ8_0*>(out);
-  auto* scale = reinterpret_cast<float*>(static_cast<unsigned char*>(out) + BlocksBytes(nb));
-  auto* offset_share = reinterpret_cast<int32_t*>(scale + nb);
+  auto* row = static_cast<unsigned char*>(out);
+  auto* blocks = reinterpret_cast<BlockQ8_0*>(row);
+  auto* scale = reinterpret_cast<float*>(row + ScaleOffset(nb));
+  auto* offset_share = reinterpret_cast<int32_t*>(row + OffsetShareOffset(nb));
   for (int64_t b = 0; b < nb; ++b, x += kQ8_0BlockSize) {
     const __m512 v0 = _mm512_loadu_ps(x);
     const __m512 v1 = _mm512_loadu_ps(x + 16);
@@ -361,8 +363,8 @@ void PanelDecode(int64_t nb, const unsigned char* panel, const ActivationRow& a,
   for (; b + 2 <= nb; b += 2) {
     const unsigned char* pair = panel + (b / 2) * kQ8_0PanelPair;
     PrefetchAhead(pair, kQ8_0PanelPair);
-    sum = DecodeBlock(pair, pair + 64, a, b, sum);
-    sum = DecodeBlock(pair + 32, pair + 64 + 512, a, b + 1, sum);
+    sum = DecodeBlock(pair + kQ8_0PanelD0, pair + kQ8_0PanelQs0, a, b, sum);
+    sum = DecodeBlock(pair + kQ8_0PanelD1, pair + kQ8_0PanelQs1, a, b + 1, sum);
   }
   if (b < nb) sum = DecodeBlock(panel + Q8_0PanelD(b), panel + Q8_0PanelQs(b, nb), a, b, sum);
   _mm512_storeu_ps(out, sum);

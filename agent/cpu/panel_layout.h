@@ -57,12 +57,21 @@ constexpr int kPanelRows = 16;
 constexpr size_t kQ2_KPanelD = 0, kQ2_KPanelDmin = 32, kQ2_KPanelScales = 64, kQ2_KPanelQs = 320;
 // Where the qs of a Q4_K panel block start (above).
 constexpr size_t kQ4_KPanelQs = 256;
-// Bytes of a pair of Q8_0 panel blocks (above).
+// Bytes of a pair of Q8_0 panel blocks, and offsets within a pair (above):
+// the d and the qs of its first and second block, and the qs of a last
+// block without a pair.
 constexpr size_t kQ8_0PanelPair = 2 * kPanelRows * sizeof(BlockQ8_0);
-// Where the d and the qs of block b (of nb) of a Q8_0 panel start (above).
-constexpr size_t Q8_0PanelD(int64_t b) { return (b / 2) * kQ8_0PanelPair + 32 * (b % 2); }
+constexpr size_t kQ8_0PanelD0 = 0, kQ8_0PanelD1 = 32;
+constexpr size_t kQ8_0PanelQs0 = 64, kQ8_0PanelQs1 = 576, kQ8_0PanelLoneQs = 32;
+// Where the d and the qs of block b (of nb) of a Q8_0 panel start.
+constexpr size_t Q8_0PanelD(int64_t b) {
+  return (b / 2) * kQ8_0PanelPair + (b % 2 == 0 ? kQ8_0PanelD0 : kQ8_0PanelD1);
+}
 constexpr size_t Q8_0PanelQs(int64_t b, int64_t nb) {
-  return (b / 2) * kQ8_0PanelPair + (b % 2 == 0 && b + 1 == nb ? 32 : 64 + 512 * (b % 2));
+  const size_t in_pair = b % 2 == 1    ? kQ8_0PanelQs1
+                         : b + 1 == nb ? kQ8_0PanelLoneQs
+                                       : kQ8_0PanelQs0;
+  return (b / 2) * kQ8_0PanelPair + in_pair;
 }
 
 // Whether `format` has a panel layout (Q2_K, Q4_K, Q8_0, F16).
