@@ -1,6 +1,7 @@
 #include "agent/cpu/activation_layout.h"
 
 #include <cstring>
+#include <utility>
 
 #include "agent/quant/blocks.h"
 #include "agent/quant/reference.h"
@@ -21,5 +22,13 @@ void ConvertActivationsQ8_K(const float* x, int64_t cols, void* out) {
   QuantizeRowQ8_K(x, static_cast<BlockQ8_K*>(out), cols);
 }
 size_t ActivationRowBytesQ8_K(int64_t cols) { return cols / kSuperBlockSize * sizeof(BlockQ8_K); }
+
+void PairQ8_KBsums(void* row, int64_t cols) {
+  auto* blocks = static_cast<BlockQ8_K*>(row);
+  for (int64_t b = 0; b < cols / kSuperBlockSize; ++b) {
+    int16_t* s = blocks[b].bsums;
+    for (int k = 0; k < kSuperBlockSize / 64; ++k) std::swap(s[4 * k + 1], s[4 * k + 2]);
+  }
+}
 
 }  // namespace aiscore

@@ -18,6 +18,11 @@ void ConvertActivationsQ8_0(const float* x, int64_t cols, void* out);
 size_t ActivationRowBytesQ8_0(int64_t cols);
 void ConvertActivationsQ8_K(const float* x, int64_t cols, void* out);
 size_t ActivationRowBytesQ8_K(int64_t cols);
+// Q8_K with paired sums, the AVX-512 Q2_K kernel's: in each block the 16
+// bsums in the order 0, 2, 1, 3, 4, 6, 5, 7, ..., so that dword 2k + j holds
+// the sums of groups 4k + j and 4k + j + 2 (j < 2), as the kernel pairs its
+// mins. Reorders a Q8_K row of `cols` columns in place.
+void PairQ8_KBsums(void* row, int64_t cols);
 
 #ifdef AISCORE_HAVE_X86_KERNELS
 // AVX2 versions (activation_layout_avx2.cc), byte-identical to the portable

@@ -161,12 +161,13 @@ absl::StatusOr<ModelWeights> CpuBackend::PrepareWeights(const ModelWeights& host
   if (!copy.ok()) return copy.status();
   auto* out = static_cast<unsigned char*>(copy->get());
   for (WeightTensor* t : repack) {
-    RepackPanels(t->format, t->rows, t->cols, t->data, out, &pool_);
+    const WeightLayout layout = BestMatMulKernel(t->format, isa_).panel_layout;
+    RepackPanels(t->format, layout, t->rows, t->cols, t->data, out, &pool_);
     // The file's pages just read would stay in this process's resident set
     // beside their copy while the file is mapped; drop them (whole pages only).
     if (host.file_mapped) DropPages(t->data, t->bytes());
     t->data = out;
-    t->layout = WeightLayout::kPanels16;
+    t->layout = layout;
     out += aligned_bytes(t);
   }
   prepared.storage =
@@ -183,8 +184,9 @@ absl::StatusOr<ModelWeights> CpuBackend::SynthesizeOnDevice(const ModelConfig& c
   if (!w.ok()) return w.status();
   for (WeightTensor* t : w->MutableTensors()) {
     if (!WantsPanels(*t, *w)) continue;
-    RepackPanels(t->format, t->rows, t->cols, t->data, const_cast<void*>(t->data), &pool_);
-    t->layout = WeightLayout::kPanels16;
+    const WeightLayout layout = BestMatMulKernel(t->format, isa_).panel_layout;
+    RepackPanels(t->format, layout, t->rows, t->cols, t->data, const_cast<void*>(t->data), &pool_);
+    t->layout = layout;
   }
   return w;
 }

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/panel_layout.h"
@@ -76,11 +77,12 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
   const int64_t slice = SliceColumns(k, cols, n);
   const int64_t chunk = RowsPerTask(k, rows, RowBytes(w.format, slice), n, pool_->size());
   const auto* wbase = static_cast<const unsigned char*>(w.data);
-  // Panels are whole tiles: tasks start at multiples of tile_rows (16), and
-  // a panel's slice [k0, k0 + kc) starts kPanelRows * RowBytes(k0) into it.
-  const bool panels = w.layout == WeightLayout::kPanels16;
-  if (panels && (k.panel_tile == nullptr || k.tile_rows != kPanelRows)) {
-    std::fprintf(stderr, "aiscore: %s is in the panel layout, which the %s %s kernel cannot read\n",
+  // Panels are whole tiles: tasks start at multiples of tile_rows (16, or 32
+  // for kPanels32), and a kPanels16 panel's slice [k0, k0 + kc) starts
+  // kPanelRows * RowBytes(k0) into it.
+  if (w.layout != WeightLayout::kRows &&
+      (k.panel_tile == nullptr || k.panel_layout != w.layout || k.tile_rows % kPanelRows != 0)) {
+    std::fprintf(stderr, "aiscore: %s is in a panel layout which the %s %s kernel cannot read\n",
                  w.name.c_str(), std::string(FormatName(w.format)).c_str(),
                  std::string(IsaName(k.isa)).c_str());
     std::abort();
@@ -97,19 +99,25 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
         const int nc = static_cast<int>(std::min<int64_t>(k.tile_cols, n - j0));
         for (int64_t i0 = row_begin; i0 < row_end; i0 += k.tile_rows) {
           const int nr = static_cast<int>(std::min<int64_t>(k.tile_rows, row_end - i0));
-          const bool panel = panels && nr == kPanelRows;
-          auto tile = [&](float* out, size_t out_stride) {
-            (panel ? k.panel_tile : k.tile)(kc, (panel ? p0 : w0) + i0 * w_stride, w_stride, nr,
-                                            a0 + j0 * a_stride, a_stride, nc, out, out_stride);
-          };
-          float* out = y + j0 * rows + i0;
-          if (k0 == 0) {
-            tile(out, rows);
-            continue;
-          }
-          tile(partial, k.tile_rows);
-          for (int c = 0; c < nc; ++c) {
-            for (int r = 0; r < nr; ++r) out[c * rows + r] += partial[c * k.tile_rows + r];
+          // The rows in panels, then those past them.
+          const int np = PanelRowsAt(w.layout, rows, i0, nr);
+          for (const auto& [first, count] : {std::pair{0, np}, std::pair{np, nr - np}}) {
+            if (count == 0) continue;
+            const int64_t i = i0 + first;
+            auto tile = [&](float* out, size_t out_stride) {
+              (first < np ? k.panel_tile : k.tile)(kc, (first < np ? p0 : w0) + i * w_stride,
+                                                   w_stride, count, a0 + j0 * a_stride, a_stride,
+                                                   nc, out, out_stride);
+            };
+            float* out = y + j0 * rows + i;
+            if (k0 == 0) {
+              tile(out, rows);
+              continue;
+            }
+            tile(partial, k.tile_rows);
+            for (int c = 0; c < nc; ++c) {
+              for (int r = 0; r < count; ++r) out[c * rows + r] += partial[c * k.tile_rows + r];
+            }
           }
         }
       }

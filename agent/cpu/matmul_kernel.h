@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "agent/cpu/cpu_features.h"
+#include "agent/engine/weight_tensor.h"
 #include "agent/quant/format.h"
 
 namespace aiscore {
@@ -38,14 +39,17 @@ struct MatMulKernel {
   // plain arrays of elements or blocks). CpuMatMul then walks long rows in
   // slices, so that the activations every row tile reads stay in cache.
   int64_t k_slice_align = 0;
-  // Optional: the tile on weights in the panel layout (panel_layout.h), the
-  // same contract as `tile` with w at the start of a panel of tile_rows (16)
-  // rows and nr == tile_rows. CpuBackend repacks a matrix whose kernel has
-  // one, and CpuMatMul calls it on the full panels and `tile` on the rows
-  // past them. With k_slice_align, it takes slices as `tile` does, w then
+  // Optional: the tile on weights in the panel layout `panel_layout`
+  // (panel_layout.h), the same contract as `tile` with w at the start of a
+  // run of nr rows in panels: a panel (nr == 16), or for kPanels32 a pair of
+  // panels (nr == 32, tile_rows 32) or a last lone panel (nr == 16). CpuBackend
+  // repacks a matrix whose kernel has one, and CpuMatMul calls it on the rows
+  // in panels (PanelRowsAt) and `tile` on the rows past them. With
+  // k_slice_align (kPanels16 only), it takes slices as `tile` does, w then
   // offset by kPanelRows * RowBytes(format, k0) into the panel.
   void (*panel_tile)(int64_t cols, const void* w, size_t w_stride, int nr, const void* a,
                      size_t a_stride, int nc, float* out, size_t out_stride) = nullptr;
+  WeightLayout panel_layout = WeightLayout::kPanels16;
 };
 
 // The kernel of exactly this (format, isa), or nullptr where there is none.

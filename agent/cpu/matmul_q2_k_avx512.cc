@@ -1,26 +1,39 @@
 // Q2_K weights x Q8_K activations on AVX-512 (F/BW/VL/DQ + VNNI).
 //
-// Weight rows are the vector lanes: a tile covers 16 rows, one per 32-bit
-// lane. Each super-block of the 16 rows is unpacked once into a panel whose
-// vector p holds weights 4p..4p+3 of every row as bytes (a 16 x 16 dword
-// transpose of the packed 2-bit quants), already multiplied by the 4-bit
-// scale of their group of 16 (q * scale <= 45 fits a byte, and vpmullw on
-// the byte pairs cannot carry). vpdpbusd then multiplies it by the four int8
-// activations at 4p of one token, broadcast straight from the Q8_K block, for
-// every token of the tile (kBlockCols tokens at a time in registers): one
-// instruction per 64 multiply-adds and nothing else per group. So the
-// unpacking is paid once per 16 rows and super-block and reused over up to
-// kTileCols tokens, and each lane ends up holding its row's dot product.
+// Weight rows are the vector lanes: a panel covers 16 rows, one per 32-bit
+// lane, and a tile two panels (32 rows). For prefill, each super-block of a
+// panel is unpacked once into a Panel whose vector p holds weights 4p..4p+3
+// of every row as bytes (a 16 x 16 dword transpose of the packed 2-bit
+// quants), already multiplied by the 4-bit scale of their group of 16 (q *
+// scale <= 45 fits a byte, and vpmullw on the byte pairs cannot carry).
+// vpdpbusd then multiplies it by the four int8 activations at 4p of one
+// token, broadcast straight from the Q8_K block, for every token of the tile
+// (kBlockCols tokens at a time in registers): one instruction per 64
+// multiply-adds and nothing else per group. So the unpacking is paid once per
+// 16 rows and super-block and reused over up to kTileCols tokens, and each
+// lane ends up holding its row's dot product.
 //
-// The mins term is (mins x Q8_K bsums), in int32; f32 scales are applied once
-// per super-block. Decode (one token) skips the panel and feeds each unpacked
-// vector straight into the dot products, while the next tile's rows are
-// prefetched.
+// Decode (one token) skips the Panel: each bit pair of the packed quants is
+// masked in place and fed straight into the dot products, for both panels of
+// the tile at once, so that each activation value broadcast serves 32 rows
+// (the broadcasts were a third of the loads, and loads bound this loop on
+// Zen 5). The group sums are scaled by vpmulld, each scale taken from its
+// packed byte by a shift and a mask (not a vpshufb, whose pattern is one
+// more load).
 //
-// The transposes happen on GGUF rows only: CpuBackend repacks Q2_K matrices
-// into the panel layout (panel_layout.h), whose blocks hold each vector the
-// kernel computes with as it lies, and PanelTile loads them directly (for
-// decode, on Zen 4, 1.7x the rows' rate).
+// The mins term is (mins x Q8_K bsums), in int32, two groups per vpdpwssd:
+// the activation row's bsums come paired (PairQ8_KBsums) as the mins pair in
+// each scales dword. f32 scales are applied once per super-block. Every path
+// computes the same integer sums and the same float operations, so a token's
+// bits do not depend on its batch.
+//
+// The weights are read in the backend's panel pairs (WeightLayout::kPanels32,
+// panel_layout.h): the two panels of a tile as one stream. (Two panels laid
+// out one after the other, two streams, read 35% less from DRAM than one.)
+// Against one panel at a time with vpshufb scales, decode on Zen 5, one core:
+// from L2 56 -> 72-78 GB/s, from L3 52 -> 57-61 GiB/s; from DRAM on 2 threads
+// unchanged (memory bound there). GGUF rows (rows past the panels) are packed
+// into a panel block on the stack as they are read, then take the same code.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -37,10 +50,12 @@
 namespace aiscore {
 namespace {
 
-constexpr int kRows = kLaneRows;  // weight rows per tile, one per 32-bit lane
-constexpr int kTileCols = 64;     // tokens per tile
-constexpr int kBlockCols = 8;     // tokens whose accumulators live in registers at once
-constexpr int kPositions = kSuperBlockSize / 4;  // 4-weight positions per super-block
+constexpr int kRows = kLaneRows;      // weight rows per panel, one per 32-bit lane
+constexpr int kPairRows = 2 * kRows;  // rows per tile: a pair of panels
+constexpr int kTileCols = 64;         // tokens per tile
+constexpr int kBlockCols = 8;         // tokens whose accumulators live in registers at once
+constexpr int kPositions = kSuperBlockSize / 4;            // 4-weight positions per super-block
+constexpr size_t kPanelBlock = kRows * sizeof(BlockQ2_K);  // one super-block of a panel
 
 constexpr size_t kQsOffset = offsetof(BlockQ2_K, qs);
 constexpr size_t kDOffset = offsetof(BlockQ2_K, d);
@@ -48,108 +63,80 @@ constexpr size_t kActQsOffset = offsetof(BlockQ8_K, qs);
 constexpr size_t kActBsumsOffset = offsetof(BlockQ8_K, bsums);
 static_assert(offsetof(BlockQ2_K, scales) == 0 && offsetof(BlockQ2_K, dmin) == kDOffset + 2);
 
-// The scales of one super-block of 16 rows. Lane r of each vector is row r.
-// The 4-bit scales and mins stay packed (byte b of sc[k] is group 4k + b) and
-// are spread per group where they are used: 26 vectors of them unpacked at
-// once left the dot products too few registers (decode spilled its sums).
-struct Scales {
-  __m512i sc[4];    // [k]: 4-bit scales of groups 4k..4k+3, a byte each
-  __m512i mins[4];  // [k]: 4-bit mins of groups 4k..4k+3, a byte each
-  __m512 d, dmin;   // super-block scales, f32
+// Loads of a panel block (panel_layout.h).
+inline __m512i LoadQs(const unsigned char* block, int q) {
+  return _mm512_loadu_si512(block + kQ2_KPanelQs + 64 * q);
+}
+// Lane r: dword k of row r's scales, byte j = the 4-bit scale (low nibble)
+// and min (high nibble) of group 4k + j.
+inline __m512i LoadScaleDword(const unsigned char* block, int k) {
+  return _mm512_loadu_si512(block + kQ2_KPanelScales + 64 * k);
+}
+inline __m512 LoadHalves(const unsigned char* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// The scale of group 4k + j, i32 in each lane, from v = LoadScaleDword(k).
+inline __m512i GroupScale(__m512i v, int j) {
+  return _mm512_and_si512(j == 0 ? v : _mm512_srli_epi32(v, 8 * j), _mm512_set1_epi32(0x0f));
+}
+
+// What a panel block's dot products are finished with: its mins paired as
+// i16 (mins[2k + j]: groups 4k + j and 4k + j + 2, j < 2, the nibbles of
+// scales dword k) and its f32 super-block scales.
+struct BlockScales {
+  __m512i mins[8];
+  __m512 d, dmin;
 };
 
-// One super-block of 16 rows, unpacked.
-struct Panel {
-  __m512i q[kPositions];  // [p]: scaled weights 4p..4p+3 of each row, u8 0..45
-  Scales s;
-};
-
-// Fills s->sc and s->mins from v[k], lane r = scales dword k of row r (byte
-// b: scale and min of group 4k + b).
-void UnpackScales(const __m512i v[4], Scales* s) {
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
+inline void LoadBlockScales(const unsigned char* block, BlockScales* s) {
   for (int k = 0; k < 4; ++k) {
-    s->sc[k] = _mm512_and_si512(v[k], m4);
-    s->mins[k] = _mm512_and_si512(_mm512_srli_epi32(v[k], 4), m4);
-  }
-}
-
-// The scale of group g, i32 in each lane.
-inline __m512i GroupScale(const Scales& s, int g) {
-  return _mm512_shuffle_epi8(s.sc[g / 4], BytePattern(g % 4, 0x80));
-}
-
-// The mins of groups 2i and 2i + 1, i16 x 2 in each lane.
-inline __m512i MinPair(const Scales& s, int i) {
-  return _mm512_shuffle_epi8(s.mins[i / 2], BytePattern(2 * (i % 2), 2 * (i % 2) + 1));
-}
-
-// Unpacks the scales of the super-block at byte `block` of each row: 16 bytes
-// of 4-bit scale and min (dwords 0..3) and d, dmin (bytes 80..83).
-void LoadScales(const unsigned char* const rows[kRows], size_t block, Scales* s) {
-  __m512i v[4];
-  // Bytes 68..83: the last dword holds d and dmin.
-  LoadTransposed4(rows, block + kDOffset + 4 - 16, v);
-  s->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v[3]));
-  s->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v[3], 16)));
-  LoadTransposed4(rows, block, v);
-  UnpackScales(v, s);
-}
-
-// The same from a panel block (panel_layout.h), where they lie transposed.
-void LoadPanelScales(const unsigned char* panel, Scales* s) {
-  s->d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + kQ2_KPanelD)));
-  s->dmin =
-      _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + kQ2_KPanelDmin)));
-  __m512i v[4];
-  for (int k = 0; k < 4; ++k) v[k] = _mm512_loadu_si512(panel + kQ2_KPanelScales + 64 * k);
-  UnpackScales(v, s);
-}
-
-// Where a block's packed quants come from, transposed: Get(q) holds qs dword
-// q = 8c + l of each row, whose bit pair p holds position 32c + 8p + l, in
-// group 8c + 2p + l / 4.
-// - From GGUF rows: the 64 bytes of each of the 16 rows, transposed once.
-struct RowQuants {
-  __m512i v[16];
-  RowQuants(const unsigned char* const rows[kRows], size_t block) {
-    for (int r = 0; r < kRows; ++r) v[r] = _mm512_loadu_si512(rows[r] + block + kQsOffset);
-    Transpose16x16(v);
-  }
-  __m512i Get(int q) const { return v[q]; }
-};
-// - From a panel block: loaded as they lie, where they are used.
-struct PanelQuants {
-  const unsigned char* qs;
-  __m512i Get(int q) const { return _mm512_loadu_si512(qs + 64 * q); }
-};
-
-template <class Quants>
-void BuildPanel(const Quants& quants, Panel* p) {
-  for (int g = 0; g < 16; ++g) {
-    // The scale in both i16 halves: vpmullw then scales all four bytes.
-    const __m512i sc = GroupScale(p->s, g);
-    const __m512i scale = _mm512_or_si512(sc, _mm512_slli_epi32(sc, 16));
-    const int c = g / 8, pair = (g / 2) % 4, l0 = 4 * (g % 2);
-    for (int l = l0; l < l0 + 4; ++l) {
-      const __m512i q =
-          _mm512_and_si512(_mm512_srli_epi32(quants.Get(8 * c + l), 2 * pair), _mm512_set1_epi8(3));
-      p->q[32 * c + 8 * pair + l] = _mm512_mullo_epi16(q, scale);
+    const __m512i v = LoadScaleDword(block, k);
+    for (int j = 0; j < 2; ++j) {
+      s->mins[2 * k + j] =
+          _mm512_and_si512(_mm512_srli_epi32(v, 4 + 8 * j), _mm512_set1_epi32(0x000f000f));
     }
   }
+  s->d = LoadHalves(block + kQ2_KPanelD);
+  s->dmin = LoadHalves(block + kQ2_KPanelDmin);
 }
 
-// Adds d_token * (d * sum - dmin * mins . bsums) of one token to acc[row].
-inline void Finish(const Scales& s, __m512i sum, const unsigned char* act, float* acc) {
+// Adds d_token * (d * sum - dmin * mins . bsums) of one token to acc[row];
+// act is the token's Q8_K block, its bsums paired (dword i holds the sums of
+// the groups whose mins pair in s.mins[i]).
+inline void Finish(const BlockScales& s, __m512i sum, const unsigned char* act, float* acc) {
   __m512i mins = _mm512_setzero_si512();
   for (int i = 0; i < 8; ++i) {
-    mins = _mm512_dpwssd_epi32(mins, MinPair(s, i), Broadcast32(act + kActBsumsOffset + 4 * i));
+    mins = _mm512_dpwssd_epi32(mins, s.mins[i], Broadcast32(act + kActBsumsOffset + 4 * i));
   }
   const __m512 f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(sum), s.d,
                                    _mm512_mul_ps(_mm512_cvtepi32_ps(mins), s.dmin));
   float d;
   std::memcpy(&d, act + offsetof(BlockQ8_K, d), sizeof(d));
   _mm512_store_ps(acc, _mm512_fmadd_ps(f, _mm512_set1_ps(d), _mm512_load_ps(acc)));
+}
+
+// One super-block of 16 rows, unpacked for prefill.
+struct Panel {
+  __m512i q[kPositions];  // [p]: scaled weights 4p..4p+3 of each row, u8 0..45
+  BlockScales s;
+};
+
+// Qs dword q = 8c + l of each row holds, in bit pair p, position 32c + 8p + l,
+// in group 8c + 2p + l / 4.
+void BuildPanel(const unsigned char* block, Panel* p) {
+  LoadBlockScales(block, &p->s);
+  for (int g = 0; g < 16; ++g) {
+    // The scale in both i16 halves: vpmullw then scales all four bytes.
+    const __m512i sc = GroupScale(LoadScaleDword(block, g / 4), g % 4);
+    const __m512i scale = _mm512_or_si512(sc, _mm512_slli_epi32(sc, 16));
+    const int c = g / 8, pair = (g / 2) % 4, l0 = 4 * (g % 2);
+    for (int l = l0; l < l0 + 4; ++l) {
+      const __m512i q = _mm512_and_si512(_mm512_srli_epi32(LoadQs(block, 8 * c + l), 2 * pair),
+                                         _mm512_set1_epi8(3));
+      p->q[32 * c + 8 * pair + l] = _mm512_mullo_epi16(q, scale);
+    }
+  }
 }
 
 // Adds one super-block of K tokens to acc[token][row], from a panel. act
@@ -186,52 +173,62 @@ constexpr PanelBlockFn kPanelBlocks[kBlockCols + 1] = {nullptr,       PanelBlock
                                                        PanelBlock<3>, PanelBlock<4>, PanelBlock<5>,
                                                        PanelBlock<6>, PanelBlock<7>, PanelBlock<8>};
 
-// The same for one token without a panel (decode): each unpacked vector goes
-// straight into the dot products. Bit pair p is masked in place (q * 4^p <=
-// 192 still fits a byte) rather than shifted down, and the sums of each pair,
-// multiples of 4^p, are shifted down once at the end.
-template <class Quants>
-void DirectBlock(const Scales& s, const Quants& quants, const unsigned char* act, float* acc) {
+// Adds one super-block of one token to acc[panel][row] for P panels whose
+// blocks lie one after another from `block` (decode). Bit pair p is masked
+// in place (q * 4^p <= 192 still fits a byte) rather than shifted down; each
+// group's sum, a multiple of 4^p, is shifted down before its scale.
+template <int P>
+void DecodeBlock(const unsigned char* block, const unsigned char* act, float* acc) {
   const unsigned char* a = act + kActQsOffset;
-  __m512i by_pair[4];
-  for (int pair = 0; pair < 4; ++pair) by_pair[pair] = _mm512_setzero_si512();
+  __m512i sum[P];
+  for (int p = 0; p < P; ++p) sum[p] = _mm512_setzero_si512();
 #pragma GCC unroll 4
   for (int quarter = 0; quarter < 4; ++quarter) {  // qs dwords 4 * quarter .. + 3
     const int c = quarter / 2, l0 = 4 * (quarter % 2);
-    __m512i group[4];  // [pair]: groups 8c + 2 * pair + quarter % 2
-    for (int pair = 0; pair < 4; ++pair) group[pair] = _mm512_setzero_si512();
+    __m512i group[P][4];  // [panel][pair]: groups 8c + 2 * pair + quarter % 2
+    for (int p = 0; p < P; ++p) {
+      for (int pair = 0; pair < 4; ++pair) group[p][pair] = _mm512_setzero_si512();
+    }
 #pragma GCC unroll 4
     for (int l = l0; l < l0 + 4; ++l) {
-      const __m512i v = quants.Get(8 * c + l);
+      __m512i v[P];
+      for (int p = 0; p < P; ++p) v[p] = LoadQs(block + p * kPanelBlock, 8 * c + l);
 #pragma GCC unroll 4
       for (int pair = 0; pair < 4; ++pair) {
-        const __m512i w = _mm512_and_si512(v, _mm512_set1_epi8(3 << (2 * pair)));
-        group[pair] = DotBroadcast(group[pair], w, a + 4 * (32 * c + 8 * pair + l));
+        const __m512i mask = _mm512_set1_epi8(static_cast<char>(3 << (2 * pair)));
+        const unsigned char* x = a + 4 * (32 * c + 8 * pair + l);
+        if constexpr (P == 1) {
+          group[0][pair] = DotBroadcast(group[0][pair], _mm512_and_si512(v[0], mask), x);
+        } else {  // one broadcast for every panel
+          const __m512i bx = Broadcast32(x);
+          for (int p = 0; p < P; ++p) {
+            group[p][pair] = _mm512_dpbusd_epi32(group[p][pair], _mm512_and_si512(v[p], mask), bx);
+          }
+        }
       }
     }
 #pragma GCC unroll 4
     for (int pair = 0; pair < 4; ++pair) {
       const int g = 8 * c + 2 * pair + quarter % 2;
-      by_pair[pair] =
-          _mm512_add_epi32(by_pair[pair], _mm512_mullo_epi32(group[pair], GroupScale(s, g)));
+      for (int p = 0; p < P; ++p) {
+        const __m512i s = pair == 0 ? group[p][0] : _mm512_srai_epi32(group[p][pair], 2 * pair);
+        const __m512i scale = GroupScale(LoadScaleDword(block + p * kPanelBlock, g / 4), g % 4);
+        sum[p] = AddI32(sum[p], _mm512_mullo_epi32(s, scale));
+      }
     }
   }
-  const __m512i sum = _mm512_add_epi32(
-      _mm512_add_epi32(by_pair[0], _mm512_srai_epi32(by_pair[1], 2)),
-      _mm512_add_epi32(_mm512_srai_epi32(by_pair[2], 4), _mm512_srai_epi32(by_pair[3], 6)));
-  Finish(s, sum, act, acc);
+  for (int p = 0; p < P; ++p) {
+    BlockScales s;
+    LoadBlockScales(block + p * kPanelBlock, &s);
+    Finish(s, sum[p], act, acc + kRows * p);
+  }
 }
 
-// Adds one super-block of nc tokens to acc[token][row], from its scales and quants.
-template <class Quants>
-void Block(const Scales& s, const Quants& quants, const unsigned char* act, size_t a_stride, int nc,
-           Panel* panel, float* acc) {
-  if (nc == 1) {
-    DirectBlock(s, quants, act, acc);
-    return;
-  }
-  panel->s = s;
-  BuildPanel(quants, panel);
+// Adds one super-block of nc > 1 tokens to acc[token][row], from the panel
+// block at `block`.
+void PrefillBlock(const unsigned char* block, const unsigned char* act, size_t a_stride, int nc,
+                  Panel* panel, float* acc) {
+  BuildPanel(block, panel);
   int c = 0;
   for (; c + kBlockCols <= nc; c += kBlockCols) {
     PanelBlock<kBlockCols>(*panel, act + c * a_stride, a_stride, acc + kRows * c);
@@ -239,77 +236,121 @@ void Block(const Scales& s, const Quants& quants, const unsigned char* act, size
   if (c < nc) kPanelBlocks[nc - c](*panel, act + c * a_stride, a_stride, acc + kRows * c);
 }
 
-// Writes acc[token][row] for rows < nr and tokens < nc to out.
-void Store(const float* acc, int nr, int nc, float* out, size_t out_stride) {
-  const __mmask16 mask = static_cast<__mmask16>((1u << nr) - 1);
-  for (int c = 0; c < nc; ++c) {
-    _mm512_mask_storeu_ps(out + c * out_stride, mask, _mm512_load_ps(acc + kRows * c));
+// Writes acc[token][row] for rows < nr and tokens < nc to out (acc rows
+// acc_rows apart).
+void Store(const float* acc, int acc_rows, int nr, int nc, float* out, size_t out_stride) {
+  for (int r0 = 0; r0 < nr; r0 += kRows) {
+    const int n = std::min(kRows, nr - r0);
+    const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1);
+    for (int c = 0; c < nc; ++c) {
+      _mm512_mask_storeu_ps(out + c * out_stride + r0, mask,
+                            _mm512_load_ps(acc + acc_rows * c + r0));
+    }
   }
 }
 
-// The pass both tiles make over the super-blocks: block(b, panel, acc) adds
-// super-block b of every token. On rows, the next tile's 16 rows (wb +
-// 16 * w_stride) are prefetched as this one goes; on `panels` (wb is the
-// panel, read as one stream), the bytes kStreamPrefetchAhead on.
-template <class BlockFn>
-void SourceTile(BlockFn block, bool panels, int64_t cols, const unsigned char* wb, size_t w_stride,
-                int nr, int nc, float* out, size_t out_stride) {
+// The pass over the super-blocks of up to 16 rows: block_of(b) gives the
+// panel block of super-block b (and prefetches what comes after it).
+template <class BlockOf>
+void PanelPass(BlockOf block_of, int64_t cols, const unsigned char* ab, size_t a_stride, int nr,
+               int nc, float* out, size_t out_stride) {
   alignas(64) float acc[kTileCols * kRows];  // [token][row], tokens < nc
   std::fill_n(acc, kRows * nc, 0.0f);
   Panel panel;
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {
-    if (panels) {  // one stream
-      PrefetchAhead(wb + b * kRows * sizeof(BlockQ2_K), kRows * sizeof(BlockQ2_K));
-    } else {  // the next tile's 16 rows
-      PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b,
-                    blocks);
+    const unsigned char* block = block_of(b);
+    const unsigned char* act = ab + b * sizeof(BlockQ8_K);
+    if (nc == 1) {
+      DecodeBlock<1>(block, act, acc);
+    } else {
+      PrefillBlock(block, act, a_stride, nc, &panel, acc);
     }
-    block(b, &panel, acc);
   }
-  Store(acc, nr, nc, out, out_stride);
+  Store(acc, kRows, nr, nc, out, out_stride);
 }
 
+// Packs super-block `block` (a byte offset) of 16 GGUF rows into a panel
+// block (panel_layout.h) at out.
+void PackBlock(const unsigned char* const rows[kRows], size_t block, unsigned char* out) {
+  __m512i v[16];
+  Load16x16(rows, block + kQsOffset, v);
+  for (int q = 0; q < 16; ++q) _mm512_storeu_si512(out + kQ2_KPanelQs + 64 * q, v[q]);
+  LoadTransposed4(rows, block, v);  // scales
+  for (int k = 0; k < 4; ++k) _mm512_storeu_si512(out + kQ2_KPanelScales + 64 * k, v[k]);
+  // Bytes 68..83: the last dword holds d and dmin.
+  LoadTransposed4(rows, block + kDOffset + 4 - 16, v);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kQ2_KPanelD), _mm512_cvtepi32_epi16(v[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kQ2_KPanelDmin),
+                      _mm512_cvtepi32_epi16(_mm512_srli_epi32(v[3], 16)));
+}
+
+// GGUF rows: 16 at a time, each super-block packed as it is read, while the
+// next 16 rows are prefetched.
 void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
           int nc, float* out, size_t out_stride) {
-  const auto* wb = static_cast<const unsigned char*>(w);
   const auto* ab = static_cast<const unsigned char*>(a);
-  // Rows past nr repeat the last row; their lanes are computed and dropped.
-  const unsigned char* rows[kRows];
-  for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
-  auto block = [&](int64_t b, Panel* panel, float* acc) {
-    const size_t at = b * sizeof(BlockQ2_K);
-    Scales s;
-    LoadScales(rows, at, &s);
-    Block(s, RowQuants(rows, at), ab + b * sizeof(BlockQ8_K), a_stride, nc, panel, acc);
-  };
-  SourceTile(block, false, cols, wb, w_stride, nr, nc, out, out_stride);
+  for (int r0 = 0; r0 < nr; r0 += kRows) {
+    const auto* wb = static_cast<const unsigned char*>(w) + r0 * w_stride;
+    const int n = std::min(kRows, nr - r0);
+    // Rows past n repeat the last row; their lanes are computed and dropped.
+    const unsigned char* rows[kRows];
+    for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, n - 1) * w_stride;
+    alignas(64) unsigned char packed[kPanelBlock];
+    const int64_t blocks = cols / kSuperBlockSize;
+    auto block_of = [&](int64_t b) {
+      PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b,
+                    blocks);
+      PackBlock(rows, b * sizeof(BlockQ2_K), packed);
+      return static_cast<const unsigned char*>(packed);
+    };
+    PanelPass(block_of, cols, ab, a_stride, n, nc, out + r0, out_stride);
+  }
 }
 
-// The same on 16 rows repacked as a panel (panel_layout.h): w points at the
-// panel, nr == kRows.
+// The same on a run of nr rows in panels (panel_layout.h): a pair of panels
+// (nr == 32), their blocks in turn, or a lone panel (nr == 16). Decode takes
+// both panels at once, as one stream; prefill one panel after the other.
 void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
                int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
   const auto* ab = static_cast<const unsigned char*>(a);
-  auto block = [&](int64_t b, Panel* panel, float* acc) {
-    const unsigned char* at = wb + b * kRows * sizeof(BlockQ2_K);
-    Scales s;
-    LoadPanelScales(at, &s);
-    Block(s, PanelQuants{at + kQ2_KPanelQs}, ab + b * sizeof(BlockQ8_K), a_stride, nc, panel, acc);
-  };
-  SourceTile(block, true, cols, wb, w_stride, nr, nc, out, out_stride);
+  const int panels = nr / kRows;
+  const size_t unit = panels * kPanelBlock;  // one super-block of every panel
+  const int64_t blocks = cols / kSuperBlockSize;
+  if (nc == 1 && panels == 2) {
+    alignas(64) float acc[kPairRows] = {};
+    for (int64_t b = 0; b < blocks; ++b) {
+      PrefetchAhead(wb + b * unit, unit);
+      DecodeBlock<2>(wb + b * unit, ab + b * sizeof(BlockQ8_K), acc);
+    }
+    Store(acc, kPairRows, kPairRows, 1, out, out_stride);
+    return;
+  }
+  for (int p = 0; p < panels; ++p) {
+    auto block_of = [&](int64_t b) {
+      PrefetchAhead(wb + b * unit, unit);
+      return wb + b * unit + p * kPanelBlock;
+    };
+    PanelPass(block_of, cols, ab, a_stride, kRows, nc, out + p * kRows, out_stride);
+  }
+}
+
+void ConvertActivations(const float* x, int64_t cols, void* out) {
+  ConvertActivationsQ8_KAvx2(x, cols, out);
+  PairQ8_KBsums(out, cols);
 }
 
 }  // namespace
 
 extern const MatMulKernel kQ2_KAvx512Kernel = {.format = Format::kQ2_K,
                                                .isa = Isa::kAvx512,
-                                               .convert_activations = ConvertActivationsQ8_KAvx2,
+                                               .convert_activations = ConvertActivations,
                                                .activation_row_bytes = ActivationRowBytesQ8_K,
                                                .tile = Tile,
-                                               .tile_rows = kRows,
+                                               .tile_rows = kPairRows,
                                                .tile_cols = kTileCols,
-                                               .panel_tile = PanelTile};
+                                               .panel_tile = PanelTile,
+                                               .panel_layout = WeightLayout::kPanels32};
 
 }  // namespace aiscore

@@ -72,6 +72,30 @@ void PackF16Panel(const unsigned char* src, size_t stride, int64_t cols, unsigne
   }
 }
 
+// Rows 16g .. 16g + 15 of `format` (`src`, rows `stride` bytes apart, `cols`
+// columns) as their panel (kPanels16).
+void PackPanel(Format format, const unsigned char* src, size_t stride, int64_t cols,
+               unsigned char* out) {
+  if (format == Format::kF16) {
+    PackF16Panel(src, stride, cols, out);
+    return;
+  }
+  if (format == Format::kQ8_0) {
+    PackQ8_0Panel(src, stride, cols / kQ8_0BlockSize, out);
+    return;
+  }
+  const int64_t blocks = cols / kSuperBlockSize;
+  for (int64_t b = 0; b < blocks; ++b) {
+    if (format == Format::kQ4_K) {
+      Transpose4ByteUnits(src + b * sizeof(BlockQ4_K), stride, 0, sizeof(BlockQ4_K),
+                          out + b * kPanelRows * sizeof(BlockQ4_K));
+    } else {
+      PackQ2_KPanelBlock(src + b * sizeof(BlockQ2_K), stride,
+                         out + b * kPanelRows * sizeof(BlockQ2_K));
+    }
+  }
+}
+
 }  // namespace
 
 bool HasPanelLayout(Format format) {
@@ -79,45 +103,58 @@ bool HasPanelLayout(Format format) {
          format == Format::kF16;
 }
 
-void RepackPanels(Format format, int64_t rows, int64_t cols, const void* src, void* dst,
-                  ThreadPool* pool) {
-  if (!HasPanelLayout(format)) {
-    std::fprintf(stderr, "aiscore: RepackPanels: %s has no panel layout\n",
+bool HasPanelLayout(Format format, WeightLayout layout) {
+  switch (layout) {
+    case WeightLayout::kPanels16:
+      return HasPanelLayout(format);
+    case WeightLayout::kPanels32:
+      return format == Format::kQ2_K || format == Format::kQ4_K;
+    case WeightLayout::kRows:
+      break;
+  }
+  return false;
+}
+
+void RepackPanels(Format format, WeightLayout layout, int64_t rows, int64_t cols, const void* src,
+                  void* dst, ThreadPool* pool) {
+  if (!HasPanelLayout(format, layout)) {
+    std::fprintf(stderr, "aiscore: RepackPanels: %s has no such panel layout\n",
                  std::string(FormatName(format)).c_str());
     std::abort();
   }
   const size_t row_bytes = RowBytes(format, cols);
   const size_t panel_bytes = kPanelRows * row_bytes;
+  // Runs of `run` rows: a panel, or a pair of them (kPanels32) whose panel
+  // blocks (`unit` bytes, one per super-block) are then taken in turn.
+  const int64_t run = layout == WeightLayout::kPanels32 ? 2 * kPanelRows : kPanelRows;
   const int64_t blocks = cols / kSuperBlockSize;
+  const size_t unit = blocks == 0 ? 0 : panel_bytes / blocks;
   const int64_t panels = rows / kPanelRows;
   const auto* in = static_cast<const unsigned char*>(src);
   auto* out = static_cast<unsigned char*>(dst);
-  pool->ParallelFor(panels, 1, [&](int64_t begin, int64_t end, int) {
-    std::vector<unsigned char> rows16(panel_bytes);  // the GGUF rows, when in place
+  pool->ParallelFor((panels * kPanelRows + run - 1) / run, 1, [&](int64_t begin, int64_t end, int) {
+    std::vector<unsigned char> gguf(run * row_bytes);  // the GGUF rows, when in place
+    std::vector<unsigned char> packed(run * row_bytes);
     for (int64_t g = begin; g < end; ++g) {
-      const unsigned char* from = in + g * panel_bytes;
+      const int64_t first = g * run;
+      const int64_t n = std::min<int64_t>(run, panels * kPanelRows - first) / kPanelRows;
+      const unsigned char* from = in + first * row_bytes;
+      unsigned char* to = out + first * row_bytes;
       if (in == out) {
-        std::memcpy(rows16.data(), from, panel_bytes);
-        from = rows16.data();
+        std::memcpy(gguf.data(), from, n * panel_bytes);
+        from = gguf.data();
       }
-      if (format == Format::kF16) {
-        PackF16Panel(from, row_bytes, cols, out + g * panel_bytes);
+      if (n == 1) {  // a panel (kPanels16, or the last 16 rows of kPanels32)
+        PackPanel(format, from, row_bytes, cols, to);
         continue;
       }
-      if (format == Format::kQ8_0) {
-        PackQ8_0Panel(from, row_bytes, cols / kQ8_0BlockSize, out + g * panel_bytes);
-        continue;
-      }
-      if (format == Format::kQ4_K) {
-        for (int64_t b = 0; b < blocks; ++b) {
-          Transpose4ByteUnits(from + b * sizeof(BlockQ4_K), row_bytes, 0, sizeof(BlockQ4_K),
-                              out + g * panel_bytes + b * kPanelRows * sizeof(BlockQ4_K));
-        }
-        continue;
+      for (int64_t p = 0; p < n; ++p) {
+        PackPanel(format, from + p * panel_bytes, row_bytes, cols, packed.data() + p * panel_bytes);
       }
       for (int64_t b = 0; b < blocks; ++b) {
-        PackQ2_KPanelBlock(from + b * sizeof(BlockQ2_K), row_bytes,
-                           out + g * panel_bytes + b * kPanelRows * sizeof(BlockQ2_K));
+        for (int64_t p = 0; p < n; ++p) {
+          std::memcpy(to + (n * b + p) * unit, packed.data() + p * panel_bytes + b * unit, unit);
+        }
       }
     }
   });
@@ -125,6 +162,12 @@ void RepackPanels(Format format, int64_t rows, int64_t cols, const void* src, vo
     const size_t done = panels * panel_bytes;
     std::memcpy(out + done, in + done, rows * row_bytes - done);
   }
+}
+
+int PanelRowsAt(WeightLayout layout, int64_t rows, int64_t i0, int nr) {
+  if (layout == WeightLayout::kRows) return 0;
+  const int64_t in_panels = rows / kPanelRows * kPanelRows - i0;
+  return static_cast<int>(std::clamp<int64_t>(in_panels, 0, nr) / kPanelRows * kPanelRows);
 }
 
 }  // namespace aiscore

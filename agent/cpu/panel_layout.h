@@ -21,6 +21,15 @@
 // F16 panel (16 x 2 bytes per column): bytes 32k .. 32k + 31 are column k,
 // row r's half at 32k + 2r.
 //
+// Panel pairs (WeightLayout::kPanels32, Q2_K and Q4_K): each run of 32 rows
+// (32g .. 32g + 31) keeps its bytes at the same place, as the two panels of
+// its rows 32g .. 32g + 15 and 32g + 16 .. 32g + 31 taken in turn, super-block
+// by super-block: super-block 0's panel block of the first panel, then of the
+// second, then super-block 1's of each, ... A kernel that takes 32 rows at
+// once then reads them as one stream, and one activation value it loads
+// serves both panels. A last run of 16 rows (rows % 32 >= 16) is one panel
+// as in kPanels16; rows past the last multiple of 16 stay as rows.
+//
 // Q2_K panel block (16 x 84 = 1344 bytes, 21 cache lines), row r in 0..15:
 //   bytes    0 ..   31: d of row r at 2r (f16)
 //   bytes   32 ..   63: dmin of row r at 32 + 2r (f16)
@@ -74,16 +83,25 @@ constexpr size_t Q8_0PanelQs(int64_t b, int64_t nb) {
   return (b / 2) * kQ8_0PanelPair + in_pair;
 }
 
-// Whether `format` has a panel layout (Q2_K, Q4_K, Q8_0, F16).
+// Whether `format` has a panel layout (Q2_K, Q4_K, Q8_0, F16), and whether
+// it has `layout` (kPanels16: those four; kPanels32: Q2_K and Q4_K).
 bool HasPanelLayout(Format format);
+bool HasPanelLayout(Format format, WeightLayout layout);
 
-// Writes the panels of a matrix of `rows` rows of `cols` columns in
-// `format` (one with a panel layout) from its GGUF rows `src` to `dst`
-// (as many bytes; rows past the last multiple of 16 copied as they are),
-// groups of 16 rows spread over `pool`. src == dst repacks in place; other
-// than that the two must not overlap.
-void RepackPanels(Format format, int64_t rows, int64_t cols, const void* src, void* dst,
-                  ThreadPool* pool);
+// Writes a matrix of `rows` rows of `cols` columns in `format` from its GGUF
+// rows `src` to `dst` in `layout` (one HasPanelLayout(format, layout); as
+// many bytes; rows past the last multiple of 16 copied as they are), runs of
+// rows spread over `pool`. src == dst repacks in place; other than that the
+// two must not overlap.
+void RepackPanels(Format format, WeightLayout layout, int64_t rows, int64_t cols, const void* src,
+                  void* dst, ThreadPool* pool);
+
+// Of the nr rows from row i0 (a multiple of the kernel's tile_rows, which is
+// 32 for kPanels32 and at most 16 otherwise) of a matrix of `rows` rows in
+// `layout`, how many its panels hold, read by a kernel's panel_tile: 0 for
+// kRows; else 16 or 32 (kPanels32), or 16 (kPanels16, nr <= 16), or 0 past
+// the panels. The rest (i0 + that up to i0 + nr) lie as rows.
+int PanelRowsAt(WeightLayout layout, int64_t rows, int64_t i0, int nr);
 
 }  // namespace aiscore
 

@@ -22,6 +22,9 @@ enum class WeightLayout {
   // The CPU backend's: each run of 16 rows interleaved super-block by
   // super-block, rows past the last full 16 as kRows (agent/cpu/panel_layout.h).
   kPanels16,
+  // The same, with each run of 32 rows two such panels taken super-block by
+  // super-block in turn (K-quants; agent/cpu/panel_layout.h).
+  kPanels32,
 };
 
 struct WeightTensor {

@@ -1,7 +1,8 @@
 // CPU matmul throughput per weight format and ISA, through CpuMatMul and a
 // ThreadPool of --threads threads (default 2):
 //
-//   BM_Decode/<format>/<isa>/<rows>x<cols>/threads:T   y = W x, n = 1 token.
+//   BM_Decode/<format>/<isa>/<rows>x<cols>/threads:T   y = W x, n = 1 token;
+//     shapes 14336x4096, 4096x14336 (FFN), 4096x4096 and 1024x4096 (attention).
 //     Memory-bound; each iteration takes the next of several matrices that
 //     together hold >= 512 MiB, so weights come from DRAM, not cache.
 //     bytes_per_second = weight bytes read per second.
@@ -114,11 +115,11 @@ absl::StatusOr<MatrixSet> MakeMatrixSet(Format format, WeightLayout layout, int6
     const int64_t n = std::min(kSeedRows, rows * count - r);
     std::memcpy(out + r * row_bytes, seed.data(), n * row_bytes);
   }
-  if (layout == WeightLayout::kPanels16) {
+  if (layout != WeightLayout::kRows) {
     ThreadPool pool(g_threads);
     for (int i = 0; i < count; ++i) {
       unsigned char* m = out + static_cast<size_t>(i) * set.matrix_bytes;
-      RepackPanels(format, rows, cols, m, m, &pool);
+      RepackPanels(format, layout, rows, cols, m, m, &pool);
     }
   }
   last = {format, layout, rows, cols, set};
@@ -148,7 +149,9 @@ bool CheckKernel(benchmark::State& state, Format format, Isa isa, WeightLayout l
     return false;
   }
   state.SetLabel("tile " + std::to_string(k->tile_rows) + "x" + std::to_string(k->tile_cols) +
-                 (layout == WeightLayout::kPanels16 ? ", panels" : ""));
+                 (layout == WeightLayout::kPanels16   ? ", panels"
+                  : layout == WeightLayout::kPanels32 ? ", panel pairs"
+                                                      : ""));
   return true;
 }
 
@@ -293,7 +296,6 @@ void PrintHelp() {
       "aiscore_matmul_bench: CPU matmul decode (GB/s of weights) and prefill (FLOP/s)\n"
       "per weight format and ISA.\n"
       "  --threads=N   threads of the matmul's pool, the caller included (default 2)\n\n");
-  benchmark::PrintDefaultHelp();
 }
 
 void RegisterAll() {
@@ -304,10 +306,18 @@ void RegisterAll() {
       const MatMulKernel* k = FindMatMulKernel(format, isa);
       const bool panels = k != nullptr && k->panel_tile != nullptr;
       for (WeightLayout layout : {WeightLayout::kRows, WeightLayout::kPanels16}) {
-        if (layout == WeightLayout::kPanels16 && !panels) continue;
+        if (layout != WeightLayout::kRows) {  // the kernel's own
+          if (!panels) continue;
+          layout = k->panel_layout;
+        }
         const std::string i =
-            std::string(IsaName(isa)) + (layout == WeightLayout::kPanels16 ? "-panels" : "");
-        for (const auto& shape : {std::pair<int64_t, int64_t>{14336, 4096}, {4096, 14336}}) {
+            std::string(IsaName(isa)) + (layout != WeightLayout::kRows ? "-panels" : "");
+        // The FFN's shapes (gate and up; down), then the attention's (Q and
+        // O; K and V), whose tasks are shorter.
+        for (const auto& shape : {std::pair<int64_t, int64_t>{14336, 4096},
+                                  {4096, 14336},
+                                  {4096, 4096},
+                                  {1024, 4096}}) {
           const std::string name = "BM_Decode/" + f + "/" + i + "/" + std::to_string(shape.first) +
                                    "x" + std::to_string(shape.second) + threads;
           benchmark::RegisterBenchmark(name.c_str(), BM_Decode, format, isa, layout, shape.first,

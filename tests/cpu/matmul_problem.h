@@ -64,9 +64,10 @@ inline Problem MakeProblem(Format format, int64_t rows, int64_t cols, int64_t n,
 // through panel_tile and the rows past them through tile.
 inline std::vector<float> RunKernel(const MatMulKernel& k, const Problem& p, bool panels = false) {
   std::vector<unsigned char> w = p.weights;
+  const WeightLayout layout = panels ? k.panel_layout : WeightLayout::kRows;
   if (panels) {
     ThreadPool pool(1);
-    RepackPanels(k.format, p.rows, p.cols, w.data(), w.data(), &pool);
+    RepackPanels(k.format, layout, p.rows, p.cols, w.data(), w.data(), &pool);
   }
   const size_t a_stride = k.activation_row_bytes(p.cols);
   std::vector<unsigned char> act(a_stride * p.n);
@@ -79,9 +80,16 @@ inline std::vector<float> RunKernel(const MatMulKernel& k, const Problem& p, boo
     for (int64_t i0 = 0; i0 < p.rows; i0 += k.tile_rows) {
       const int nr = static_cast<int>(std::min<int64_t>(k.tile_rows, p.rows - i0));
       const int nc = static_cast<int>(std::min<int64_t>(k.tile_cols, p.n - j0));
-      const auto tile = panels && nr == kPanelRows ? k.panel_tile : k.tile;
-      tile(p.cols, &w[i0 * w_stride], w_stride, nr, &act[j0 * a_stride], a_stride, nc,
-           &y[j0 * p.rows + i0], p.rows);
+      // The rows in panels, then those past them.
+      const int np = PanelRowsAt(layout, p.rows, i0, nr);
+      if (np > 0) {
+        k.panel_tile(p.cols, &w[i0 * w_stride], w_stride, np, &act[j0 * a_stride], a_stride, nc,
+                     &y[j0 * p.rows + i0], p.rows);
+      }
+      if (np < nr) {
+        k.tile(p.cols, &w[(i0 + np) * w_stride], w_stride, nr - np, &act[j0 * a_stride], a_stride,
+               nc, &y[j0 * p.rows + i0 + np], p.rows);
+      }
     }
   }
   return y;

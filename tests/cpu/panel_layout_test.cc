@@ -10,6 +10,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "agent/cpu/matmul.h"
@@ -76,34 +77,55 @@ unsigned char PanelByte(Format format, size_t i, unsigned char gguf) {
   return quant ? gguf ^ 0x80 : gguf;
 }
 
+// Where byte `byte` of row `row` lies in a matrix of `rows` rows in `layout`.
+// kPanels32: in a full run of 32 rows, panel block b of the run's panel h
+// (0 or 1) is block 2b + h of the run; a last 16 rows form one panel.
+size_t LayoutOffset(Format format, WeightLayout layout, int64_t rows, int64_t row, size_t byte,
+                    size_t row_bytes) {
+  const int64_t panel_rows = rows / kPanelRows * kPanelRows;
+  if (row >= panel_rows) return row * row_bytes + byte;  // past the panels: as it was
+  const size_t in_panel = PanelOffset(format, row % kPanelRows, byte, row_bytes);
+  const int64_t run = layout == WeightLayout::kPanels32 ? 2 * kPanelRows : kPanelRows;
+  const int64_t first = row / run * run;
+  if (first + run > panel_rows || run == kPanelRows) {  // a panel on its own
+    return (row / kPanelRows) * kPanelRows * row_bytes + in_panel;
+  }
+  const size_t unit = kPanelRows * RowBytes(format, kSuperBlockSize);
+  const size_t b = in_panel / unit, h = (row - first) / kPanelRows;
+  return first * row_bytes + (2 * b + h) * unit + in_panel % unit;
+}
+
 TEST(PanelLayoutTest, BytesLieWhereTheLayoutSays) {
   const uint32_t seed = std::random_device{}();
   std::mt19937 rng(seed);
   ThreadPool pool(3);
   // Q8_0: an odd block count (a last block without a pair) and an even one.
-  const std::pair<Format, int64_t> cases[] = {{Format::kQ2_K, 3 * kSuperBlockSize},
-                                              {Format::kQ4_K, 3 * kSuperBlockSize},
-                                              {Format::kF16, 37},
-                                              {Format::kQ8_0, 7 * kQ8_0BlockSize},
-                                              {Format::kQ8_0, 4 * kQ8_0BlockSize}};
-  for (const auto& [format, cols] : cases) {
-    const int64_t rows = 2 * kPanelRows + 5;
+  // kPanels32: two full runs of 32 rows and a lone panel, or one run.
+  const std::tuple<Format, WeightLayout, int64_t, int64_t> cases[] = {
+      {Format::kQ2_K, WeightLayout::kPanels16, 3 * kSuperBlockSize, 37},
+      {Format::kQ4_K, WeightLayout::kPanels16, 3 * kSuperBlockSize, 37},
+      {Format::kF16, WeightLayout::kPanels16, 37, 37},
+      {Format::kQ8_0, WeightLayout::kPanels16, 7 * kQ8_0BlockSize, 37},
+      {Format::kQ8_0, WeightLayout::kPanels16, 4 * kQ8_0BlockSize, 37},
+      {Format::kQ2_K, WeightLayout::kPanels32, 3 * kSuperBlockSize, 5 * kPanelRows + 7},
+      {Format::kQ2_K, WeightLayout::kPanels32, 2 * kSuperBlockSize, 2 * kPanelRows + 15},
+      {Format::kQ4_K, WeightLayout::kPanels32, 3 * kSuperBlockSize, 5 * kPanelRows + 7}};
+  for (const auto& [format, layout, cols, rows] : cases) {
     const size_t row_bytes = RowBytes(format, cols);
     const std::vector<unsigned char> src = RandomBytes(rows * row_bytes, rng);
     std::vector<unsigned char> copied(src.size(), 0xAA);
-    RepackPanels(format, rows, cols, src.data(), copied.data(), &pool);
+    RepackPanels(format, layout, rows, cols, src.data(), copied.data(), &pool);
     std::vector<unsigned char> in_place = src;
-    RepackPanels(format, rows, cols, in_place.data(), in_place.data(), &pool);
+    RepackPanels(format, layout, rows, cols, in_place.data(), in_place.data(), &pool);
     EXPECT_EQ(copied, in_place) << FormatName(format);
     for (int64_t row = 0; row < rows; ++row) {
       for (size_t byte = 0; byte < row_bytes; ++byte) {
-        const bool panel = row < 2 * kPanelRows;
-        const size_t at = panel ? (row / kPanelRows) * kPanelRows * row_bytes +
-                                      PanelOffset(format, row % kPanelRows, byte, row_bytes)
-                                : row * row_bytes + byte;  // past the panels: as it was
+        const bool panel = row < rows / kPanelRows * kPanelRows;
+        const size_t at = LayoutOffset(format, layout, rows, row, byte, row_bytes);
         const unsigned char gguf = src[row * row_bytes + byte];
         ASSERT_EQ(copied[at], panel ? PanelByte(format, byte, gguf) : gguf)
-            << FormatName(format) << " row " << row << " byte " << byte << " seed " << seed;
+            << FormatName(format) << " layout " << static_cast<int>(layout) << " row " << row
+            << " byte " << byte << " seed " << seed;
       }
     }
   }
@@ -111,10 +133,25 @@ TEST(PanelLayoutTest, BytesLieWhereTheLayoutSays) {
 
 TEST(PanelLayoutTest, OnlyQ2_KQ4_KQ8_0AndF16HaveOne) {
   for (Format f : kAllFormats) {
-    EXPECT_EQ(HasPanelLayout(f),
-              f == Format::kQ2_K || f == Format::kQ4_K || f == Format::kQ8_0 || f == Format::kF16)
+    const bool k_quant = f == Format::kQ2_K || f == Format::kQ4_K;
+    EXPECT_EQ(HasPanelLayout(f), k_quant || f == Format::kQ8_0 || f == Format::kF16)
         << FormatName(f);
+    EXPECT_EQ(HasPanelLayout(f, WeightLayout::kPanels16), HasPanelLayout(f)) << FormatName(f);
+    EXPECT_EQ(HasPanelLayout(f, WeightLayout::kPanels32), k_quant) << FormatName(f);
+    EXPECT_FALSE(HasPanelLayout(f, WeightLayout::kRows)) << FormatName(f);
   }
+}
+
+// Which rows of a tile a kernel's panel_tile reads, in each layout.
+TEST(PanelLayoutTest, PanelRowsAtCoversTheFullPanels) {
+  EXPECT_EQ(PanelRowsAt(WeightLayout::kRows, 100, 0, 16), 0);
+  EXPECT_EQ(PanelRowsAt(WeightLayout::kPanels16, 100, 80, 16), 16);
+  EXPECT_EQ(PanelRowsAt(WeightLayout::kPanels16, 100, 96, 4), 0);
+  EXPECT_EQ(PanelRowsAt(WeightLayout::kPanels32, 100, 32, 32), 32);
+  EXPECT_EQ(PanelRowsAt(WeightLayout::kPanels32, 100, 64, 32), 32);
+  EXPECT_EQ(PanelRowsAt(WeightLayout::kPanels32, 100, 96, 4), 0);
+  EXPECT_EQ(PanelRowsAt(WeightLayout::kPanels32, 120, 96, 24), 16);  // a lone panel, 8 rows
+  EXPECT_EQ(PanelRowsAt(WeightLayout::kPanels32, 60, 32, 28), 16);
 }
 
 // A Q2_K problem (tests/cpu/matmul_problem.h); with `raw`, its weights are
@@ -226,7 +263,8 @@ TEST(PanelKernelTest, ATokensSumsDoNotDependOnItsNeighbours) {
 }
 
 // CpuMatMul on a tensor in the panel layout: 1 to 3 threads, decode and
-// prefill, 203 rows (12 panels and 11 rows past them), an odd column count
+// prefill, 219 rows (13 panels, or 6 pairs and a lone panel, and 11 rows
+// past them), an odd column count
 // for F16 and an odd block count for Q8_0, the same values as the kernel run
 // alone; and rows long enough that prefill slices them (kernels that slice),
 // against FP64 and whole panels.
@@ -242,11 +280,11 @@ TEST(PanelKernelTest, CpuMatMulReadsPanelTensors) {
         for (int64_t cols : {1024, 1041, 1056, 9000}) {
           if (cols > 4096 && (k->k_slice_align == 0 || n == 1)) continue;
           if (cols % Traits(k->format).block_size != 0) continue;
-          const Problem p = MakePanelProblem(k->format, 203, cols, n, false, seed + n);
+          const Problem p = MakePanelProblem(k->format, 219, cols, n, false, seed + n);
           std::vector<unsigned char> panels = p.weights;
-          RepackPanels(k->format, p.rows, p.cols, panels.data(), panels.data(), &pool);
-          const WeightTensor w{"w",    k->format,     p.rows,
-                               p.cols, panels.data(), WeightLayout::kPanels16};
+          RepackPanels(k->format, k->panel_layout, p.rows, p.cols, panels.data(), panels.data(),
+                       &pool);
+          const WeightTensor w{"w", k->format, p.rows, p.cols, panels.data(), k->panel_layout};
           std::vector<float> y(n * p.rows, NAN);
           mm.Run(w, p.x.data(), n, y.data());
           const std::string what = Describe(*k, p, seed) + " threads=" + std::to_string(threads);

@@ -174,8 +174,8 @@ TEST(CpuWeightsTest, Q2_KPanelsGiveTheSameLogitsAsHostWeights) {
     CpuBackend backend(2, isa);
     const ModelWeights made = *backend.SynthesizeOnDevice(config, Format::kQ2_K, seed);
     const ModelWeights prepared = *backend.PrepareWeights(host);
-    const bool panels = BestMatMulKernel(Format::kQ2_K, isa).panel_tile != nullptr;
-    const WeightLayout matrices = panels ? WeightLayout::kPanels16 : WeightLayout::kRows;
+    const MatMulKernel& k = BestMatMulKernel(Format::kQ2_K, isa);
+    const WeightLayout matrices = k.panel_tile != nullptr ? k.panel_layout : WeightLayout::kRows;
     for (const ModelWeights* w : {&made, &prepared}) {
       EXPECT_EQ(w->token_embd.layout, WeightLayout::kRows);  // read by rows (Embed)
       EXPECT_EQ(w->output.layout, matrices) << IsaName(isa);
@@ -215,8 +215,9 @@ TEST(CpuWeightsTest, Q2_KFromAGgufFileIsRepackedIntoACopy) {
   EXPECT_FALSE(synthesized.file_mapped);
   CpuBackend backend(2);
   const ModelWeights prepared = *backend.PrepareWeights(mapped);
-  const bool panels = BestMatMulKernel(Format::kQ2_K, backend.isa()).panel_tile != nullptr;
-  EXPECT_EQ(prepared.layers[0].w_up.layout, panels ? WeightLayout::kPanels16 : WeightLayout::kRows);
+  const MatMulKernel& k = BestMatMulKernel(Format::kQ2_K, backend.isa());
+  EXPECT_EQ(prepared.layers[0].w_up.layout,
+            k.panel_tile != nullptr ? k.panel_layout : WeightLayout::kRows);
   const std::vector<int32_t> tokens = RandomTokens(7, config.vocab_size, 3);
   std::vector<std::vector<float>> logits;
   for (const ModelWeights* w : {&synthesized, &prepared}) {
