@@ -87,7 +87,7 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
                  std::string(IsaName(k.isa)).c_str());
     std::abort();
   }
-  pool_->ParallelFor(rows, chunk, [&](int64_t row_begin, int64_t row_end, int) {
+  auto task = [&](int64_t row_begin, int64_t row_end, int) {
     // One tile's dot products over a column slice, before they are added.
     float partial[kMaxSliceTile];
     for (int64_t k0 = 0; k0 < cols; k0 += slice) {
@@ -122,7 +122,14 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
         }
       }
     }
-  });
+  };
+  // One token tile (decode, verification) streams the weights once: each
+  // thread takes its own stretch of rows front to back.
+  if (n <= k.tile_cols) {
+    pool_->ParallelForShares(rows, chunk, task);
+  } else {
+    pool_->ParallelFor(rows, chunk, task);
+  }
 }
 
 }  // namespace aiscore

@@ -1,6 +1,7 @@
 #include "agent/cpu/thread_pool.h"
 
 #include <algorithm>
+#include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -62,6 +63,48 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
       const int64_t begin = next.fetch_add(grain, std::memory_order_relaxed);
       if (begin >= n) break;
       fn(begin, std::min(n, begin + grain), thread);
+    }
+  });
+}
+
+void ThreadPool::ParallelForShares(int64_t n, int64_t grain,
+                                   const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  const int64_t chunks = (n + grain - 1) / grain;
+  if (n_threads_ == 1 || chunks == 1) {
+    for (int64_t begin = 0; begin < n; begin += grain) fn(begin, std::min(n, begin + grain), 0);
+    return;
+  }
+  // Share t is chunks [first(t), first(t + 1)). Its word holds how many
+  // chunks were taken from its front (low half) and from its back (high
+  // half); a chunk is taken by one compare-exchange, so the two ends never
+  // take the same one.
+  const int threads = n_threads_;
+  auto first = [&](int t) { return chunks * t / threads; };
+  std::vector<std::atomic<uint64_t>> taken(threads);
+  for (auto& w : taken) w.store(0, std::memory_order_relaxed);
+  auto take = [&](int t, bool front) -> int64_t {
+    const uint64_t size = static_cast<uint64_t>(first(t + 1) - first(t));
+    uint64_t v = taken[t].load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t f = v & 0xffffffffu, b = v >> 32;
+      if (f + b >= size) return -1;
+      if (taken[t].compare_exchange_weak(v, v + (front ? 1 : uint64_t{1} << 32),
+                                         std::memory_order_relaxed)) {
+        return first(t) + static_cast<int64_t>(front ? f : size - 1 - b);
+      }
+    }
+  };
+  auto run = [&](int64_t chunk, int thread) {
+    const int64_t begin = chunk * grain;
+    fn(begin, std::min(n, begin + grain), thread);
+  };
+  Run([&](int thread) {
+    for (int64_t c; (c = take(thread, true)) >= 0;) run(c, thread);
+    for (int other = 1; other < threads; ++other) {
+      const int t = (thread + other) % threads;
+      for (int64_t c; (c = take(t, false)) >= 0;) run(c, thread);
     }
   });
 }
