@@ -36,7 +36,8 @@ int64_t SliceColumns(const MatMulKernel& k, int64_t cols, int64_t n) {
 //   for f32 ones (4 bytes an element against about 1.1), which cuts the
 //   passes over the activations, read from the last-level cache, by 8.
 // - One token tile (decode, verification): nothing to reuse, so long
-//   contiguous streams (about 2 MiB) that the prefetchers follow.
+//   contiguous streams (about 2 MiB) that the prefetchers follow, each
+//   thread taking the tasks of its own share in order (ParallelForShares).
 // Either way at least 4 tasks per thread, so that a core slowed by another
 // process does not hold up the rest; for decode 12, whose threads finish
 // unevenly as the host's bandwidth moves between them (Zen 5, Q2_K tg256,
