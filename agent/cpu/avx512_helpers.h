@@ -31,6 +31,11 @@ inline __m512i DotBroadcast(__m512i acc, __m512i w, const unsigned char* p) {
 
 inline __m512i Broadcast32(const unsigned char* p) { return _mm512_set1_epi32(Load32(p)); }
 
+// The 16 f16 values at p (a panel's scales, one per row) as f32.
+inline __m512 LoadF16x16(const void* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
+}
+
 // Adds i32 lanes. The empty asm keeps the compiler from reassociating a chain
 // of these into "all terms first, then a tree of adds", which spills.
 inline __m512i AddI32(__m512i a, __m512i b) {

@@ -72,9 +72,6 @@ inline __m512i LoadQs(const unsigned char* block, int q) {
 inline __m512i LoadScaleDword(const unsigned char* block, int k) {
   return _mm512_loadu_si512(block + kQ2_KPanelScales + 64 * k);
 }
-inline __m512 LoadHalves(const unsigned char* p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
 
 // The scale of group 4k + j, i32 in each lane, from v = LoadScaleDword(k).
 inline __m512i GroupScale(__m512i v, int j) {
@@ -97,8 +94,8 @@ inline void LoadBlockScales(const unsigned char* block, BlockScales* s) {
           _mm512_and_si512(_mm512_srli_epi32(v, 4 + 8 * j), _mm512_set1_epi32(0x000f000f));
     }
   }
-  s->d = LoadHalves(block + kQ2_KPanelD);
-  s->dmin = LoadHalves(block + kQ2_KPanelDmin);
+  s->d = LoadF16x16(block + kQ2_KPanelD);
+  s->dmin = LoadF16x16(block + kQ2_KPanelDmin);
 }
 
 // Adds d_token * (d * sum - dmin * mins . bsums) of one token to acc[row];

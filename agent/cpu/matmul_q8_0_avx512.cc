@@ -348,7 +348,7 @@ inline __m512 DecodeBlock(const unsigned char* d, const unsigned char* qs, const
     dot0 = DotBroadcast(dot0, _mm512_loadu_si512(qs + 64 * j), aq + 4 * j);
     dot1 = DotBroadcast(dot1, _mm512_loadu_si512(qs + 64 * j + 64), aq + 4 * j + 4);
   }
-  const __m512 w_scale = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(d)));
+  const __m512 w_scale = LoadF16x16(d);
   return AddBlockTerm(_mm512_add_epi32(dot0, dot1), a, b, w_scale, sum);
 }
 

@@ -14,6 +14,12 @@ namespace aiscore {
 namespace {
 // Spin iterations before a worker sleeps: roughly 50-100 microseconds.
 constexpr int kSpinIterations = 20000;
+
+// ParallelFor's chunks, in order, on the calling thread (one thread, or one
+// chunk).
+void RunInOrder(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
+  for (int64_t begin = 0; begin < n; begin += grain) fn(begin, std::min(n, begin + grain), 0);
+}
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
@@ -53,8 +59,8 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
                              const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  if (n_threads_ == 1 || n <= grain) {  // Same chunks, in order, on this thread.
-    for (int64_t begin = 0; begin < n; begin += grain) fn(begin, std::min(n, begin + grain), 0);
+  if (n_threads_ == 1 || n <= grain) {
+    RunInOrder(n, grain, fn);
     return;
   }
   std::atomic<int64_t> next{0};
@@ -71,11 +77,11 @@ void ThreadPool::ParallelForShares(int64_t n, int64_t grain,
                                    const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  const int64_t chunks = (n + grain - 1) / grain;
-  if (n_threads_ == 1 || chunks == 1) {
-    for (int64_t begin = 0; begin < n; begin += grain) fn(begin, std::min(n, begin + grain), 0);
+  if (n_threads_ == 1 || n <= grain) {
+    RunInOrder(n, grain, fn);
     return;
   }
+  const int64_t chunks = (n + grain - 1) / grain;
   // Share t is chunks [first(t), first(t + 1)). Its word holds how many
   // chunks were taken from its front (low half) and from its back (high
   // half); a chunk is taken by one compare-exchange, so the two ends never
