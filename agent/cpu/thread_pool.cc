@@ -15,10 +15,15 @@ namespace {
 // Spin iterations before a worker sleeps: roughly 50-100 microseconds.
 constexpr int kSpinIterations = 20000;
 
-// ParallelFor's chunks, in order, on the calling thread (one thread, or one
-// chunk).
-void RunInOrder(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
-  for (int64_t begin = 0; begin < n; begin += grain) fn(begin, std::min(n, begin + grain), 0);
+// What ParallelFor and ParallelForShares do alike: clamps *grain to at
+// least 1 and, where there is nothing to share (no work, one thread, or one
+// chunk), calls fn on the chunks in order on this thread and returns true.
+bool RanInOrder(int threads, int64_t n, int64_t* grain,
+                const std::function<void(int64_t, int64_t, int)>& fn) {
+  *grain = std::max<int64_t>(1, *grain);
+  if (n > 0 && threads > 1 && n > *grain) return false;
+  for (int64_t begin = 0; begin < n; begin += *grain) fn(begin, std::min(n, begin + *grain), 0);
+  return true;
 }
 }  // namespace
 
@@ -57,12 +62,7 @@ void ThreadPool::Run(const std::function<void(int)>& fn) {
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
                              const std::function<void(int64_t, int64_t, int)>& fn) {
-  if (n <= 0) return;
-  grain = std::max<int64_t>(1, grain);
-  if (n_threads_ == 1 || n <= grain) {
-    RunInOrder(n, grain, fn);
-    return;
-  }
+  if (RanInOrder(n_threads_, n, &grain, fn)) return;
   std::atomic<int64_t> next{0};
   Run([&](int thread) {
     for (;;) {
@@ -75,12 +75,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
 
 void ThreadPool::ParallelForShares(int64_t n, int64_t grain,
                                    const std::function<void(int64_t, int64_t, int)>& fn) {
-  if (n <= 0) return;
-  grain = std::max<int64_t>(1, grain);
-  if (n_threads_ == 1 || n <= grain) {
-    RunInOrder(n, grain, fn);
-    return;
-  }
+  if (RanInOrder(n_threads_, n, &grain, fn)) return;
   const int64_t chunks = (n + grain - 1) / grain;
   // Share t is chunks [first(t), first(t + 1)). Its word holds how many
   // chunks were taken from its front (low half) and from its back (high
