@@ -35,6 +35,9 @@ struct BenchOptions {
   uint64_t seed = kDefaultSyntheticSeed;
 };
 
+// How often the probe runs during a decode repetition (aiscore bench).
+constexpr double kProbeEverySeconds = 2.0;
+
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
@@ -92,10 +95,16 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
     const std::vector<int32_t> context =
         SyntheticTokens(std::max(o.depth, 1), c.vocab_size, o.seed + 1);
     // The host's bandwidth moves from second to second, so the probe runs
-    // before the first timed repetition and after each one, and each
-    // repetition's share is its weight rate over the mean of the two probes
-    // around it: decode's ceiling in those seconds.
-    std::vector<double> rates, probes, shares;
+    // after the warm-up, during each repetition whenever decode has run
+    // kProbeEverySeconds since the last reading, and after it. A
+    // repetition's share is the weight bytes it read over the bytes the
+    // probe says could have been read in its decode time: each stretch of
+    // decode between two readings at their mean.
+    absl::StatusOr<std::unique_ptr<BandwidthProbe>> probe = backend->CreateBandwidthProbe();
+    if (!probe.ok()) return probe.status();
+    std::vector<double> rates, shares, readings;
+    std::vector<std::vector<double>>
+        through;  // each repetition's readings, the one before it first
     s.Reset();
     if (o.depth > 0) {  // Fill the cache once; each repetition rolls back to it.
       if (absl::Status st = s.Forward(context, 0, Logits::kNone); !st.ok()) return st;
@@ -104,32 +113,50 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
       s.Truncate(o.depth);
       int32_t token = context.back();
       const int count = rep < 0 ? std::min(o.generate, 8) : o.generate;
-      double total = 0;
+      if (rep >= 0) through.push_back({readings.back()});
+      double total = 0, since = 0, ceiling_gb = 0;
+      // Reads the probe, and accounts the decode since the last reading.
+      auto read_probe = [&]() -> absl::Status {
+        absl::StatusOr<double> bytes_per_second = (*probe)->Measure();
+        if (!bytes_per_second.ok()) return bytes_per_second.status();
+        readings.push_back(*bytes_per_second / 1e9);
+        if (rep >= 0) {
+          ceiling_gb += since * (through.back().back() + readings.back()) / 2;
+          through.back().push_back(readings.back());
+        }
+        since = 0;
+        return absl::OkStatus();
+      };
       for (int i = 0; i < count; ++i) {
         const auto a = std::chrono::steady_clock::now();
         absl::Status st =
             s.Forward(std::span<const int32_t>(&token, 1), s.cached_tokens(), Logits::kLast);
-        total += Seconds(a, std::chrono::steady_clock::now());
+        const double t = Seconds(a, std::chrono::steady_clock::now());
+        total += t;
+        since += t;
         if (!st.ok()) return st;
         const std::vector<float>& l = s.logits();  // Greedy pick, outside the timing.
         token = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+        if (rep >= 0 && since >= kProbeEverySeconds && i + 1 < count) {
+          if (absl::Status ps = read_probe(); !ps.ok()) return ps;
+        }
       }
-      if (rep >= 0) rates.push_back(count / total);
-      absl::StatusOr<double> probe = backend->MeasureMemoryBandwidth();
-      if (!probe.ok()) return probe.status();
-      probes.push_back(*probe / 1e9);
+      if (absl::Status ps = read_probe(); !ps.ok()) return ps;
       if (rep >= 0) {
-        const double around = (probes[probes.size() - 2] + probes.back()) / 2;
-        shares.push_back(rates.back() * read_per_token / 1e9 / around);
+        rates.push_back(count / total);
+        if (ceiling_gb > 0) shares.push_back(count * read_per_token / 1e9 / ceiling_gb);
       }
     }
     const SampleStats st = Summarize(rates);
     std::string test = "tg" + std::to_string(o.generate);
     if (o.depth > 0) test += " @ d" + std::to_string(o.depth);
     row(test, st, st.median * read_per_token / 1e9, Summarize(shares).median,
-        Summarize(probes).median);
-    std::fprintf(stderr, "probe GB/s before and after each repetition:");
-    for (double p : probes) std::fprintf(stderr, " %.1f", p);
+        Summarize(readings).median);
+    std::fprintf(stderr, "probe GB/s through each repetition:");
+    for (const std::vector<double>& r : through) {
+      for (size_t i = 0; i < r.size(); ++i) std::fprintf(stderr, "%s%.1f", i ? " " : " (", r[i]);
+      std::fprintf(stderr, ")");
+    }
     std::fprintf(stderr, "\n");
   }
   std::fprintf(stderr, "peak resident memory so far: %.2f GiB\n",

@@ -77,8 +77,11 @@ std::string CpuBackend::device_name() const {
 
 size_t CpuBackend::AvailableMemory() const { return AvailableHostMemory(); }
 
-absl::StatusOr<double> CpuBackend::MeasureMemoryBandwidth() {
-  return MeasureReadBandwidth(pool_, isa_);
+absl::StatusOr<std::unique_ptr<BandwidthProbe>> CpuBackend::CreateBandwidthProbe() {
+  absl::StatusOr<std::unique_ptr<ReadBandwidthProbe>> probe =
+      ReadBandwidthProbe::Create(pool_, isa_);
+  if (!probe.ok()) return probe.status();
+  return std::unique_ptr<BandwidthProbe>(*std::move(probe));
 }
 
 int64_t CpuBackend::PeakMemoryBytes() const { return PeakResidentBytes(); }

@@ -40,7 +40,7 @@ class CpuBackend : public Backend {
     return {std::string(IsaName(isa_)), pool_.size(), /*host_memory=*/true};
   }
   size_t AvailableMemory() const override;
-  absl::StatusOr<double> MeasureMemoryBandwidth() override;
+  absl::StatusOr<std::unique_ptr<BandwidthProbe>> CreateBandwidthProbe() override;
   int64_t PeakMemoryBytes() const override;
   void ResetPeakMemory() override;
   std::unique_ptr<DeviceTimer> CreateTimer() override;

@@ -116,6 +116,44 @@ class CudaTimer : public DeviceTimer {
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
 };
 
+// Reads a device buffer of `bytes` (plus a 16-byte sink past it) with every
+// multiprocessor, timed by events on `stream`.
+class CudaBandwidthProbe : public BandwidthProbe {
+ public:
+  CudaBandwidthProbe(std::shared_ptr<void> buffer, size_t bytes, int multiprocessors,
+                     cudaStream_t stream)
+      : buffer_(std::move(buffer)),
+        bytes_(bytes),
+        multiprocessors_(multiprocessors),
+        stream_(stream) {}
+
+  absl::StatusOr<double> Measure() override {
+    auto* sink = reinterpret_cast<uint32_t*>(static_cast<char*>(buffer_.get()) + bytes_);
+    CudaTimer timer(stream_);
+    std::vector<double> rates;
+    for (int i = 0; i < 8; ++i) {  // the first pass warms up
+      timer.Start();
+      if (absl::Status s = AISCORE_CUDA_STATUS(
+              cuda::LaunchReadBuffer(buffer_.get(), bytes_, sink, multiprocessors_, stream_));
+          !s.ok()) {
+        return s;
+      }
+      absl::StatusOr<double> seconds = timer.Stop();
+      if (!seconds.ok()) return seconds.status();
+      if (i > 0 && *seconds > 0) rates.push_back(static_cast<double>(bytes_) / *seconds);
+    }
+    if (rates.empty()) return absl::InternalError("the GPU read timer measured nothing");
+    std::sort(rates.begin(), rates.end());
+    return rates[rates.size() / 2];
+  }
+
+ private:
+  std::shared_ptr<void> buffer_;
+  size_t bytes_;
+  int multiprocessors_;
+  cudaStream_t stream_;
+};
+
 class CudaBackend : public Backend {
  public:
   ~CudaBackend() override {
@@ -150,7 +188,7 @@ class CudaBackend : public Backend {
     return free > kReserveBytes ? free - kReserveBytes : 0;
   }
 
-  absl::StatusOr<double> MeasureMemoryBandwidth() override {
+  absl::StatusOr<std::unique_ptr<BandwidthProbe>> CreateBandwidthProbe() override {
     // 1 GiB, or a quarter of what is free: far larger than any L2 cache.
     const size_t bytes = std::min<size_t>(size_t{1} << 30, AvailableMemory() / 4) / 16 * 16;
     if (bytes < (size_t{64} << 20)) {
@@ -158,27 +196,12 @@ class CudaBackend : public Backend {
     }
     absl::StatusOr<std::shared_ptr<void>> buffer = DeviceAlloc(bytes + 16, memory_);
     if (!buffer.ok()) return buffer.status();
-    auto* sink = reinterpret_cast<uint32_t*>(static_cast<char*>(buffer->get()) + bytes);
     if (absl::Status s = AISCORE_CUDA_STATUS(cudaMemsetAsync(buffer->get(), 1, bytes, stream_));
         !s.ok()) {
       return s;
     }
-    CudaTimer timer(stream_);
-    std::vector<double> rates;
-    for (int i = 0; i < 8; ++i) {  // the first pass warms up
-      timer.Start();
-      if (absl::Status s = AISCORE_CUDA_STATUS(cuda::LaunchReadBuffer(
-              buffer->get(), bytes, sink, props_.multiProcessorCount, stream_));
-          !s.ok()) {
-        return s;
-      }
-      absl::StatusOr<double> seconds = timer.Stop();
-      if (!seconds.ok()) return seconds.status();
-      if (i > 0 && *seconds > 0) rates.push_back(static_cast<double>(bytes) / *seconds);
-    }
-    if (rates.empty()) return absl::InternalError("the GPU read timer measured nothing");
-    std::sort(rates.begin(), rates.end());
-    return rates[rates.size() / 2];
+    return std::unique_ptr<BandwidthProbe>(
+        new CudaBandwidthProbe(*std::move(buffer), bytes, props_.multiProcessorCount, stream_));
   }
 
   int64_t PeakMemoryBytes() const override { return memory_->peak.load(); }

@@ -30,6 +30,17 @@ class DeviceBuffer {
   virtual size_t size() const = 0;
 };
 
+// Measures the rate at which a device streams its own memory, keeping its
+// buffer (about 1 GiB of device memory) from one measurement to the next, so
+// that it can be read often, between decode steps, at little cost.
+class BandwidthProbe {
+ public:
+  virtual ~BandwidthProbe() = default;
+  // Bytes per second now: the median of a few passes over the buffer, after
+  // an untimed one.
+  virtual absl::StatusOr<double> Measure() = 0;
+};
+
 // Geometry of attention for RopeAndStoreKv and Attention.
 struct AttentionShape {
   int64_t n_heads = 0;     // query heads
@@ -66,10 +77,15 @@ class Backend {
   virtual BackendDetails details() const = 0;
   // Bytes a new allocation can take on the device now.
   virtual size_t AvailableMemory() const = 0;
-  // The rate, in bytes per second, at which the device streams its own memory
-  // now: the ceiling of decode. Measured (median of a few passes over a buffer
-  // far larger than the caches), so it takes a moment.
-  virtual absl::StatusOr<double> MeasureMemoryBandwidth() = 0;
+  // A probe of the rate at which the device streams its own memory, far
+  // beyond its caches and as decode reads weights: the ceiling of decode.
+  virtual absl::StatusOr<std::unique_ptr<BandwidthProbe>> CreateBandwidthProbe() = 0;
+  // One measurement, with a probe made for it (so it takes a moment).
+  absl::StatusOr<double> MeasureMemoryBandwidth() {
+    absl::StatusOr<std::unique_ptr<BandwidthProbe>> probe = CreateBandwidthProbe();
+    if (!probe.ok()) return probe.status();
+    return (*probe)->Measure();
+  }
 
   // Peak bytes of memory in use on the device since the last ResetPeakMemory
   // (on the CPU: the process's peak resident set). 0 when unknown.

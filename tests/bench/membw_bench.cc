@@ -1,8 +1,10 @@
 // Memory read bandwidth: the ceiling decode (matrix x vector) kernels are
-// measured against. Reads a 1 GiB buffer (far beyond the caches) with scalar
-// and AVX2 loads (agent/cpu/read_bandwidth.h), summing what it reads so that no load is dropped, on
-// 1 and 2 threads of aiscore's ThreadPool, each thread reading its own contiguous share. Reports
-// bytes_per_second.
+// measured against. Reads a 1 GiB buffer (far beyond the caches) on 1 and 2
+// threads of aiscore's ThreadPool, each thread reading its own contiguous
+// share, summing what it reads so that no load is dropped
+// (agent/cpu/read_bandwidth.h): with scalar loads, with AVX2 loads and the
+// decode kernels' prefetch (avx2: the probe `aiscore bench` and `aiscore run`
+// take), and with AVX2 loads alone (avx2-loads-only). Reports GB/s.
 //
 //   aiscore_membw_bench [--buffer_mib=N] [benchmark flags]
 #include <benchmark/benchmark.h>
@@ -40,7 +42,10 @@ const unsigned char* Buffer() {
   return static_cast<const unsigned char*>(memory.get());
 }
 
-void BM_ReadBandwidth(benchmark::State& state, Isa isa, int threads) {
+// `variant` reads the share at p of n bytes.
+using ReadFn = uint64_t (*)(const unsigned char* p, size_t n);
+
+void BM_ReadBandwidth(benchmark::State& state, Isa isa, ReadFn read, int threads) {
   if (!IsaSupported(isa)) {
     state.SkipWithError(("this CPU lacks " + std::string(IsaName(isa))).c_str());
     return;
@@ -50,7 +55,7 @@ void BM_ReadBandwidth(benchmark::State& state, Isa isa, int threads) {
   const size_t share = g_buffer_bytes / threads / 256 * 256;
   std::vector<uint64_t> partial(threads);
   for (auto _ : state) {
-    pool.Run([&](int t) { partial[t] = SumForBandwidth(buffer + t * share, share, isa); });
+    pool.Run([&](int t) { partial[t] = read(buffer + t * share, share); });
     benchmark::DoNotOptimize(partial.data());
   }
   // Decimal GB/s, as aiscore reports weight rates.
@@ -87,11 +92,27 @@ int main(int argc, char** argv) {
   }
   argc = kept;
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2}) {
+  struct Variant {
+    const char* name;
+    Isa isa;
+    ReadFn read;
+  };
+  std::vector<Variant> variants = {
+      {"scalar", Isa::kScalar,
+       [](const unsigned char* p, size_t n) { return SumForBandwidth(p, n, Isa::kScalar); }},
+      {"avx2", Isa::kAvx2,
+       [](const unsigned char* p, size_t n) { return SumForBandwidth(p, n, Isa::kAvx2); }},
+  };
+#ifdef AISCORE_HAVE_X86_KERNELS
+  variants.push_back({"avx2-loads-only", Isa::kAvx2, [](const unsigned char* p, size_t n) {
+                        return SumForBandwidthAvx2(p, n, /*prefetch=*/false);
+                      }});
+#endif
+  for (const Variant& v : variants) {
     for (int threads : {1, 2}) {
       const std::string name =
-          "BM_ReadBandwidth/" + std::string(IsaName(isa)) + "/threads:" + std::to_string(threads);
-      benchmark::RegisterBenchmark(name.c_str(), BM_ReadBandwidth, isa, threads)
+          "BM_ReadBandwidth/" + std::string(v.name) + "/threads:" + std::to_string(threads);
+      benchmark::RegisterBenchmark(name.c_str(), BM_ReadBandwidth, v.isa, v.read, threads)
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
     }

@@ -40,7 +40,12 @@ class HookedBackend : public Backend {
   size_t AvailableMemory() const override {
     return available_override ? available_override : cpu_.AvailableMemory();
   }
-  absl::StatusOr<double> MeasureMemoryBandwidth() override { return 10e9; }
+  absl::StatusOr<std::unique_ptr<BandwidthProbe>> CreateBandwidthProbe() override {
+    struct FixedProbe : BandwidthProbe {
+      absl::StatusOr<double> Measure() override { return 10e9; }
+    };
+    return std::make_unique<FixedProbe>();
+  }
   int64_t PeakMemoryBytes() const override { return cpu_.PeakMemoryBytes(); }
   void ResetPeakMemory() override { cpu_.ResetPeakMemory(); }
   std::unique_ptr<DeviceTimer> CreateTimer() override { return cpu_.CreateTimer(); }
