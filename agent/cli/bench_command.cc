@@ -103,8 +103,8 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
     absl::StatusOr<std::unique_ptr<BandwidthProbe>> probe = backend->CreateBandwidthProbe();
     if (!probe.ok()) return probe.status();
     std::vector<double> rates, shares, readings;
-    std::vector<std::vector<double>>
-        through;  // each repetition's readings, the one before it first
+    // Each repetition's readings, the one before it first.
+    std::vector<std::vector<double>> through;
     s.Reset();
     if (o.depth > 0) {  // Fill the cache once; each repetition rolls back to it.
       if (absl::Status st = s.Forward(context, 0, Logits::kNone); !st.ok()) return st;

@@ -34,26 +34,25 @@ int64_t SliceColumns(const MatMulKernel& k, int64_t cols, int64_t n) {
 // - Several token tiles (prefill): weights that stay in L2 while every token
 //   tile passes over them. About 96 KiB for quantized activations; 768 KiB
 //   for f32 ones (4 bytes an element against about 1.1), which cuts the
-//   passes over the activations, read from the last-level cache, by 8.
-// - One token tile (decode, verification): nothing to reuse, so long
-//   contiguous streams (about 2 MiB) that the prefetchers follow, each
-//   thread taking the tasks of its own share in order (ParallelForShares).
-// Either way at least 4 tasks per thread, so that a core slowed by another
-// process does not hold up the rest; for decode 12, whose threads finish
-// unevenly as the host's bandwidth moves between them (Zen 5, Q2_K tg256,
-// 2 threads: time spent waiting in the pool 5.3% of the matmuls' at 4 tasks
-// per thread, 3.5% at 12, the kernels' rate unchanged).
+//   passes over the activations, read from the last-level cache, by 8. At
+//   least 4 tasks per thread, so that a core slowed by another process does
+//   not hold up the rest.
+// - One token tile (decode, verification): nothing to reuse. The unit is one
+//   tile: ParallelForShares gives each thread its own stretch of rows, front
+//   to back in chunks that shrink to one tile where the threads meet, so
+//   they finish within a tile of each other, however the host's bandwidth
+//   moves between them. (Zen 5, Q2_K tg256, 2 threads, with chunks of a
+//   fixed size: time spent waiting in the pool 5.3% of the matmuls' at 4
+//   tasks per thread, 3.5% at 12.)
 // (Zen 4, 2 threads, F16 AVX-512, GFLOP/s for 4096x4096 / 14336x4096 /
 // 4096x14336 x 512 tokens: whole rows and 96 KiB 207/212/146; slices of
 // 4096 and 768 KiB 216/216/198. Quantized formats: the same within noise at
 // 96 or 768 KiB.)
 int64_t RowsPerTask(const MatMulKernel& k, int64_t rows, size_t row_bytes, int64_t n, int threads) {
-  const size_t target = n <= k.tile_cols  ? (size_t{2} << 20)
-                        : k.k_slice_align ? (size_t{768} << 10)
-                                          : (size_t{96} << 10);
+  if (n <= k.tile_cols) return k.tile_rows;
+  const size_t target = k.k_slice_align ? (size_t{768} << 10) : (size_t{96} << 10);
   int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(target / row_bytes));
-  const int tasks_per_thread = n <= k.tile_cols ? 12 : 4;
-  chunk = std::min(chunk, std::max<int64_t>(1, rows / (tasks_per_thread * threads)));
+  chunk = std::min(chunk, std::max<int64_t>(1, rows / (4 * threads)));
   return std::max<int64_t>(k.tile_rows, chunk / k.tile_rows * k.tile_rows);
 }
 

@@ -1,6 +1,7 @@
 #include "agent/cpu/thread_pool.h"
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -14,6 +15,11 @@ namespace aiscore {
 namespace {
 // Spin iterations before a worker sleeps: roughly 50-100 microseconds.
 constexpr int kSpinIterations = 20000;
+
+// ParallelForShares takes this fraction of what is left of a share at a
+// time (at least one unit): long stretches while much is left, single units
+// at the end, so that threads finish within a unit of each other.
+constexpr uint64_t kGuidedShare = 4;
 
 // What ParallelFor and ParallelForShares do alike: clamps *grain to at
 // least 1 and, where there is nothing to share (no work, one thread, or one
@@ -76,36 +82,40 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
 void ThreadPool::ParallelForShares(int64_t n, int64_t grain,
                                    const std::function<void(int64_t, int64_t, int)>& fn) {
   if (RanInOrder(n_threads_, n, &grain, fn)) return;
-  const int64_t chunks = (n + grain - 1) / grain;
-  // Share t is chunks [first(t), first(t + 1)). Its word holds how many
-  // chunks were taken from its front (low half) and from its back (high
-  // half); a chunk is taken by one compare-exchange, so the two ends never
-  // take the same one.
+  const int64_t units = (n + grain - 1) / grain;
+  // Share t is units [first(t), first(t + 1)). Its word holds how many units
+  // were taken from its front (low half) and from its back (high half); a
+  // chunk is taken by one compare-exchange, so the two ends never take the
+  // same unit.
   const int threads = n_threads_;
-  auto first = [&](int t) { return chunks * t / threads; };
+  auto first = [&](int t) { return units * t / threads; };
   std::vector<std::atomic<uint64_t>> taken(threads);
   for (auto& w : taken) w.store(0, std::memory_order_relaxed);
-  auto take = [&](int t, bool front) -> int64_t {
+  // Takes the next chunk of share t from its front or its back: its first
+  // unit and how many (0 when the share is done).
+  auto take = [&](int t, bool front) -> std::pair<int64_t, int64_t> {
     const uint64_t size = static_cast<uint64_t>(first(t + 1) - first(t));
     uint64_t v = taken[t].load(std::memory_order_relaxed);
     for (;;) {
       const uint64_t f = v & 0xffffffffu, b = v >> 32;
-      if (f + b >= size) return -1;
-      if (taken[t].compare_exchange_weak(v, v + (front ? 1 : uint64_t{1} << 32),
+      if (f + b >= size) return {0, 0};
+      const uint64_t count = std::max<uint64_t>(1, (size - f - b) / kGuidedShare);
+      if (taken[t].compare_exchange_weak(v, v + (front ? count : count << 32),
                                          std::memory_order_relaxed)) {
-        return first(t) + static_cast<int64_t>(front ? f : size - 1 - b);
+        return {first(t) + static_cast<int64_t>(front ? f : size - b - count),
+                static_cast<int64_t>(count)};
       }
     }
   };
-  auto run = [&](int64_t chunk, int thread) {
-    const int64_t begin = chunk * grain;
-    fn(begin, std::min(n, begin + grain), thread);
+  auto run = [&](std::pair<int64_t, int64_t> chunk, int thread) {
+    const int64_t begin = chunk.first * grain;
+    fn(begin, std::min(n, begin + chunk.second * grain), thread);
   };
   Run([&](int thread) {
-    for (int64_t c; (c = take(thread, true)) >= 0;) run(c, thread);
+    for (std::pair<int64_t, int64_t> c; (c = take(thread, true)).second > 0;) run(c, thread);
     for (int other = 1; other < threads; ++other) {
       const int t = (thread + other) % threads;
-      for (int64_t c; (c = take(t, false)) >= 0;) run(c, thread);
+      for (std::pair<int64_t, int64_t> c; (c = take(t, false)).second > 0;) run(c, thread);
     }
   });
 }

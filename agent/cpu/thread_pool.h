@@ -33,11 +33,16 @@ class ThreadPool {
   void ParallelFor(int64_t n, int64_t grain,
                    const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
 
-  // The same, but each thread first takes the chunks of its own contiguous
-  // share of [0, n) in order, then those left of the others' shares, from
-  // their ends: each thread walks one stretch of memory front to back (what
-  // the hardware prefetchers follow, and a stream's prefetches run on into
-  // its next chunk), and a thread slowed down is still helped.
+  // Splits [0, n) into units of `grain` and into one contiguous share of
+  // units per thread. Each thread first takes chunks of its own share in
+  // order, then those left of the others' shares, from their ends: each
+  // thread walks one stretch of memory front to back (what the hardware
+  // prefetchers follow, and a stream's prefetches run on into its next
+  // chunk), and a thread slowed down is still helped. A chunk is a quarter
+  // of what is left of its share, or one unit, so that the threads finish
+  // within about one unit of each other. Calls fn(begin, end, thread) for
+  // each chunk; begin is a multiple of grain, and so is end - begin unless
+  // end is n.
   void ParallelForShares(int64_t n, int64_t grain,
                          const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
 
