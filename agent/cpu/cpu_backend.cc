@@ -222,6 +222,11 @@ void CpuBackend::MatMul(const WeightTensor& w, const float* x, int64_t n, float*
   matmul_.Run(w, x, n, y);
 }
 
+void CpuBackend::MatMuls(std::span<const WeightTensor* const> ws, const float* x, int64_t n,
+                         std::span<float* const> ys) {
+  matmul_.RunShared(ws, x, n, ys);
+}
+
 void CpuBackend::EnsureRopeTable(int64_t positions, int64_t head_dim, float theta) {
   if (positions <= rope_positions_ && head_dim == rope_head_dim_ && theta == rope_theta_) return;
   positions =

@@ -58,6 +58,8 @@ class CpuBackend : public Backend {
   void RmsNorm(const float* x, const WeightTensor& weight, int64_t n, int64_t d, float eps,
                float* out) override;
   void MatMul(const WeightTensor& w, const float* x, int64_t n, float* y) override;
+  void MatMuls(std::span<const WeightTensor* const> ws, const float* x, int64_t n,
+               std::span<float* const> ys) override;
   void RopeAndStoreKv(float* q, float* k, const float* v, int64_t n, int64_t pos,
                       const AttentionShape& shape, uint16_t* k_cache, uint16_t* v_cache) override;
   void Attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t n,

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/panel_layout.h"
@@ -29,27 +30,18 @@ int64_t SliceColumns(const MatMulKernel& k, int64_t cols, int64_t n) {
   return (per + k.k_slice_align - 1) / k.k_slice_align * k.k_slice_align;
 }
 
-// Rows of weights one task covers, a multiple of the tile height; row_bytes
-// are those of one slice.
-// - Several token tiles (prefill): weights that stay in L2 while every token
-//   tile passes over them. About 96 KiB for quantized activations; 768 KiB
-//   for f32 ones (4 bytes an element against about 1.1), which cuts the
-//   passes over the activations, read from the last-level cache, by 8. At
-//   least 4 tasks per thread, so that a core slowed by another process does
-//   not hold up the rest.
-// - One token tile (decode, verification): nothing to reuse. The unit is one
-//   tile: ParallelForShares gives each thread its own stretch of rows, front
-//   to back in chunks that shrink to one tile where the threads meet, so
-//   they finish within a tile of each other, however the host's bandwidth
-//   moves between them. (Zen 5, Q2_K tg256, 2 threads, with chunks of a
-//   fixed size: time spent waiting in the pool 5.3% of the matmuls' at 4
-//   tasks per thread, 3.5% at 12.)
+// Rows of weights one prefill task covers (several token tiles), a multiple
+// of the tile height; row_bytes are those of one slice. Weights that stay in
+// L2 while every token tile passes over them: about 96 KiB for quantized
+// activations; 768 KiB for f32 ones (4 bytes an element against about 1.1),
+// which cuts the passes over the activations, read from the last-level
+// cache, by 8. At least 4 tasks per thread, so that a core slowed by another
+// process does not hold up the rest.
 // (Zen 4, 2 threads, F16 AVX-512, GFLOP/s for 4096x4096 / 14336x4096 /
 // 4096x14336 x 512 tokens: whole rows and 96 KiB 207/212/146; slices of
 // 4096 and 768 KiB 216/216/198. Quantized formats: the same within noise at
 // 96 or 768 KiB.)
-int64_t RowsPerTask(const MatMulKernel& k, int64_t rows, size_t row_bytes, int64_t n, int threads) {
-  if (n <= k.tile_cols) return k.tile_rows;
+int64_t RowsPerTask(const MatMulKernel& k, int64_t rows, size_t row_bytes, int threads) {
   const size_t target = k.k_slice_align ? (size_t{768} << 10) : (size_t{96} << 10);
   int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(target / row_bytes));
   chunk = std::min(chunk, std::max<int64_t>(1, rows / (4 * threads)));
@@ -59,8 +51,28 @@ int64_t RowsPerTask(const MatMulKernel& k, int64_t rows, size_t row_bytes, int64
 }  // namespace
 
 void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) {
-  const MatMulKernel& k = BestMatMulKernel(w.format, isa_);
-  const int64_t rows = w.rows, cols = w.cols;
+  const WeightTensor* ws[] = {&w};
+  float* ys[] = {y};
+  RunShared(ws, x, n, ys);
+}
+
+void CpuMatMul::RunShared(std::span<const WeightTensor* const> ws, const float* x, int64_t n,
+                          std::span<float* const> ys) {
+  if (ws.empty()) return;
+  const MatMulKernel& k = BestMatMulKernel(ws[0]->format, isa_);
+  const int64_t cols = ws[0]->cols;
+  // One region for all only where one kernel reads them all from the same
+  // activations, one token tile (decode, verification): prefill's tasks
+  // reuse each tensor's weights from cache on their own.
+  bool together = n <= k.tile_cols;
+  for (const WeightTensor* w : ws) {
+    together = together && &BestMatMulKernel(w->format, isa_) == &k && w->cols == cols &&
+               w->layout == ws[0]->layout;
+  }
+  if (ws.size() > 1 && !together) {
+    for (size_t i = 0; i < ws.size(); ++i) RunShared(ws.subspan(i, 1), x, n, ys.subspan(i, 1));
+    return;
+  }
   // Rows a multiple of 4 KiB apart (f32 rows of 4096) would put the same
   // column of every token of a tile in one L1 set, more lines than its ways:
   // a line more apart spreads them.
@@ -73,21 +85,24 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
       k.convert_activations(x + j * cols, cols, act + j * a_stride);
   });
 
-  const size_t w_stride = w.row_bytes();
-  const int64_t slice = SliceColumns(k, cols, n);
-  const int64_t chunk = RowsPerTask(k, rows, RowBytes(w.format, slice), n, pool_->size());
-  const auto* wbase = static_cast<const unsigned char*>(w.data);
   // Panels are whole tiles: tasks start at multiples of tile_rows (16, or 32
   // for kPanels32), and a kPanels16 panel's slice [k0, k0 + kc) starts
   // kPanelRows * RowBytes(k0) into it.
-  if (w.layout != WeightLayout::kRows &&
-      (k.panel_tile == nullptr || k.panel_layout != w.layout || k.tile_rows % kPanelRows != 0)) {
-    std::fprintf(stderr, "aiscore: %s is in a panel layout which the %s %s kernel cannot read\n",
-                 w.name.c_str(), std::string(FormatName(w.format)).c_str(),
-                 std::string(IsaName(k.isa)).c_str());
-    std::abort();
+  for (const WeightTensor* w : ws) {
+    if (w->layout != WeightLayout::kRows &&
+        (k.panel_tile == nullptr || k.panel_layout != w->layout || k.tile_rows % kPanelRows != 0)) {
+      std::fprintf(stderr, "aiscore: %s is in a panel layout which the %s %s kernel cannot read\n",
+                   w->name.c_str(), std::string(FormatName(w->format)).c_str(),
+                   std::string(IsaName(k.isa)).c_str());
+      std::abort();
+    }
   }
-  auto task = [&](int64_t row_begin, int64_t row_end, int) {
+  const int64_t slice = SliceColumns(k, cols, n);
+  // Rows [row_begin, row_end) of w into y.
+  auto task = [&](const WeightTensor& w, float* y, int64_t row_begin, int64_t row_end) {
+    const int64_t rows = w.rows;
+    const size_t w_stride = w.row_bytes();
+    const auto* wbase = static_cast<const unsigned char*>(w.data);
     // One tile's dot products over a column slice, before they are added.
     float partial[kMaxSliceTile];
     for (int64_t k0 = 0; k0 < cols; k0 += slice) {
@@ -123,13 +138,32 @@ void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) 
       }
     }
   };
-  // One token tile (decode, verification) streams the weights once: each
-  // thread takes its own stretch of rows front to back.
-  if (n <= k.tile_cols) {
-    pool_->ParallelForShares(rows, chunk, task);
-  } else {
-    pool_->ParallelFor(rows, chunk, task);
+  if (n > k.tile_cols) {  // prefill: one tensor
+    const WeightTensor& w = *ws[0];
+    const int64_t chunk = RowsPerTask(k, w.rows, RowBytes(w.format, slice), pool_->size());
+    pool_->ParallelFor(w.rows, chunk, [&](int64_t b, int64_t e, int) { task(w, ys[0], b, e); });
+    return;
   }
+  // One token tile (decode, verification) reuses nothing and streams the
+  // weights once. The unit is one tile, the tensors' tiles one after
+  // another: ParallelForShares gives each thread its own stretch of them,
+  // front to back in chunks that shrink to one tile where the threads meet,
+  // so they finish within a tile of each other however the host's bandwidth
+  // moves between them. (Zen 5, Q2_K tg256, 2 threads, with chunks of a
+  // fixed size: time spent waiting in the pool 5.3% of the matmuls' at 4
+  // tasks per thread, 3.5% at 12, 3.1-3.2% with shrinking chunks.)
+  std::vector<int64_t> first_tile(ws.size() + 1, 0);
+  for (size_t i = 0; i < ws.size(); ++i) {
+    first_tile[i + 1] = first_tile[i] + (ws[i]->rows + k.tile_rows - 1) / k.tile_rows;
+  }
+  pool_->ParallelForShares(first_tile.back(), 1, [&](int64_t begin, int64_t end, int) {
+    for (size_t i = 0; i < ws.size(); ++i) {
+      const int64_t b = std::max(begin, first_tile[i]), e = std::min(end, first_tile[i + 1]);
+      if (b >= e) continue;
+      task(*ws[i], ys[i], (b - first_tile[i]) * k.tile_rows,
+           std::min(ws[i]->rows, (e - first_tile[i]) * k.tile_rows));
+    }
+  });
 }
 
 }  // namespace aiscore

@@ -8,6 +8,7 @@
 #define AISCORE_AGENT_CPU_MATMUL_H_
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "agent/cpu/cpu_features.h"
@@ -23,6 +24,12 @@ class CpuMatMul {
 
   // y[n][w.rows] = x[n][w.cols] . w^T. x and y must not overlap.
   void Run(const WeightTensor& w, const float* x, int64_t n, float* y);
+  // Run(*ws[i], x, n, ys[i]) for each i, with the same results. Where one
+  // kernel reads them all (the same format, width and layout) and n is one
+  // token tile, the activations are converted once and every tensor's rows
+  // are one stretch of work for the pool: one region instead of one each.
+  void RunShared(std::span<const WeightTensor* const> ws, const float* x, int64_t n,
+                 std::span<float* const> ys);
 
   Isa isa() const { return isa_; }
 

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "absl/status/status.h"
@@ -118,6 +119,12 @@ class Backend {
                        float* out) = 0;
   // y[n][w.rows] = x[n][w.cols] . w^T
   virtual void MatMul(const WeightTensor& w, const float* x, int64_t n, float* y) = 0;
+  // MatMul(*ws[i], x, n, ys[i]) for each i, with the same results: matmuls
+  // that read the same activations, which a backend may run as one.
+  virtual void MatMuls(std::span<const WeightTensor* const> ws, const float* x, int64_t n,
+                       std::span<float* const> ys) {
+    for (size_t i = 0; i < ws.size(); ++i) MatMul(*ws[i], x, n, ys[i]);
+  }
   // Rotates q [n][n_heads][head_dim] in place and k [n][n_kv_heads][head_dim]
   // in place for positions pos .. pos+n-1 (adjacent pairs (2i, 2i+1) by
   // pos * theta^(-2i/head_dim), as llama.cpp does for GGUF `llama` models),

@@ -124,9 +124,11 @@ void Session::ForwardBatch(int64_t n, int64_t pos, Logits logits, float* logits_
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& w = weights_.layers[l];
     be.RmsNorm(x_, w.attn_norm, n, d, c.norm_eps, h_);
-    be.MatMul(w.wq, h_, n, q_);
-    be.MatMul(w.wk, h_, n, k_);
-    be.MatMul(w.wv, h_, n, v_);
+    {
+      const WeightTensor* ws[] = {&w.wq, &w.wk, &w.wv};
+      float* ys[] = {q_, k_, v_};
+      be.MatMuls(ws, h_, n, ys);
+    }
     uint16_t* kc = k_cache_ + l * cache_layer;
     uint16_t* vc = v_cache_ + l * cache_layer;
     be.RopeAndStoreKv(q_, k_, v_, n, pos, shape_, kc, vc);
@@ -134,8 +136,11 @@ void Session::ForwardBatch(int64_t n, int64_t pos, Logits logits, float* logits_
     be.MatMul(w.wo, att_, n, proj_);
     be.Add(x_, proj_, n * d);
     be.RmsNorm(x_, w.ffn_norm, n, d, c.norm_eps, h_);
-    be.MatMul(w.w_gate, h_, n, gate_);
-    be.MatMul(w.w_up, h_, n, up_);
+    {
+      const WeightTensor* ws[] = {&w.w_gate, &w.w_up};
+      float* ys[] = {gate_, up_};
+      be.MatMuls(ws, h_, n, ys);
+    }
     be.SwiGlu(gate_, up_, n * c.d_ff, gate_);
     be.MatMul(w.w_down, gate_, n, proj_);
     be.Add(x_, proj_, n * d);

@@ -264,5 +264,81 @@ TEST(CpuMatMulTest, SlicedPrefillMatchesFp64AndWholeRows) {
   if (checked == 0) GTEST_SKIP() << "no kernel this CPU runs slices its rows";
 }
 
+// Matmuls that read the same activations, run as one (RunShared), give
+// each tensor exactly what it gets alone: tensors of different heights
+// (whole tiles, a partial tile, fewer rows than a tile), decode and prefill,
+// GGUF rows and the kernel's panel layout, 1 to 3 threads, every ISA; and
+// tensors of different formats (as in Q4_K_M files) run one by one.
+TEST(CpuMatMulTest, SharedActivationsGiveWhatEachTensorGetsAlone) {
+  const uint32_t seed = std::random_device{}();
+  for (Isa isa : kAllIsas) {
+    if (!IsaSupported(isa)) continue;
+    for (Format f : {Format::kF16, Format::kQ8_0, Format::kQ4_K, Format::kQ2_K, Format::kQ6_K}) {
+      const MatMulKernel& k = BestMatMulKernel(f, isa);
+      for (bool panels : {false, true}) {
+        if (panels && k.panel_tile == nullptr) continue;
+        for (int threads : {1, 2, 3}) {
+          ThreadPool pool(threads);
+          CpuMatMul mm(&pool, isa);
+          for (int64_t n : {int64_t{1}, int64_t{k.tile_cols} + 1}) {
+            const std::string what = std::string(FormatName(f)) + " " + std::string(IsaName(isa)) +
+                                     (panels ? " panels" : " rows") +
+                                     " threads=" + std::to_string(threads) +
+                                     " n=" + std::to_string(n) + " seed=" + std::to_string(seed);
+            std::vector<Problem> ps;
+            std::vector<WeightTensor> ws;
+            for (int64_t rows : {int64_t{4} * k.tile_rows, int64_t{k.tile_rows} + 7, int64_t{5}}) {
+              ps.push_back(MakeProblem(f, rows, 512, n, seed + static_cast<uint32_t>(rows)));
+            }
+            ps[1].x = ps[2].x = ps[0].x;  // the same activations
+            for (Problem& p : ps) {
+              WeightTensor w{"w", f, p.rows, p.cols, p.weights.data()};
+              if (panels && HasPanelLayout(f, k.panel_layout)) {
+                RepackPanels(f, k.panel_layout, p.rows, p.cols, p.weights.data(), p.weights.data(),
+                             &pool);
+                w.layout = k.panel_layout;
+              }
+              ws.push_back(w);
+            }
+            std::vector<std::vector<float>> alone, shared;
+            for (const WeightTensor& w : ws) {
+              alone.emplace_back(n * w.rows, NAN);
+              mm.Run(w, ps[0].x.data(), n, alone.back().data());
+              shared.emplace_back(n * w.rows, NAN);
+            }
+            const WeightTensor* wp[] = {&ws[0], &ws[1], &ws[2]};
+            float* yp[] = {shared[0].data(), shared[1].data(), shared[2].data()};
+            mm.RunShared(wp, ps[0].x.data(), n, yp);
+            for (size_t t = 0; t < ws.size(); ++t) {
+              for (size_t i = 0; i < alone[t].size(); ++i) {
+                ASSERT_EQ(shared[t][i], alone[t][i]) << what << " tensor " << t << " i=" << i;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  // Different formats: each runs with its own kernel.
+  ThreadPool pool(2);
+  CpuMatMul mm(&pool, BestIsa());
+  const Problem a = MakeProblem(Format::kQ4_K, 70, 512, 1, seed);
+  Problem b = MakeProblem(Format::kQ6_K, 40, 512, 1, seed + 1);
+  b.x = a.x;
+  b.expected.clear();
+  ComputeExpected(Format::kQ6_K, b);
+  const WeightTensor wa{"a", Format::kQ4_K, a.rows, a.cols, a.weights.data()};
+  const WeightTensor wb{"b", Format::kQ6_K, b.rows, b.cols, b.weights.data()};
+  std::vector<float> ya(a.rows, NAN), yb(b.rows, NAN), ra(a.rows), rb(b.rows);
+  const WeightTensor* wp[] = {&wa, &wb};
+  float* yp[] = {ya.data(), yb.data()};
+  mm.RunShared(wp, a.x.data(), 1, yp);
+  mm.Run(wa, a.x.data(), 1, ra.data());
+  mm.Run(wb, a.x.data(), 1, rb.data());
+  EXPECT_EQ(ya, ra);
+  EXPECT_EQ(yb, rb);
+  EXPECT_LE(Nmse(b.expected, yb), Limit(Format::kQ6_K));
+}
+
 }  // namespace
 }  // namespace aiscore
