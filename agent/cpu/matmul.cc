@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/panel_layout.h"
@@ -152,16 +151,17 @@ void CpuMatMul::RunShared(std::span<const WeightTensor* const> ws, const float* 
   // moves between them. (Zen 5, Q2_K tg256, 2 threads, with chunks of a
   // fixed size: time spent waiting in the pool 5.3% of the matmuls' at 4
   // tasks per thread, 3.5% at 12, 3.1-3.2% with shrinking chunks.)
-  std::vector<int64_t> first_tile(ws.size() + 1, 0);
-  for (size_t i = 0; i < ws.size(); ++i) {
-    first_tile[i + 1] = first_tile[i] + (ws[i]->rows + k.tile_rows - 1) / k.tile_rows;
-  }
-  pool_->ParallelForShares(first_tile.back(), 1, [&](int64_t begin, int64_t end, int) {
-    for (size_t i = 0; i < ws.size(); ++i) {
-      const int64_t b = std::max(begin, first_tile[i]), e = std::min(end, first_tile[i + 1]);
-      if (b >= e) continue;
-      task(*ws[i], ys[i], (b - first_tile[i]) * k.tile_rows,
-           std::min(ws[i]->rows, (e - first_tile[i]) * k.tile_rows));
+  auto tiles = [&](const WeightTensor& w) { return (w.rows + k.tile_rows - 1) / k.tile_rows; };
+  int64_t total = 0;
+  for (const WeightTensor* w : ws) total += tiles(*w);
+  pool_->ParallelForShares(total, 1, [&](int64_t begin, int64_t end, int) {
+    int64_t first = 0;  // ws[i]'s first tile
+    for (size_t i = 0; i < ws.size() && first < end; first += tiles(*ws[i]), ++i) {
+      const int64_t b = std::max(begin, first), e = std::min(end, first + tiles(*ws[i]));
+      if (b < e) {
+        task(*ws[i], ys[i], (b - first) * k.tile_rows,
+             std::min(ws[i]->rows, (e - first) * k.tile_rows));
+      }
     }
   });
 }
