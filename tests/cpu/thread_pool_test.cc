@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -58,64 +59,87 @@ TEST(ThreadPoolTest, ParallelForCoversTheRangeOnceInChunksOfGrain) {
 }
 
 // Each thread takes its own share's chunks front to back, and any of
-// another share's from its back towards its front (the last thread is slowed
-// down so that the others come to take some of its share). Chunks shrink
-// from either end towards the point where the two ends meet, down to one
-// unit, so that threads finish together.
+// another share's from its back towards its front. The last thread's first
+// chunk waits until another thread has taken some of its share, so that the
+// test does not hang on the scheduler to see a share helped. Chunks shrink
+// from either end towards the point where the two ends meet, and the chunk
+// that empties a share is a single unit, so that threads finish together.
+// Only what holds whichever thread runs first is checked: a thread woken
+// late may find nothing left, and one slowed in a big chunk may find that
+// others took the rest while it ran.
 TEST(ThreadPoolTest, ParallelForSharesWalksEachShareInOrder) {
   for (int threads : {2, 3}) {
-    ThreadPool pool(threads);
-    const int64_t units = 400;
-    std::mutex mu;
-    // [begin, end) of each chunk, in the order taken, per thread.
-    std::vector<std::vector<std::pair<int64_t, int64_t>>> taken(threads);
-    pool.ParallelForShares(units, 1, [&](int64_t b, int64_t e, int t) {
-      if (t == threads - 1) std::this_thread::sleep_for(std::chrono::microseconds(200 * (e - b)));
-      std::lock_guard<std::mutex> lock(mu);
-      taken[t].emplace_back(b, e);
-    });
-    auto share_begin = [&](int s) { return units * s / threads; };
-    auto share_of = [&](int64_t u) {
-      for (int s = 0;; ++s) {
-        if (u < share_begin(s + 1)) return s;
-      }
-    };
-    std::vector<int64_t> front_end(threads);
-    for (int t = 0; t < threads; ++t) {
-      std::vector<std::vector<std::pair<int64_t, int64_t>>> by_share(threads);
-      for (const auto& c : taken[t]) {
-        EXPECT_EQ(share_of(c.first), share_of(c.second - 1)) << "a chunk within one share";
-        by_share[share_of(c.first)].push_back(c);
-      }
-      const auto& own = by_share[t];
-      front_end[t] = share_begin(t);
-      for (size_t i = 0; i < own.size(); ++i) {  // a prefix of its share, in order
-        EXPECT_EQ(own[i].first, front_end[t]) << "thread " << t;
-        front_end[t] = own[i].second;
-        if (i > 0) {
-          EXPECT_LE(own[i].second - own[i].first, own[i - 1].second - own[i - 1].first);
+    for (int rep = 0; rep < 20; ++rep) {
+      ThreadPool pool(threads);
+      const int64_t units = 400;
+      auto share_begin = [&](int s) { return units * s / threads; };
+      auto share_of = [&](int64_t u) {
+        for (int s = 0;; ++s) {
+          if (u < share_begin(s + 1)) return s;
         }
-      }
+      };
+      const int slowed = threads - 1;
+      std::atomic<bool> helped{false};
+      std::mutex mu;
+      // [begin, end) of each chunk, in the order taken, per thread.
+      std::vector<std::vector<std::pair<int64_t, int64_t>>> taken(threads);
+      pool.ParallelForShares(units, 1, [&](int64_t b, int64_t e, int t) {
+        if (t != slowed && share_of(b) == slowed) helped.store(true);
+        if (t == slowed && taken[t].empty()) {
+          const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (!helped.load() && std::chrono::steady_clock::now() < give_up) {
+            std::this_thread::yield();
+          }
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        taken[t].emplace_back(b, e);
+      });
+      EXPECT_TRUE(helped.load()) << "the slowed thread's share was helped from its back";
       for (int s = 0; s < threads; ++s) {
-        if (s == t) continue;
-        const auto& other = by_share[s];
-        for (size_t i = 1; i < other.size(); ++i) {  // from the back, in order, shrinking
-          EXPECT_EQ(other[i].second, other[i - 1].first) << "thread " << t << " share " << s;
-          EXPECT_LE(other[i].second - other[i].first, other[i - 1].second - other[i - 1].first);
+        // The owner's chunks are a prefix of its share, in order, shrinking.
+        int64_t front_end = share_begin(s);
+        std::vector<std::pair<int64_t, int64_t>> all;
+        for (size_t i = 0; i < taken[s].size(); ++i) {
+          const auto& c = taken[s][i];
+          if (share_of(c.first) != s) continue;  // helping another share
+          EXPECT_EQ(c.first, front_end) << "share " << s;
+          front_end = c.second;
+          if (!all.empty()) {
+            EXPECT_LE(c.second - c.first, all.back().second - all.back().first);
+          }
+          all.push_back(c);
         }
+        // Each helper's chunks come from the back, in order, shrinking.
+        for (int t = 0; t < threads; ++t) {
+          if (t == s) continue;
+          std::vector<std::pair<int64_t, int64_t>> mine;
+          for (const auto& c : taken[t]) {
+            if (share_of(c.first) != s) continue;
+            EXPECT_EQ(share_of(c.second - 1), s) << "a chunk within one share";
+            EXPECT_GE(c.first, front_end) << "thread " << t << " share " << s;
+            if (!mine.empty()) {
+              EXPECT_LE(c.second, mine.back().first) << "thread " << t << " share " << s;
+              EXPECT_LE(c.second - c.first, mine.back().second - mine.back().first);
+            }
+            mine.push_back(c);
+            all.push_back(c);
+          }
+        }
+        // Together they cover the share once, and where the two ends met
+        // one of the chunks on either side is a single unit.
+        std::sort(all.begin(), all.end());
+        int64_t at = share_begin(s);
+        int64_t single_at_meeting = 0;
+        for (const auto& c : all) {
+          EXPECT_EQ(c.first, at) << "share " << s;
+          at = c.second;
+          if ((c.second == front_end || c.first == front_end) && c.second - c.first == 1) {
+            ++single_at_meeting;
+          }
+        }
+        EXPECT_EQ(at, share_begin(s + 1)) << "share " << s;
+        EXPECT_GT(single_at_meeting, 0) << "share " << s;
       }
-    }
-    // The slowed thread's share was helped from its back, and every
-    // thread's last chunk was a single unit (a thread woken late may have
-    // found nothing left).
-    int64_t helped = 0;
-    for (int t = 0; t < threads - 1; ++t) {
-      for (const auto& c : taken[t]) helped += c.first >= share_begin(threads - 1) ? 1 : 0;
-    }
-    EXPECT_GT(helped, 0);
-    for (int t = 0; t < threads; ++t) {
-      if (taken[t].empty()) continue;
-      EXPECT_EQ(taken[t].back().second - taken[t].back().first, 1) << "thread " << t;
     }
   }
 }
