@@ -207,14 +207,7 @@ void CpuBackend::RmsNorm(const float* x, const WeightTensor& weight, int64_t n, 
                          float eps, float* out) {
   const auto* w = static_cast<const float*>(weight.data);
   pool_.ParallelFor(n, std::max<int64_t>(1, kElementGrain / d), [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i) {
-      const float* row = x + i * d;
-      double sum = 0;
-      for (int64_t c = 0; c < d; ++c) sum += static_cast<double>(row[c]) * row[c];
-      const float scale = static_cast<float>(1.0 / std::sqrt(sum / d + eps));
-      float* o = out + i * d;
-      for (int64_t c = 0; c < d; ++c) o[c] = row[c] * scale * w[c];
-    }
+    for (int64_t i = b; i < e; ++i) vec_.rms_norm(x + i * d, w, d, eps, out + i * d);
   });
 }
 

@@ -89,19 +89,24 @@ void ThreadPool::ParallelForShares(int64_t n, int64_t grain,
   // same unit.
   const int threads = n_threads_;
   auto first = [&](int t) { return units * t / threads; };
-  std::vector<std::atomic<uint64_t>> taken(threads);
-  for (auto& w : taken) w.store(0, std::memory_order_relaxed);
+  // A cache line each: a thread's takes from its own share do not steal
+  // the line of the share another thread is taking from.
+  struct alignas(64) Word {
+    std::atomic<uint64_t> v{0};
+  };
+  std::vector<Word> words(threads);
   // Takes the next chunk of share t from its front or its back: its first
   // unit and how many (0 when the share is done).
   auto take = [&](int t, bool front) -> std::pair<int64_t, int64_t> {
     const uint64_t size = static_cast<uint64_t>(first(t + 1) - first(t));
-    uint64_t v = taken[t].load(std::memory_order_relaxed);
+    std::atomic<uint64_t>& taken = words[t].v;
+    uint64_t v = taken.load(std::memory_order_relaxed);
     for (;;) {
       const uint64_t f = v & 0xffffffffu, b = v >> 32;
       if (f + b >= size) return {0, 0};
       const uint64_t count = std::max<uint64_t>(1, (size - f - b) / kGuidedShare);
-      if (taken[t].compare_exchange_weak(v, v + (front ? count : count << 32),
-                                         std::memory_order_relaxed)) {
+      if (taken.compare_exchange_weak(v, v + (front ? count : count << 32),
+                                      std::memory_order_relaxed)) {
         return {first(t) + static_cast<int64_t>(front ? f : size - b - count),
                 static_cast<int64_t>(count)};
       }

@@ -19,6 +19,7 @@ void WeightedSum(const float* rows, int64_t stride, const float* w, int64_t coun
 void F32ToF16(const float* x, uint16_t* y, int64_t n);
 float ExpSum(float* x, int64_t n, float shift);
 void SiluMul(const float* gate, const float* up, float* out, int64_t n);
+void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* out);
 
 }  // namespace aiscore::avx2
 

@@ -414,6 +414,7 @@ extern const VecKernels kAvx512VecKernels = {.isa = Isa::kAvx512,
                                              .attention_prefill = AttentionPrefill,
                                              .f32_to_f16 = avx2::F32ToF16,
                                              .exp_sum = ExpSum,
-                                             .silu_mul = avx2::SiluMul};
+                                             .silu_mul = avx2::SiluMul,
+                                             .rms_norm = avx2::RmsNorm};
 
 }  // namespace aiscore

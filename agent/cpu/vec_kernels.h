@@ -61,6 +61,9 @@ struct VecKernels {
   float (*exp_sum)(float* x, int64_t n, float shift);
   // out[i] = gate[i] / (1 + exp(-gate[i])) * up[i] (SwiGLU).
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
+  // out[i] = x[i] * s * w[i] for i < n, s = 1 / sqrt(sum(x^2) / n + eps),
+  // the sum of squares taken in double (RMSNorm of one row).
+  void (*rms_norm)(const float* x, const float* w, int64_t n, float eps, float* out);
 };
 
 // Positions one attention_decode_scores / attention_decode_values call covers at most.

@@ -63,6 +63,13 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
+void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* out) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float scale = static_cast<float>(1.0 / std::sqrt(sum / n + eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
+}
+
 }  // namespace
 
 void AttentionMerge(const VecKernels& vk, const float* parts, int64_t count, int64_t heads,
@@ -151,7 +158,8 @@ extern const VecKernels kScalarVecKernels = {.isa = Isa::kScalar,
                                              .attention_prefill = nullptr,
                                              .f32_to_f16 = F32ToF16,
                                              .exp_sum = ExpSum,
-                                             .silu_mul = SiluMul};
+                                             .silu_mul = SiluMul,
+                                             .rms_norm = RmsNorm};
 
 const VecKernels& BestVecKernels(Isa isa) {
 #ifdef AISCORE_HAVE_X86_KERNELS

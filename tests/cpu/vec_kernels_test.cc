@@ -292,5 +292,32 @@ TEST(VecKernelsTest, ExpSumAndSiluMatchFp64) {
   }
 }
 
+// RMSNorm of rows of odd and large widths (partial vectors, the target's
+// 4096), and of magnitudes far from 1 (where a float sum of squares would
+// lose digits or overflow).
+TEST(VecKernelsTest, RmsNormMatchesFp64) {
+  std::mt19937 rng(std::random_device{}());
+  std::normal_distribution<float> normal;
+  for (const VecKernels* vk : Tables()) {
+    for (int64_t n : {1, 5, 16, 17, 1003, 4096}) {
+      for (float magnitude : {1e-3f, 1.0f, 3e4f}) {
+        std::vector<float> x(n), w(n), out(n, NAN);
+        for (float& v : x) v = magnitude * normal(rng);
+        for (float& v : w) v = normal(rng);
+        const float eps = 1e-5f;
+        vk->rms_norm(x.data(), w.data(), n, eps, out.data());
+        double sum = 0;
+        for (float v : x) sum += double(v) * v;
+        const double scale = 1.0 / std::sqrt(sum / double(n) + eps);
+        for (int64_t i = 0; i < n; ++i) {
+          const double want = double(x[i]) * scale * w[i];
+          ASSERT_NEAR(out[i], want, 1e-6 * std::fabs(want) + 1e-30)
+              << IsaName(vk->isa) << " n=" << n << " magnitude=" << magnitude << " i=" << i;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace aiscore
