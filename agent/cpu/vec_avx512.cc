@@ -47,6 +47,20 @@ float ExpSum(float* x, int64_t n, float shift) {
   return _mm512_reduce_add_ps(acc);
 }
 
+// silu_mul on 16 lanes; the last partial vector masked. (Decode's 14336
+// values took 5-6 us a layer on AVX2's 8 lanes, the other thread waiting.)
+void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+    const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+    const __m512 e = Exp(_mm512_sub_ps(_mm512_setzero_ps(), g));
+    _mm512_mask_storeu_ps(
+        out + i, m,
+        _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(m, up + i)));
+  }
+}
+
 // Rows [0, count) of f16 `src` (stride halves apart) as f32 rows of hd,
 // and rows [count, padded) zero.
 inline void ConvertRows(const uint16_t* src, int64_t stride, int64_t count, int64_t padded,
@@ -414,7 +428,7 @@ extern const VecKernels kAvx512VecKernels = {.isa = Isa::kAvx512,
                                              .attention_prefill = AttentionPrefill,
                                              .f32_to_f16 = avx2::F32ToF16,
                                              .exp_sum = ExpSum,
-                                             .silu_mul = avx2::SiluMul,
+                                             .silu_mul = SiluMul,
                                              .rms_norm = avx2::RmsNorm};
 
 }  // namespace aiscore
