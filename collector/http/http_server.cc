@@ -464,12 +464,13 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(Options options, 
   });
   s.set_error_handler(
       httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-        // A Range httplib cannot parse is answered 416 before ignore_ranges
-        // runs, with the ranges parsed before the bad one kept: httplib would
-        // send this answer's text once per range. The request is
-        // process_request's own (non-const) object, so dropping them here is
-        // sound.
-        if (res.status == 416) const_cast<httplib::Request&>(req).ranges.clear();
+        // Range is ignored here too: httplib applies the request's ranges to
+        // the error answers this handler writes, and an answer written before
+        // ignore_ranges runs (416 for a Range it cannot parse) keeps the
+        // ranges parsed before the bad one, so its text went out once per
+        // range. The request is process_request's own (non-const) object, so
+        // dropping them here is sound.
+        const_cast<httplib::Request&>(req).ranges.clear();
         const bool other_method = !req.method.empty() && !IsGetOrHead(req.method);
         if (other_method &&
             (res.status == 404 ||
