@@ -240,27 +240,24 @@ void CpuBackend::EnsureRopeTable(int64_t positions, int64_t head_dim, float thet
   rope_theta_ = theta;
 }
 
-void CpuBackend::RotateHead(float* head, int64_t pos) const {
-  const int64_t half = rope_head_dim_ / 2;
-  const float* cs = &rope_cos_[pos * half];
-  const float* sn = &rope_sin_[pos * half];
-  for (int64_t i = 0; i < half; ++i) {
-    const float x0 = head[2 * i], x1 = head[2 * i + 1];
-    head[2 * i] = x0 * cs[i] - x1 * sn[i];
-    head[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
-  }
-}
-
 void CpuBackend::RopeAndStoreKv(float* q, float* k, const float* v, int64_t n, int64_t pos,
                                 const AttentionShape& s, uint16_t* k_cache, uint16_t* v_cache) {
   EnsureRopeTable(pos + n, s.head_dim, s.rope_theta);
+  const int64_t half = s.head_dim / 2;
   const int64_t q_dim = s.n_heads * s.head_dim, kv_dim = s.n_kv_heads * s.head_dim;
+  auto rotate = [&](float* head, const float* cs, const float* sn) {
+    for (int64_t i = 0; i < half; ++i) {
+      const float x0 = head[2 * i], x1 = head[2 * i + 1];
+      head[2 * i] = x0 * cs[i] - x1 * sn[i];
+      head[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+    }
+  };
   pool_.ParallelFor(n, std::max<int64_t>(1, kElementGrain / q_dim), [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t) {
-      for (int64_t h = 0; h < s.n_heads; ++h) RotateHead(q + t * q_dim + h * s.head_dim, pos + t);
-      for (int64_t h = 0; h < s.n_kv_heads; ++h) {
-        RotateHead(k + t * kv_dim + h * s.head_dim, pos + t);
-      }
+      const float* cs = &rope_cos_[(pos + t) * half];
+      const float* sn = &rope_sin_[(pos + t) * half];
+      for (int64_t h = 0; h < s.n_heads; ++h) rotate(q + t * q_dim + h * s.head_dim, cs, sn);
+      for (int64_t h = 0; h < s.n_kv_heads; ++h) rotate(k + t * kv_dim + h * s.head_dim, cs, sn);
       vec_.f32_to_f16(k + t * kv_dim, k_cache + (pos + t) * kv_dim, kv_dim);
       vec_.f32_to_f16(v + t * kv_dim, v_cache + (pos + t) * kv_dim, kv_dim);
     }
@@ -304,56 +301,41 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
   // read as one stream by one thread (AttentionDecodeRun), the runs
   // then merged. Threads take consecutive runs, so each reads one stretch
   // of the cache in order.
-  const int64_t part_floats = AttentionDecodePartFloats(s.n_heads, hd);
+  const int64_t heads = s.n_heads, part_floats = AttentionDecodePartFloats(heads, hd);
+  for (auto& sc : decode_scratch_) {
+    if (static_cast<int64_t>(sc.size()) < AttentionDecodeScratch(heads)) {
+      sc.resize(AttentionDecodeScratch(heads));
+    }
+  }
   for (int64_t t0 = 0; t0 < n; t0 += kTokenwiseAttentionTokens) {
     const int64_t t1 = std::min(n, t0 + kTokenwiseAttentionTokens);
     int64_t first[kTokenwiseAttentionTokens + 1] = {0};  // first run of each token
-    for (int64_t t = t0; t < t1; ++t) first[t - t0 + 1] = first[t - t0] + DecodeRuns(pos + t + 1);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t len = pos + t + 1, positions = DecodeRunPositions(len);
+      first[t - t0 + 1] = first[t - t0] + (len + positions - 1) / positions;
+    }
     const int64_t runs = first[t1 - t0];
-    EnsureDecodeScratch(s, runs);
+    if (static_cast<int64_t>(decode_parts_.size()) < runs * part_floats) {
+      decode_parts_.resize(runs * part_floats);
+    }
     pool_.Run([&](int thread) {
       const int64_t threads = pool_.size();
       int64_t t = 0;
       for (int64_t run = runs * thread / threads; run < runs * (thread + 1) / threads; ++run) {
         while (first[t + 1] <= run) ++t;
-        DecodeRun(q + (t0 + t) * q_dim, k_cache, v_cache, pos + t0 + t + 1, run - first[t], s,
-                  thread, decode_parts_.data() + run * part_floats);
+        const int64_t len = pos + t0 + t + 1, positions = DecodeRunPositions(len);
+        const int64_t begin = (run - first[t]) * positions, at = begin * kv_dim;
+        AttentionDecodeRun(vec_, q + (t0 + t) * q_dim, s.n_kv_heads, group, hd, k_cache + at,
+                           v_cache + at, kv_dim, std::min(positions, len - begin), scale,
+                           decode_scratch_[thread].data(),
+                           decode_parts_.data() + run * part_floats);
       }
     });
     for (int64_t t = t0; t < t1; ++t) {
       AttentionMerge(vec_, decode_parts_.data() + first[t - t0] * part_floats,
-                     first[t - t0 + 1] - first[t - t0], s.n_heads, hd, out + t * q_dim);
+                     first[t - t0 + 1] - first[t - t0], heads, hd, out + t * q_dim);
     }
   }
-}
-
-int64_t CpuBackend::DecodeRuns(int64_t len) {
-  const int64_t positions = DecodeRunPositions(len);
-  return (len + positions - 1) / positions;
-}
-
-void CpuBackend::EnsureDecodeScratch(const AttentionShape& s, int64_t runs) {
-  for (auto& sc : decode_scratch_) {
-    if (static_cast<int64_t>(sc.size()) < AttentionDecodeScratch(s.n_heads)) {
-      sc.resize(AttentionDecodeScratch(s.n_heads));
-    }
-  }
-  const int64_t part_floats = AttentionDecodePartFloats(s.n_heads, s.head_dim);
-  if (static_cast<int64_t>(decode_parts_.size()) < runs * part_floats) {
-    decode_parts_.resize(runs * part_floats);
-  }
-}
-
-void CpuBackend::DecodeRun(const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
-                           int64_t len, int64_t run, const AttentionShape& s, int thread,
-                           float* part) {
-  const int64_t hd = s.head_dim, kv_dim = s.n_kv_heads * hd;
-  const int64_t positions = DecodeRunPositions(len), begin = run * positions;
-  const int64_t at = begin * kv_dim;
-  AttentionDecodeRun(vec_, q, s.n_kv_heads, s.n_heads / s.n_kv_heads, hd, k_cache + at,
-                     v_cache + at, kv_dim, std::min(positions, len - begin),
-                     1.0f / std::sqrt(static_cast<float>(hd)), decode_scratch_[thread].data(),
-                     part);
 }
 
 void CpuBackend::SwiGlu(const float* gate, const float* up, int64_t count, float* out) {

@@ -67,18 +67,6 @@ class CpuBackend : public Backend {
   void SwiGlu(const float* gate, const float* up, int64_t count, float* out) override;
   void Add(float* x, const float* y, int64_t count) override;
   void Argmax(const float* x, int64_t n, int64_t cols, int32_t* out) override;
-  // One token's layer (decode) runs fused (cpu_decode_layer.cc): one pool
-  // region for the whole layer, its steps parted by barriers; each thread
-  // normalizes and converts the activations itself, adds the rows of wo and
-  // w_down it computed to the residual stream, and takes a part of the
-  // heads to rotate, store and merge and of SwiGLU, so that no thread waits
-  // on another's serial step. Longer batches run op by op. The results are
-  // the same bit for bit.
-  void DecoderLayer(const LayerWeights& w, const ModelConfig& c, const AttentionShape& shape,
-                    int64_t n, int64_t pos, float* x, uint16_t* k_cache, uint16_t* v_cache,
-                    const LayerScratch& s) override;
-  // Off, one-token layers run op by op too: for tests and comparison.
-  void set_fused_decode(bool on) { fused_decode_ = on; }
   absl::Status Synchronize() override { return absl::OkStatus(); }
 
  private:
@@ -86,18 +74,6 @@ class CpuBackend : public Backend {
   bool WantsPanels(const WeightTensor& t, const ModelWeights& w) const;
   // cos/sin of pos * theta^(-2i/head_dim) for positions [0, positions), computed in FP64.
   void EnsureRopeTable(int64_t positions, int64_t head_dim, float theta);
-  // Rotates one head of head_dim floats to position pos (the table covering it).
-  void RotateHead(float* head, int64_t pos) const;
-  // Decode attention goes in runs of cache positions (cpu_backend.cc): how
-  // many for a token that sees len positions; scratch for `runs` of them;
-  // then one run of such a token, into part (AttentionDecodeRun).
-  static int64_t DecodeRuns(int64_t len);
-  void EnsureDecodeScratch(const AttentionShape& s, int64_t runs);
-  void DecodeRun(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t len,
-                 int64_t run, const AttentionShape& s, int thread, float* part);
-  void FusedDecodeLayer(const LayerWeights& w, const ModelConfig& c, const AttentionShape& shape,
-                        int64_t pos, float* x, uint16_t* k_cache, uint16_t* v_cache,
-                        const LayerScratch& s);
 
   ThreadPool pool_;
   Isa isa_;
@@ -109,9 +85,6 @@ class CpuBackend : public Backend {
   std::vector<float> rope_cos_, rope_sin_;           // [positions][head_dim / 2]
   int64_t rope_positions_ = 0, rope_head_dim_ = 0;
   float rope_theta_ = 0.0f;
-  bool fused_decode_ = true;
-  std::vector<std::vector<float>> layer_h_;            // [thread]: a normed row
-  std::vector<std::vector<unsigned char>> layer_act_;  // [thread]: converted activations
 };
 
 }  // namespace aiscore

@@ -47,77 +47,7 @@ int64_t RowsPerTask(const MatMulKernel& k, int64_t rows, size_t row_bytes, int t
   return std::max<int64_t>(k.tile_rows, chunk / k.tile_rows * k.tile_rows);
 }
 
-// Rows [row_begin, row_end) of y[n][w.rows] = act . w^T, activations
-// converted by k, a_stride bytes apart, over column slices of `slice`.
-// Panels are whole tiles: row_begin is a multiple of tile_rows (16, or 32
-// for kPanels32), and a kPanels16 panel's slice [k0, k0 + kc) starts
-// kPanelRows * RowBytes(k0) into it.
-void RunRows(const MatMulKernel& k, const WeightTensor& w, const unsigned char* act,
-             size_t a_stride, int64_t n, int64_t slice, int64_t row_begin, int64_t row_end,
-             float* y) {
-  const int64_t rows = w.rows, cols = w.cols;
-  const size_t w_stride = w.row_bytes();
-  const auto* wbase = static_cast<const unsigned char*>(w.data);
-  // One tile's dot products over a column slice, before they are added.
-  float partial[kMaxSliceTile];
-  for (int64_t k0 = 0; k0 < cols; k0 += slice) {
-    const int64_t kc = std::min(slice, cols - k0);
-    const unsigned char* w0 = wbase + RowBytes(w.format, k0);
-    const unsigned char* p0 = wbase + kPanelRows * RowBytes(w.format, k0);
-    const unsigned char* a0 = act + (k0 == 0 ? 0 : k.activation_row_bytes(k0));
-    for (int64_t j0 = 0; j0 < n; j0 += k.tile_cols) {
-      const int nc = static_cast<int>(std::min<int64_t>(k.tile_cols, n - j0));
-      for (int64_t i0 = row_begin; i0 < row_end; i0 += k.tile_rows) {
-        const int nr = static_cast<int>(std::min<int64_t>(k.tile_rows, row_end - i0));
-        // The rows in panels, then those past them.
-        const int np = PanelRowsAt(w.layout, rows, i0, nr);
-        for (const auto& [first, count] : {std::pair{0, np}, std::pair{np, nr - np}}) {
-          if (count == 0) continue;
-          const int64_t i = i0 + first;
-          auto tile = [&](float* out, size_t out_stride) {
-            (first < np ? k.panel_tile : k.tile)(kc, (first < np ? p0 : w0) + i * w_stride,
-                                                 w_stride, count, a0 + j0 * a_stride, a_stride, nc,
-                                                 out, out_stride);
-          };
-          float* out = y + j0 * rows + i;
-          if (k0 == 0) {
-            tile(out, rows);
-            continue;
-          }
-          tile(partial, k.tile_rows);
-          for (int c = 0; c < nc; ++c) {
-            for (int r = 0; r < count; ++r) out[c * rows + r] += partial[c * k.tile_rows + r];
-          }
-        }
-      }
-    }
-  }
-}
-
 }  // namespace
-
-size_t ActivationStride(const MatMulKernel& k, int64_t cols) {
-  // Rows a multiple of 4 KiB apart (f32 rows of 4096) would put the same
-  // column of every token of a tile in one L1 set, more lines than its ways:
-  // a line more apart spreads them.
-  const size_t stride = k.activation_row_bytes(cols);
-  return stride % 4096 == 0 ? stride + 64 : stride;
-}
-
-void CheckReadable(const MatMulKernel& k, const WeightTensor& w) {
-  if (w.layout != WeightLayout::kRows &&
-      (k.panel_tile == nullptr || k.panel_layout != w.layout || k.tile_rows % kPanelRows != 0)) {
-    std::fprintf(stderr, "aiscore: %s is in a panel layout which the %s %s kernel cannot read\n",
-                 w.name.c_str(), std::string(FormatName(w.format)).c_str(),
-                 std::string(IsaName(k.isa)).c_str());
-    std::abort();
-  }
-}
-
-void MatMulRows(const MatMulKernel& k, const WeightTensor& w, const unsigned char* act,
-                int64_t row_begin, int64_t row_end, float* y) {
-  RunRows(k, w, act, 0, 1, w.cols, row_begin, row_end, y);
-}
 
 void CpuMatMul::Run(const WeightTensor& w, const float* x, int64_t n, float* y) {
   const WeightTensor* ws[] = {&w};
@@ -142,7 +72,11 @@ void CpuMatMul::RunShared(std::span<const WeightTensor* const> ws, const float* 
     for (size_t i = 0; i < ws.size(); ++i) RunShared(ws.subspan(i, 1), x, n, ys.subspan(i, 1));
     return;
   }
-  const size_t a_stride = ActivationStride(k, cols);
+  // Rows a multiple of 4 KiB apart (f32 rows of 4096) would put the same
+  // column of every token of a tile in one L1 set, more lines than its ways:
+  // a line more apart spreads them.
+  size_t a_stride = k.activation_row_bytes(cols);
+  if (a_stride % 4096 == 0) a_stride += 64;
   if (activations_.size() < a_stride * n) activations_.resize(a_stride * n);
   unsigned char* act = activations_.data();
   pool_->ParallelFor(n, 1, [&](int64_t begin, int64_t end, int) {
@@ -150,10 +84,58 @@ void CpuMatMul::RunShared(std::span<const WeightTensor* const> ws, const float* 
       k.convert_activations(x + j * cols, cols, act + j * a_stride);
   });
 
-  for (const WeightTensor* w : ws) CheckReadable(k, *w);
+  // Panels are whole tiles: tasks start at multiples of tile_rows (16, or 32
+  // for kPanels32), and a kPanels16 panel's slice [k0, k0 + kc) starts
+  // kPanelRows * RowBytes(k0) into it.
+  for (const WeightTensor* w : ws) {
+    if (w->layout != WeightLayout::kRows &&
+        (k.panel_tile == nullptr || k.panel_layout != w->layout || k.tile_rows % kPanelRows != 0)) {
+      std::fprintf(stderr, "aiscore: %s is in a panel layout which the %s %s kernel cannot read\n",
+                   w->name.c_str(), std::string(FormatName(w->format)).c_str(),
+                   std::string(IsaName(k.isa)).c_str());
+      std::abort();
+    }
+  }
   const int64_t slice = SliceColumns(k, cols, n);
+  // Rows [row_begin, row_end) of w into y.
   auto task = [&](const WeightTensor& w, float* y, int64_t row_begin, int64_t row_end) {
-    RunRows(k, w, act, a_stride, n, slice, row_begin, row_end, y);
+    const int64_t rows = w.rows;
+    const size_t w_stride = w.row_bytes();
+    const auto* wbase = static_cast<const unsigned char*>(w.data);
+    // One tile's dot products over a column slice, before they are added.
+    float partial[kMaxSliceTile];
+    for (int64_t k0 = 0; k0 < cols; k0 += slice) {
+      const int64_t kc = std::min(slice, cols - k0);
+      const unsigned char* w0 = wbase + RowBytes(w.format, k0);
+      const unsigned char* p0 = wbase + kPanelRows * RowBytes(w.format, k0);
+      const unsigned char* a0 = act + (k0 == 0 ? 0 : k.activation_row_bytes(k0));
+      for (int64_t j0 = 0; j0 < n; j0 += k.tile_cols) {
+        const int nc = static_cast<int>(std::min<int64_t>(k.tile_cols, n - j0));
+        for (int64_t i0 = row_begin; i0 < row_end; i0 += k.tile_rows) {
+          const int nr = static_cast<int>(std::min<int64_t>(k.tile_rows, row_end - i0));
+          // The rows in panels, then those past them.
+          const int np = PanelRowsAt(w.layout, rows, i0, nr);
+          for (const auto& [first, count] : {std::pair{0, np}, std::pair{np, nr - np}}) {
+            if (count == 0) continue;
+            const int64_t i = i0 + first;
+            auto tile = [&](float* out, size_t out_stride) {
+              (first < np ? k.panel_tile : k.tile)(kc, (first < np ? p0 : w0) + i * w_stride,
+                                                   w_stride, count, a0 + j0 * a_stride, a_stride,
+                                                   nc, out, out_stride);
+            };
+            float* out = y + j0 * rows + i;
+            if (k0 == 0) {
+              tile(out, rows);
+              continue;
+            }
+            tile(partial, k.tile_rows);
+            for (int c = 0; c < nc; ++c) {
+              for (int r = 0; r < count; ++r) out[c * rows + r] += partial[c * k.tile_rows + r];
+            }
+          }
+        }
+      }
+    }
   };
   if (n > k.tile_cols) {  // prefill: one tensor
     const WeightTensor& w = *ws[0];

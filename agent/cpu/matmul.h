@@ -7,7 +7,6 @@
 #ifndef AISCORE_AGENT_CPU_MATMUL_H_
 #define AISCORE_AGENT_CPU_MATMUL_H_
 
-#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -17,21 +16,6 @@
 #include "agent/engine/weight_tensor.h"
 
 namespace aiscore {
-
-struct MatMulKernel;
-
-// The pieces of one token's matmul, for callers that run their own region
-// (CpuBackend's fused decode layer), with the same results as CpuMatMul:
-// convert the activations with k.convert_activations, then
-// MatMulRows over row ranges that start at multiples of k.tile_rows.
-//
-// Bytes between activation rows CpuMatMul uses for kernel k at `cols`.
-size_t ActivationStride(const MatMulKernel& k, int64_t cols);
-// Aborts, naming the tensor, where k cannot read w's layout.
-void CheckReadable(const MatMulKernel& k, const WeightTensor& w);
-// y[r] = row r of w . the activations, for r in [row_begin, row_end).
-void MatMulRows(const MatMulKernel& k, const WeightTensor& w, const unsigned char* act,
-                int64_t row_begin, int64_t row_end, float* y);
 
 class CpuMatMul {
  public:

@@ -82,48 +82,47 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
 void ThreadPool::ParallelForShares(int64_t n, int64_t grain,
                                    const std::function<void(int64_t, int64_t, int)>& fn) {
   if (RanInOrder(n_threads_, n, &grain, fn)) return;
-  WorkShares shares((n + grain - 1) / grain, n_threads_);
+  const int64_t units = (n + grain - 1) / grain;
+  // Share t is units [first(t), first(t + 1)). Its word holds how many units
+  // were taken from its front (low half) and from its back (high half); a
+  // chunk is taken by one compare-exchange, so the two ends never take the
+  // same unit.
+  const int threads = n_threads_;
+  auto first = [&](int t) { return units * t / threads; };
+  // A cache line each: a thread's takes from its own share do not steal
+  // the line of the share another thread is taking from.
+  struct alignas(64) Word {
+    std::atomic<uint64_t> v{0};
+  };
+  std::vector<Word> words(threads);
+  // Takes the next chunk of share t from its front or its back: its first
+  // unit and how many (0 when the share is done).
+  auto take = [&](int t, bool front) -> std::pair<int64_t, int64_t> {
+    const uint64_t size = static_cast<uint64_t>(first(t + 1) - first(t));
+    std::atomic<uint64_t>& taken = words[t].v;
+    uint64_t v = taken.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t f = v & 0xffffffffu, b = v >> 32;
+      if (f + b >= size) return {0, 0};
+      const uint64_t count = std::max<uint64_t>(1, (size - f - b) / kGuidedShare);
+      if (taken.compare_exchange_weak(v, v + (front ? count : count << 32),
+                                      std::memory_order_relaxed)) {
+        return {first(t) + static_cast<int64_t>(front ? f : size - b - count),
+                static_cast<int64_t>(count)};
+      }
+    }
+  };
+  auto run = [&](std::pair<int64_t, int64_t> chunk, int thread) {
+    const int64_t begin = chunk.first * grain;
+    fn(begin, std::min(n, begin + chunk.second * grain), thread);
+  };
   Run([&](int thread) {
-    shares.Walk(thread, [&](int64_t first, int64_t count) {
-      fn(first * grain, std::min(n, (first + count) * grain), thread);
-    });
+    for (std::pair<int64_t, int64_t> c; (c = take(thread, true)).second > 0;) run(c, thread);
+    for (int other = 1; other < threads; ++other) {
+      const int t = (thread + other) % threads;
+      for (std::pair<int64_t, int64_t> c; (c = take(t, false)).second > 0;) run(c, thread);
+    }
   });
-}
-
-WorkShares::WorkShares(int64_t units, int threads)
-    : units_(units), threads_(std::max(1, threads)), words_(threads_) {}
-
-WorkShares::Chunk WorkShares::Take(int t, bool front) {
-  // A chunk is taken by one compare-exchange, so the two ends never take the same unit.
-  const uint64_t size = static_cast<uint64_t>(First(t + 1) - First(t));
-  std::atomic<uint64_t>& taken = words_[t].v;
-  uint64_t v = taken.load(std::memory_order_relaxed);
-  for (;;) {
-    const uint64_t f = v & 0xffffffffu, b = v >> 32;
-    if (f + b >= size) return {};
-    const uint64_t count = std::max<uint64_t>(1, (size - f - b) / kGuidedShare);
-    if (taken.compare_exchange_weak(v, v + (front ? count : count << 32),
-                                    std::memory_order_relaxed)) {
-      return {First(t) + static_cast<int64_t>(front ? f : size - b - count),
-              static_cast<int64_t>(count)};
-    }
-  }
-}
-
-void SpinBarrier::Wait() {
-  const uint32_t phase = phase_.load(std::memory_order_acquire);
-  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
-    arrived_.store(0, std::memory_order_relaxed);
-    phase_.store(phase + 1, std::memory_order_release);
-    return;
-  }
-  for (int spin = 0; phase_.load(std::memory_order_acquire) == phase; ++spin) {
-    if (spin < kSpinIterations) {
-      AISCORE_CPU_RELAX();
-    } else {
-      std::this_thread::yield();
-    }
-  }
 }
 
 void ThreadPool::WorkerLoop(int index) {

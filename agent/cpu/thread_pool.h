@@ -16,59 +16,6 @@
 
 namespace aiscore {
 
-// The work of ParallelForShares, for callers that run their own region
-// (ThreadPool::Run) and walk several such stretches in it: [0, units) in
-// one contiguous share per thread; Walk(t, fn) takes chunks of thread t's
-// own share front to back, then what is left of the others' from their
-// ends, as ParallelForShares describes. Made before the region, walked by
-// every thread in it once.
-class WorkShares {
- public:
-  WorkShares(int64_t units, int threads);
-  WorkShares(const WorkShares&) = delete;
-  WorkShares& operator=(const WorkShares&) = delete;
-
-  // Calls fn(first_unit, count) for each chunk thread t takes.
-  template <typename Fn>
-  void Walk(int t, Fn&& fn) {
-    for (Chunk c; (c = Take(t, true)).count > 0;) fn(c.first, c.count);
-    for (int other = 1; other < threads_; ++other) {
-      const int s = (t + other) % threads_;
-      for (Chunk c; (c = Take(s, false)).count > 0;) fn(c.first, c.count);
-    }
-  }
-
- private:
-  struct Chunk {
-    int64_t first = 0, count = 0;
-  };
-  // A cache line each: a thread's takes from its own share do not steal
-  // the line of the share another thread is taking from.
-  struct alignas(64) Word {
-    std::atomic<uint64_t> v{0};
-  };
-  int64_t First(int t) const { return units_ * t / threads_; }  // share t's first unit
-  // The next chunk of share t from its front or its back (count 0 when the share is done).
-  Chunk Take(int t, bool front);
-
-  const int64_t units_;
-  const int threads_;
-  std::vector<Word> words_;  // [share]: units taken from its front (low half) and back (high half)
-};
-
-// Holds the threads of a region (ThreadPool::Run) until all of them reach
-// Wait(): they spin, then yield, as the pool's workers do.
-class SpinBarrier {
- public:
-  explicit SpinBarrier(int threads) : threads_(threads) {}
-  void Wait();
-
- private:
-  const int threads_;
-  alignas(64) std::atomic<int> arrived_{0};
-  alignas(64) std::atomic<uint32_t> phase_{0};
-};
-
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads);  // total threads, the caller included; at least 1

@@ -144,10 +144,6 @@ void AttentionDecodeRun(const VecKernels& vk, const float* q, int64_t kv_heads, 
 // of values over all of them. Portable code over vk.weighted_sum.
 void AttentionMerge(const VecKernels& vk, const float* parts, int64_t count, int64_t heads,
                     int64_t hd, float* out);
-// AttentionMerge of query heads [head_begin, head_end) only (each head's
-// result is its own), for threads that merge a part each.
-void AttentionMergeHeads(const VecKernels& vk, const float* parts, int64_t count, int64_t heads,
-                         int64_t hd, int64_t head_begin, int64_t head_end, float* out);
 
 // The table of the highest supported ISA at or below `isa`.
 const VecKernels& BestVecKernels(Isa isa);

@@ -74,15 +74,10 @@ void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* out) {
 
 void AttentionMerge(const VecKernels& vk, const float* parts, int64_t count, int64_t heads,
                     int64_t hd, float* out) {
-  AttentionMergeHeads(vk, parts, count, heads, hd, 0, heads, out);
-}
-
-void AttentionMergeHeads(const VecKernels& vk, const float* parts, int64_t count, int64_t heads,
-                         int64_t hd, int64_t head_begin, int64_t head_end, float* out) {
   // Partial c's max and sum of head h, as AttentionDecodePart lays them out.
   const int64_t stride = AttentionDecodePartFloats(heads, hd);
   std::vector<float> w(count);
-  for (int64_t h = head_begin; h < head_end; ++h) {
+  for (int64_t h = 0; h < heads; ++h) {
     const float* max_of = parts + heads * hd + h;
     const float* sum_of = parts + heads * (hd + 1) + h;
     float max = -INFINITY;

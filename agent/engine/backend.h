@@ -69,20 +69,6 @@ struct BackendDetails {
   bool synthesizes_weights = false;  // SynthesizeOnDevice makes synthetic models in device memory
 };
 
-// The scratch one decoder layer of n tokens works in, rows of
-// [n][width] floats: h, proj [n][d_model]; q, att [n][n_heads * head_dim];
-// k, v [n][kv_dim]; gate, up [n][d_ff].
-struct LayerScratch {
-  float* h;
-  float* q;
-  float* k;
-  float* v;
-  float* att;
-  float* proj;
-  float* gate;
-  float* up;
-};
-
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -155,17 +141,6 @@ class Backend {
   virtual void SwiGlu(const float* gate, const float* up, int64_t count, float* out) = 0;
   // x[i] += y[i]
   virtual void Add(float* x, const float* y, int64_t count) = 0;
-  // One decoder layer of the model `c` over the residual stream x
-  // [n][d_model] of tokens at positions pos .. pos+n-1, the layer's caches
-  // k_cache and v_cache:
-  //   h = RmsNorm(x, attn_norm); q, k, v = wq.h, wk.h, wv.h; RopeAndStoreKv;
-  //   x += wo . Attention(q)
-  //   h = RmsNorm(x, ffn_norm); x += w_down . SwiGlu(w_gate . h, w_up . h)
-  // This runs the ops above one after another; a backend may run them
-  // fused, with the same results bit for bit.
-  virtual void DecoderLayer(const LayerWeights& w, const ModelConfig& c,
-                            const AttentionShape& shape, int64_t n, int64_t pos, float* x,
-                            uint16_t* k_cache, uint16_t* v_cache, const LayerScratch& s);
   // out[i] = index of the largest of x[i][0 .. cols) (the first, on ties).
   virtual void Argmax(const float* x, int64_t n, int64_t cols, int32_t* out) = 0;
 

@@ -117,14 +117,33 @@ void Session::Truncate(int64_t n) { cached_ = std::clamp<int64_t>(n, 0, cached_)
 
 void Session::ForwardBatch(int64_t n, int64_t pos, Logits logits, float* logits_out) {
   const ModelConfig& c = weights_.config;
-  const int64_t d = c.d_model;
-  const int64_t cache_layer = options_.max_context * c.kv_dim();
+  const int64_t d = c.d_model, kv = c.kv_dim();
+  const int64_t cache_layer = options_.max_context * kv;
   Backend& be = *backend_;
   be.Embed(weights_.token_embd, ids_, n, x_);
-  const LayerScratch scratch{h_, q_, k_, v_, att_, proj_, gate_, up_};
   for (int64_t l = 0; l < c.n_layers; ++l) {
-    be.DecoderLayer(weights_.layers[l], c, shape_, n, pos, x_, k_cache_ + l * cache_layer,
-                    v_cache_ + l * cache_layer, scratch);
+    const LayerWeights& w = weights_.layers[l];
+    be.RmsNorm(x_, w.attn_norm, n, d, c.norm_eps, h_);
+    {
+      const WeightTensor* ws[] = {&w.wq, &w.wk, &w.wv};
+      float* ys[] = {q_, k_, v_};
+      be.MatMuls(ws, h_, n, ys);
+    }
+    uint16_t* kc = k_cache_ + l * cache_layer;
+    uint16_t* vc = v_cache_ + l * cache_layer;
+    be.RopeAndStoreKv(q_, k_, v_, n, pos, shape_, kc, vc);
+    be.Attention(q_, kc, vc, n, pos, shape_, att_);
+    be.MatMul(w.wo, att_, n, proj_);
+    be.Add(x_, proj_, n * d);
+    be.RmsNorm(x_, w.ffn_norm, n, d, c.norm_eps, h_);
+    {
+      const WeightTensor* ws[] = {&w.w_gate, &w.w_up};
+      float* ys[] = {gate_, up_};
+      be.MatMuls(ws, h_, n, ys);
+    }
+    be.SwiGlu(gate_, up_, n * c.d_ff, gate_);
+    be.MatMul(w.w_down, gate_, n, proj_);
+    be.Add(x_, proj_, n * d);
   }
   if (logits == Logits::kNone) return;
   const int64_t first = logits == Logits::kLast ? n - 1 : 0;

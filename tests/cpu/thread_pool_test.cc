@@ -146,54 +146,6 @@ TEST(ThreadPoolTest, ParallelForSharesWalksEachShareInOrder) {
 
 // Regression: with one thread, ParallelFor handed the whole range to one call,
 // which lost the matmul driver's cache blocking by row chunks.
-// Inside one region, no thread passes a barrier before every thread has
-// reached it: what each wrote before it, every other reads after it.
-TEST(ThreadPoolTest, SpinBarrierHoldsEveryThreadUntilAllArrive) {
-  for (int threads : {1, 2, 3}) {
-    ThreadPool pool(threads);
-    constexpr int kRounds = 2000;
-    std::vector<std::atomic<int>> round(threads);
-    SpinBarrier barrier(threads);
-    std::atomic<int> mismatches{0};
-    pool.Run([&](int t) {
-      for (int r = 1; r <= kRounds; ++r) {
-        round[t].store(r, std::memory_order_relaxed);
-        barrier.Wait();
-        for (int o = 0; o < threads; ++o) {
-          // Others may be one round ahead already, never behind.
-          const int seen = round[o].load(std::memory_order_relaxed);
-          if (seen != r && seen != r + 1) mismatches++;
-        }
-        barrier.Wait();
-      }
-    });
-    EXPECT_EQ(mismatches.load(), 0) << threads << " threads";
-  }
-}
-
-// A WorkShares walked by every thread of a region covers its units once,
-// and two of them in one region are independent.
-TEST(ThreadPoolTest, WorkSharesInOneRegionCoverTheirUnitsOnce) {
-  for (int threads : {1, 2, 3}) {
-    ThreadPool pool(threads);
-    for (int64_t units : {int64_t{0}, int64_t{1}, int64_t{5}, int64_t{333}}) {
-      WorkShares a(units, threads), b(units + 7, threads);
-      std::vector<std::atomic<int>> seen_a(units), seen_b(units + 7);
-      pool.Run([&](int t) {
-        a.Walk(t, [&](int64_t first, int64_t count) {
-          EXPECT_GT(count, 0);
-          for (int64_t u = first; u < first + count; ++u) seen_a[u]++;
-        });
-        b.Walk(t, [&](int64_t first, int64_t count) {
-          for (int64_t u = first; u < first + count; ++u) seen_b[u]++;
-        });
-      });
-      for (int64_t u = 0; u < units; ++u) EXPECT_EQ(seen_a[u].load(), 1) << u;
-      for (int64_t u = 0; u < units + 7; ++u) EXPECT_EQ(seen_b[u].load(), 1) << u;
-    }
-  }
-}
-
 TEST(ThreadPoolTest, SingleThreadStillSplitsIntoChunks) {
   ThreadPool pool(1);
   int calls = 0;

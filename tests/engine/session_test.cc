@@ -232,60 +232,6 @@ TEST(CpuWeightsTest, Q2_KFromAGgufFileIsRepackedIntoACopy) {
   }
 }
 
-// One-token layers run fused on the CPU (CpuBackend::DecoderLayer), longer
-// batches op by op: the fused layer gives the bits of op by op, for every
-// format and kernel path, with 2 and 3 threads, where decode attention reads
-// the cache in one run and in several, and where the matrices that read the
-// same activations (q, k, v; gate, up) take different kernels.
-TEST(FusedDecodeTest, GivesTheBitsOfOpByOp) {
-  const ModelConfig config = *ModelPreset("tiny");
-  const uint64_t seed = std::random_device{}();
-  std::vector<std::pair<std::string, ModelWeights>> models;
-  for (Format f : kAllFormats) {
-    models.emplace_back(std::string(Traits(f).gguf_name), *SynthesizeWeights(config, f, seed));
-  }
-  // Tensors of other formats, as files quantized with mixed types have.
-  const ModelWeights q8 = *SynthesizeWeights(config, Format::kQ8_0, seed + 1);
-  ModelWeights mixed_qkv = *SynthesizeWeights(config, Format::kQ4_K, seed);
-  ModelWeights mixed_ffn = *SynthesizeWeights(config, Format::kQ2_K, seed);
-  for (size_t l = 0; l < mixed_qkv.layers.size(); ++l) {
-    mixed_qkv.layers[l].wv = q8.layers[l].wv;
-    mixed_qkv.layers[l].w_down = q8.layers[l].w_down;
-    mixed_ffn.layers[l].w_up = q8.layers[l].w_up;
-  }
-  models.emplace_back("q4_k with q8_0 wv and w_down", mixed_qkv);
-  models.emplace_back("q2_k with q8_0 w_up", mixed_ffn);
-
-  const std::vector<int32_t> tokens = RandomTokens(104, config.vocab_size, seed);
-  for (const auto& [name, w] : models) {
-    for (Isa isa : kAllIsas) {
-      if (!IsaSupported(isa)) continue;
-      for (int threads : {2, 3}) {
-        CpuBackend fused(threads, isa), plain(threads, isa);
-        plain.set_fused_decode(false);
-        std::vector<std::vector<float>> logits[2];
-        for (CpuBackend* backend : {&fused, &plain}) {
-          std::unique_ptr<Session> s = *Session::Create(backend, w, {.max_context = 128});
-          std::vector<std::vector<float>>& out = logits[backend == &plain];
-          // Decode at 0..3 (one run of attention), a prefill, decode at 100..103 (two runs).
-          for (int64_t p = 0; p < 104; ++p) {
-            const int64_t n = p == 4 ? 96 : 1;
-            ASSERT_TRUE(s->Forward(std::span<const int32_t>(&tokens[p], n), p, Logits::kLast).ok());
-            out.push_back(s->logits());
-            p += n - 1;
-          }
-        }
-        ASSERT_EQ(logits[0].size(), logits[1].size());
-        for (size_t i = 0; i < logits[0].size(); ++i) {
-          EXPECT_TRUE(logits[0][i] == logits[1][i])
-              << "step " << i << ": " << name << ", " << IsaName(isa) << ", " << threads
-              << " threads, seed " << seed;
-        }
-      }
-    }
-  }
-}
-
 TEST(SessionCreateTest, ContextBeyondTheModelIsRejected) {
   CpuBackend backend(1);
   const ModelWeights w = *SynthesizeWeights(*ModelPreset("tiny"), Format::kQ8_0, 1);
