@@ -158,6 +158,11 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
       std::fprintf(stderr, ")");
     }
     std::fprintf(stderr, "\n");
+    if (!shares.empty()) {
+      std::fprintf(stderr, "share of the probe, each repetition:");
+      for (double share : shares) std::fprintf(stderr, " %.1f%%", 100 * share);
+      std::fprintf(stderr, "\n");
+    }
   }
   std::fprintf(stderr, "peak resident memory so far: %.2f GiB\n",
                PeakResidentBytes() / 1073741824.0);

@@ -115,6 +115,21 @@ TEST_F(CliTest, BenchPrintsATable) {
     for (double v : g) EXPECT_GT(v, 0.1) << r.output;
   }
   EXPECT_EQ(groups[1].front(), groups[0].back()) << r.output;
+  // And each repetition's share, two per format.
+  const std::string each = "share of the probe, each repetition:";
+  for (size_t at_each = r.output.find(each), formats = 0; formats < 2;
+       at_each = r.output.find(each, at_each + 1), ++formats) {
+    ASSERT_NE(at_each, std::string::npos) << r.output;
+    const size_t begin = at_each + each.size();
+    std::istringstream shares(r.output.substr(begin, r.output.find('\n', begin) - begin));
+    std::vector<double> values;
+    for (std::string word; shares >> word;) {
+      ASSERT_EQ(word.back(), '%') << r.output;
+      values.push_back(std::stod(word));
+    }
+    ASSERT_EQ(values.size(), 2u) << r.output;
+    for (double v : values) EXPECT_GT(v, 0.0) << r.output;
+  }
 }
 
 }  // namespace
