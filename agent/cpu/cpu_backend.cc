@@ -44,13 +44,19 @@ int DefaultThreads(int requested) {
 // Elementwise work is split into chunks of this many floats.
 constexpr int64_t kElementGrain = 16384;
 
-// Cache positions per run of decode attention for a token that sees len of
-// them: whole blocks, at most kDecodeRuns runs. (More runs would balance the
-// threads no better and cost more merging.)
-constexpr int64_t kDecodeRuns = 16;
-int64_t DecodeRunPositions(int64_t len) {
+// Cache positions per run of decode attention over one KV head, for a token
+// that sees len of them and a model of kv_heads KV heads: whole blocks, at
+// most kDecodeRunBlocks, and runs enough that a token has about
+// kDecodeTasks of them over its KV heads (so that up to that many threads
+// share it). A function of len and kv_heads alone, so that the thread count
+// does not change the bits.
+constexpr int64_t kDecodeTasks = 16;
+constexpr int64_t kDecodeRunBlocks = 16;
+int64_t DecodeRunPositions(int64_t len, int64_t kv_heads) {
   const int64_t blocks = (len + kAttentionDecodeBlock - 1) / kAttentionDecodeBlock;
-  return kAttentionDecodeBlock * ((blocks + kDecodeRuns - 1) / kDecodeRuns);
+  const int64_t runs = std::max(std::min(blocks, (kDecodeTasks + kv_heads - 1) / kv_heads),
+                                (blocks + kDecodeRunBlocks - 1) / kDecodeRunBlocks);
+  return kAttentionDecodeBlock * ((blocks + runs - 1) / runs);
 }
 
 }  // namespace
@@ -258,8 +264,11 @@ void CpuBackend::RopeAndStoreKv(float* q, float* k, const float* v, int64_t n, i
       const float* sn = &rope_sin_[(pos + t) * half];
       for (int64_t h = 0; h < s.n_heads; ++h) rotate(q + t * q_dim + h * s.head_dim, cs, sn);
       for (int64_t h = 0; h < s.n_kv_heads; ++h) rotate(k + t * kv_dim + h * s.head_dim, cs, sn);
-      vec_.f32_to_f16(k + t * kv_dim, k_cache + (pos + t) * kv_dim, kv_dim);
-      vec_.f32_to_f16(v + t * kv_dim, v_cache + (pos + t) * kv_dim, kv_dim);
+      for (int64_t g = 0; g < s.n_kv_heads; ++g) {
+        const int64_t at = CpuBackend::KvCacheOffset(s, pos + t, g);
+        vec_.f32_to_f16(k + t * kv_dim + g * s.head_dim, k_cache + at, s.head_dim);
+        vec_.f32_to_f16(v + t * kv_dim + g * s.head_dim, v_cache + at, s.head_dim);
+      }
     }
   });
 }
@@ -267,7 +276,7 @@ void CpuBackend::RopeAndStoreKv(float* q, float* k, const float* v, int64_t n, i
 void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
                            int64_t n, int64_t pos, const AttentionShape& s, float* out) {
   const int64_t group = s.n_heads / s.n_kv_heads;  // query heads per kv head
-  const int64_t hd = s.head_dim, q_dim = s.n_heads * hd, kv_dim = s.n_kv_heads * hd;
+  const int64_t hd = s.head_dim, q_dim = s.n_heads * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   if (vec_.attention_prefill != nullptr && n > kTokenwiseAttentionTokens && hd % 32 == 0 &&
       group <= kAttentionPrefillRows) {
@@ -289,30 +298,32 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
         const int64_t run = runs - 1 - task % runs, g = task / runs;
         const int64_t t0 = run * tokens, offset = t0 * q_dim + g * group * hd;
         vec_.attention_prefill(q + offset, q_dim, std::min(tokens, n - t0), group, hd,
-                               k_cache + g * hd, v_cache + g * hd, kv_dim, pos + t0, scale,
+                               k_cache + CpuBackend::KvCacheOffset(s, 0, g),
+                               v_cache + CpuBackend::KvCacheOffset(s, 0, g), hd, pos + t0, scale,
                                out + offset, prefill_scratch_[thread].data());
       }
     });
     return;
   }
   // Decode and short batches, token by token: each token's cache positions
-  // go in runs (DecodeRunPositions: a function of the token's position
-  // alone, so the thread count does not change its bits), each run
-  // read as one stream by one thread (AttentionDecodeRun), the runs
-  // then merged. Threads take consecutive runs, so each reads one stretch
-  // of the cache in order.
-  const int64_t heads = s.n_heads, part_floats = AttentionDecodePartFloats(heads, hd);
+  // go, KV head by KV head, in runs (DecodeRunPositions: a function of the
+  // token's position and the KV heads alone, so the thread count does not
+  // change its bits), each read as one stream by one thread
+  // (AttentionDecodeRun), then each head's runs are merged. Threads take
+  // consecutive runs, so each reads its KV heads' keys and values in order,
+  // as the cache lays them out.
+  const int64_t part_floats = AttentionDecodePartFloats(group, hd);
   for (auto& sc : decode_scratch_) {
-    if (static_cast<int64_t>(sc.size()) < AttentionDecodeScratch(heads)) {
-      sc.resize(AttentionDecodeScratch(heads));
+    if (static_cast<int64_t>(sc.size()) < AttentionDecodeScratch(group)) {
+      sc.resize(AttentionDecodeScratch(group));
     }
   }
   for (int64_t t0 = 0; t0 < n; t0 += kTokenwiseAttentionTokens) {
     const int64_t t1 = std::min(n, t0 + kTokenwiseAttentionTokens);
     int64_t first[kTokenwiseAttentionTokens + 1] = {0};  // first run of each token
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t len = pos + t + 1, positions = DecodeRunPositions(len);
-      first[t - t0 + 1] = first[t - t0] + (len + positions - 1) / positions;
+      const int64_t len = pos + t + 1, positions = DecodeRunPositions(len, s.n_kv_heads);
+      first[t - t0 + 1] = first[t - t0] + s.n_kv_heads * ((len + positions - 1) / positions);
     }
     const int64_t runs = first[t1 - t0];
     if (static_cast<int64_t>(decode_parts_.size()) < runs * part_floats) {
@@ -323,17 +334,27 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
       int64_t t = 0;
       for (int64_t run = runs * thread / threads; run < runs * (thread + 1) / threads; ++run) {
         while (first[t + 1] <= run) ++t;
-        const int64_t len = pos + t0 + t + 1, positions = DecodeRunPositions(len);
-        const int64_t begin = (run - first[t]) * positions, at = begin * kv_dim;
-        AttentionDecodeRun(vec_, q + (t0 + t) * q_dim, s.n_kv_heads, group, hd, k_cache + at,
-                           v_cache + at, kv_dim, std::min(positions, len - begin), scale,
+        const int64_t len = pos + t0 + t + 1, positions = DecodeRunPositions(len, s.n_kv_heads);
+        const int64_t head_runs = (first[t + 1] - first[t]) / s.n_kv_heads;
+        const int64_t g = (run - first[t]) / head_runs, r = (run - first[t]) % head_runs;
+        const int64_t begin = r * positions, count = std::min(positions, len - begin);
+        const int64_t at = CpuBackend::KvCacheOffset(s, begin, g);
+        // After the head's last run, the next head's keys.
+        const int64_t after = r + 1 < head_runs || g + 1 == s.n_kv_heads
+                                  ? at + count * hd
+                                  : CpuBackend::KvCacheOffset(s, 0, g + 1);
+        AttentionDecodeRun(vec_, q + (t0 + t) * q_dim + g * group * hd, 1, group, hd, k_cache + at,
+                           v_cache + at, hd, count, k_cache + after, scale,
                            decode_scratch_[thread].data(),
                            decode_parts_.data() + run * part_floats);
       }
     });
     for (int64_t t = t0; t < t1; ++t) {
-      AttentionMerge(vec_, decode_parts_.data() + first[t - t0] * part_floats,
-                     first[t - t0 + 1] - first[t - t0], heads, hd, out + t * q_dim);
+      const int64_t head_runs = (first[t - t0 + 1] - first[t - t0]) / s.n_kv_heads;
+      for (int64_t g = 0; g < s.n_kv_heads; ++g) {
+        AttentionMerge(vec_, decode_parts_.data() + (first[t - t0] + g * head_runs) * part_floats,
+                       head_runs, group, hd, out + t * q_dim + g * group * hd);
+      }
     }
   }
 }

@@ -60,6 +60,11 @@ class CpuBackend : public Backend {
   void MatMul(const WeightTensor& w, const float* x, int64_t n, float* y) override;
   void MatMuls(std::span<const WeightTensor* const> ws, const float* x, int64_t n,
                std::span<float* const> ys) override;
+  // Each KV head's rows together, [n_kv_heads][max_context][head_dim], so
+  // that decode attention reads a head's keys and its values as two streams.
+  int64_t KvCacheOffset(const AttentionShape& s, int64_t pos, int64_t g) const override {
+    return (g * s.max_context + pos) * s.head_dim;
+  }
   void RopeAndStoreKv(float* q, float* k, const float* v, int64_t n, int64_t pos,
                       const AttentionShape& shape, uint16_t* k_cache, uint16_t* v_cache) override;
   void Attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t n,

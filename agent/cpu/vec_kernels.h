@@ -128,15 +128,17 @@ AttentionPrefillBlock BeginAttentionPrefill(const float* q, int64_t q_stride, in
 // Decode attention of one token's query heads (q: kv_heads * group heads
 // of hd) over cache rows [0, len) of k and v, block by block with a running
 // max (flash-style), left in `part` (AttentionDecodePartFloats floats) as
-// AttentionDecodePart says, for AttentionMerge. Needs
-// AttentionDecodeScratch(kv_heads * group) floats of scratch. Portable code
-// over vk's kernels.
+// AttentionDecodePart says, for AttentionMerge; during its last block it
+// prefetches kAttentionDecodeBlock rows of keys at k_after (the next ones
+// the thread reads). Needs AttentionDecodeScratch(kv_heads * group) floats
+// of scratch. Portable code over vk's kernels.
 inline constexpr int64_t AttentionDecodeScratch(int64_t heads) {
   return heads * (kAttentionDecodeBlock + 2);  // scores, block max, rescale
 }
 void AttentionDecodeRun(const VecKernels& vk, const float* q, int64_t kv_heads, int64_t group,
                         int64_t hd, const uint16_t* k, const uint16_t* v, int64_t kv_stride,
-                        int64_t len, float scale, float* scratch, float* part);
+                        int64_t len, const uint16_t* k_after, float scale, float* scratch,
+                        float* part);
 
 // Joins `count` partial results of decode attention over consecutive runs
 // of the cache, each AttentionDecodePartFloats(heads, hd) floats laid out as

@@ -94,7 +94,8 @@ void AttentionMerge(const VecKernels& vk, const float* parts, int64_t count, int
 
 void AttentionDecodeRun(const VecKernels& vk, const float* q, int64_t kv_heads, int64_t group,
                         int64_t hd, const uint16_t* k, const uint16_t* v, int64_t kv_stride,
-                        int64_t len, float scale, float* scratch, float* part) {
+                        int64_t len, const uint16_t* k_after, float scale, float* scratch,
+                        float* part) {
   const int64_t heads = kv_heads * group;
   float* scores = scratch;
   float* block_max = scores + heads * kAttentionDecodeBlock;
@@ -116,10 +117,10 @@ void AttentionDecodeRun(const VecKernels& vk, const float* q, int64_t kv_heads, 
       }
       r.max[h] = max;
     }
-    // The next block of this run, or, past its end, the rows after it: the
-    // next run's, which this thread usually takes next.
+    // The next block of this run, or, past its end, k_after.
     vk.attention_decode_values(scores, b == 0 ? nullptr : rescale, kv_heads, group, hd, v + at,
-                               kv_stride, n, k + at + n * kv_stride, kAttentionDecodeBlock, r.out);
+                               kv_stride, n, b + n < len ? k + at + n * kv_stride : k_after,
+                               kAttentionDecodeBlock, r.out);
   }
 }
 

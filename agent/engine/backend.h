@@ -125,11 +125,19 @@ class Backend {
                        std::span<float* const> ys) {
     for (size_t i = 0; i < ws.size(); ++i) MatMul(*ws[i], x, n, ys[i]);
   }
+  // Where the head_dim halves of cache position pos and KV head g start in
+  // one layer's key (or value) cache: by default the rows of positions,
+  // [max_context][n_kv_heads][head_dim]. Only the backend itself reads its
+  // caches; tests that hand one backend's cache to another relay it by this.
+  virtual int64_t KvCacheOffset(const AttentionShape& s, int64_t pos, int64_t g) const {
+    return (pos * s.n_kv_heads + g) * s.head_dim;
+  }
   // Rotates q [n][n_heads][head_dim] in place and k [n][n_kv_heads][head_dim]
   // in place for positions pos .. pos+n-1 (adjacent pairs (2i, 2i+1) by
   // pos * theta^(-2i/head_dim), as llama.cpp does for GGUF `llama` models),
   // then stores k and v [n][n_kv_heads*head_dim] as F16 at those positions of
-  // one layer's caches, each [max_context][n_kv_heads*head_dim].
+  // one layer's caches, each max_context * n_kv_heads * head_dim halves laid
+  // out as KvCacheOffset says.
   virtual void RopeAndStoreKv(float* q, float* k, const float* v, int64_t n, int64_t pos,
                               const AttentionShape& shape, uint16_t* k_cache,
                               uint16_t* v_cache) = 0;

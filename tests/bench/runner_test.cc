@@ -77,6 +77,9 @@ class HookedBackend : public Backend {
       for (int64_t i = 0; i < n * w.rows; ++i) y[i] += matmul_noise * ((i * 7919) % 13 - 6);
     }
   }
+  int64_t KvCacheOffset(const AttentionShape& s, int64_t pos, int64_t g) const override {
+    return cpu_.KvCacheOffset(s, pos, g);
+  }
   void RopeAndStoreKv(float* q, float* k, const float* v, int64_t n, int64_t pos,
                       const AttentionShape& shape, uint16_t* kc, uint16_t* vc) override {
     cpu_.RopeAndStoreKv(q, k, v, n, pos, shape, kc, vc);

@@ -13,6 +13,7 @@
 
 #include "agent/cpu/cpu_backend.h"
 #include "agent/quant/fp16.h"
+#include "tests/kv_cache_layout.h"
 #include "tests/nmse.h"
 
 namespace aiscore {
@@ -229,11 +230,13 @@ TEST(VecKernelsTest, BackendDecodeAttentionMatchesFp64) {
                                   "/" + std::to_string(c.kv_heads) + " hd=" + std::to_string(c.hd) +
                                   " pos=" + std::to_string(pos) + " seed=" + std::to_string(seed);
         std::vector<float> one(n * q_dim, NAN), three(n * q_dim, NAN), alone(n * q_dim, NAN);
-        CpuBackend(1, isa).Attention(q.data(), k.data(), v.data(), n, pos, shape, one.data());
         CpuBackend backend(3, isa);
-        backend.Attention(q.data(), k.data(), v.data(), n, pos, shape, three.data());
+        const std::vector<uint16_t> kc = ToBackendLayout(k, backend, shape);
+        const std::vector<uint16_t> vc = ToBackendLayout(v, backend, shape);
+        CpuBackend(1, isa).Attention(q.data(), kc.data(), vc.data(), n, pos, shape, one.data());
+        backend.Attention(q.data(), kc.data(), vc.data(), n, pos, shape, three.data());
         for (int64_t t = 0; t < n; ++t) {
-          backend.Attention(q.data() + t * q_dim, k.data(), v.data(), 1, pos + t, shape,
+          backend.Attention(q.data() + t * q_dim, kc.data(), vc.data(), 1, pos + t, shape,
                             alone.data() + t * q_dim);
         }
         const float scale = 1.0f / std::sqrt(static_cast<float>(c.hd));

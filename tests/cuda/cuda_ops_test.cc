@@ -24,6 +24,7 @@
 #include "agent/quant/format.h"
 #include "agent/quant/fp16.h"
 #include "tests/cuda/device_vectors.h"
+#include "tests/kv_cache_layout.h"
 #include "tests/nmse.h"
 
 namespace aiscore {
@@ -351,9 +352,14 @@ TEST_P(RopeTest, RotatesAndStoresLikeTheReference) {
     ASSIGN_OR_FAIL(const std::vector<uint16_t> got_k_cache, k_cache.Download());
     ASSIGN_OR_FAIL(const std::vector<uint16_t> got_v_cache, v_cache.Download());
 
-    std::vector<uint16_t> want_k_cache = k_cache0, want_v_cache = v_cache0;
+    // The reference stores in its own layout; compared in the rows of
+    // positions that the CUDA backend keeps.
+    std::vector<uint16_t> want_k_cache = ToBackendLayout(k_cache0, ScalarCpu(), shape);
+    std::vector<uint16_t> want_v_cache = ToBackendLayout(v_cache0, ScalarCpu(), shape);
     ScalarCpu().RopeAndStoreKv(q.data(), k.data(), v.data(), n, pos, shape, want_k_cache.data(),
                                want_v_cache.data());
+    want_k_cache = FromBackendLayout(want_k_cache, ScalarCpu(), shape);
+    want_v_cache = FromBackendLayout(want_v_cache, ScalarCpu(), shape);
     ASSERT_TRUE(AllFinite(got_q) && AllFinite(got_k));
     EXPECT_LE(Nmse(q, got_q), kRopeLimit) << "q";
     EXPECT_LE(Nmse(k, got_k), kRopeLimit) << "k";
@@ -407,7 +413,9 @@ class AttentionTest : public CudaTestWithParam<AttentionCase> {
                        out.data());
       ASSIGN_OR_FAIL(const std::vector<float> got, out.Download());
       std::vector<float> want(n * q_dim);
-      ScalarCpu().Attention(q.data(), k.data(), v.data(), n, pos, shape, want.data());
+      const std::vector<uint16_t> cpu_k = ToBackendLayout(k, ScalarCpu(), shape);
+      const std::vector<uint16_t> cpu_v = ToBackendLayout(v, ScalarCpu(), shape);
+      ScalarCpu().Attention(q.data(), cpu_k.data(), cpu_v.data(), n, pos, shape, want.data());
       ASSERT_TRUE(AllFinite(got));
       EXPECT_LE(Nmse(want, got), kAttentionLimit);
     }
