@@ -102,7 +102,10 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
     // decode between two readings at their mean.
     absl::StatusOr<std::unique_ptr<BandwidthProbe>> probe = backend->CreateBandwidthProbe();
     if (!probe.ok()) return probe.status();
-    std::vector<double> rates, shares, readings;
+    // Each token's attention also reads the cache's keys and values (F16)
+    // at every position it sees: a second share counts those bytes too.
+    const double kv_bytes_per_position = 2.0 * c.n_layers * c.kv_dim() * sizeof(uint16_t);
+    std::vector<double> rates, shares, kv_shares, readings, kv_per_token;
     // Each repetition's readings, the one before it first.
     std::vector<std::vector<double>> through;
     s.Reset();
@@ -114,7 +117,7 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
       int32_t token = context.back();
       const int count = rep < 0 ? std::min(o.generate, 8) : o.generate;
       if (rep >= 0) through.push_back({readings.back()});
-      double total = 0, since = 0, ceiling_gb = 0;
+      double total = 0, since = 0, ceiling_gb = 0, kv_read = 0;
       // Reads the probe, and accounts the decode since the last reading.
       auto read_probe = [&]() -> absl::Status {
         absl::StatusOr<double> bytes_per_second = (*probe)->Measure();
@@ -128,6 +131,7 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
         return absl::OkStatus();
       };
       for (int i = 0; i < count; ++i) {
+        kv_read += kv_bytes_per_position * static_cast<double>(s.cached_tokens() + 1);
         const auto a = std::chrono::steady_clock::now();
         absl::Status st =
             s.Forward(std::span<const int32_t>(&token, 1), s.cached_tokens(), Logits::kLast);
@@ -144,7 +148,11 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
       if (absl::Status ps = read_probe(); !ps.ok()) return ps;
       if (rep >= 0) {
         rates.push_back(count / total);
-        if (ceiling_gb > 0) shares.push_back(count * read_per_token / 1e9 / ceiling_gb);
+        if (ceiling_gb > 0) {
+          shares.push_back(count * read_per_token / 1e9 / ceiling_gb);
+          kv_shares.push_back((count * read_per_token + kv_read) / 1e9 / ceiling_gb);
+        }
+        kv_per_token.push_back(kv_read / count);
       }
     }
     const SampleStats st = Summarize(rates);
@@ -161,6 +169,10 @@ absl::Status BenchFormat(const BenchOptions& o, Format format, Backend* backend)
     if (!shares.empty()) {
       std::fprintf(stderr, "share of the probe, each repetition:");
       for (double share : shares) std::fprintf(stderr, " %.1f%%", 100 * share);
+      std::fprintf(stderr, "\n");
+      std::fprintf(stderr, "counting the KV cache's reads too (%.3g MB a token), each repetition:",
+                   Summarize(kv_per_token).median / 1e6);
+      for (double share : kv_shares) std::fprintf(stderr, " %.1f%%", 100 * share);
       std::fprintf(stderr, "\n");
     }
   }

@@ -115,20 +115,33 @@ TEST_F(CliTest, BenchPrintsATable) {
     for (double v : g) EXPECT_GT(v, 0.1) << r.output;
   }
   EXPECT_EQ(groups[1].front(), groups[0].back()) << r.output;
-  // And each repetition's share, two per format.
+  // And each repetition's share, two per format, of the weights alone and
+  // with the KV cache's reads (the line after), which can only add to each.
   const std::string each = "share of the probe, each repetition:";
+  const std::string with_kv = "counting the KV cache's reads too (";
+  // The percentages after `label` on the line at `at`.
+  auto shares_at = [&](size_t at, const std::string& label) {
+    const size_t begin = r.output.find(':', at + label.size()) + 1;
+    std::istringstream line(r.output.substr(begin, r.output.find('\n', begin) - begin));
+    std::vector<double> values;
+    for (std::string word; line >> word;) {
+      EXPECT_EQ(word.back(), '%') << r.output;
+      values.push_back(std::stod(word));
+    }
+    return values;
+  };
   for (size_t at_each = r.output.find(each), formats = 0; formats < 2;
        at_each = r.output.find(each, at_each + 1), ++formats) {
     ASSERT_NE(at_each, std::string::npos) << r.output;
-    const size_t begin = at_each + each.size();
-    std::istringstream shares(r.output.substr(begin, r.output.find('\n', begin) - begin));
-    std::vector<double> values;
-    for (std::string word; shares >> word;) {
-      ASSERT_EQ(word.back(), '%') << r.output;
-      values.push_back(std::stod(word));
-    }
-    ASSERT_EQ(values.size(), 2u) << r.output;
-    for (double v : values) EXPECT_GT(v, 0.0) << r.output;
+    const std::vector<double> weights = shares_at(at_each, each);
+    ASSERT_EQ(weights.size(), 2u) << r.output;
+    for (double v : weights) EXPECT_GT(v, 0.0) << r.output;
+    const size_t at_kv = r.output.find(with_kv, at_each);
+    ASSERT_EQ(at_kv, r.output.find('\n', at_each) + 1) << r.output;
+    EXPECT_GT(std::stod(r.output.substr(at_kv + with_kv.size())), 0.0) << r.output;  // MB a token
+    const std::vector<double> all = shares_at(at_kv, with_kv);
+    ASSERT_EQ(all.size(), 2u) << r.output;
+    for (size_t i = 0; i < all.size(); ++i) EXPECT_GE(all[i], weights[i]) << r.output;
   }
 }
 
