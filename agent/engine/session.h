@@ -1,12 +1,13 @@
 // A model loaded on a backend with its KV cache: runs the Llama forward pass
 // over tokens at given positions and returns logits or greedy tokens.
 //
-// The session owns the device copy of the weights, the F16 KV cache
-// ([n_layers][max_context][kv_dim] for K and for V) and scratch for
-// micro-batches of up to max_batch tokens; longer inputs are split. The
-// cache holds positions [0, cached_tokens()); Forward at position p < that
-// overwrites from p on, which is how speculative decoding rolls back. Not
-// thread-safe; the backend it was made with must outlive it.
+// The session owns the device copy of the weights, the F16 KV cache (per
+// layer max_context * kv_dim halves for K and for V, laid out as
+// Backend::KvCacheOffset says) and scratch for micro-batches of up to
+// max_batch tokens; longer inputs are split. The cache holds positions
+// [0, cached_tokens()); Forward at position p < that overwrites from p on,
+// which is how speculative decoding rolls back. Not thread-safe; the backend
+// it was made with must outlive it.
 #ifndef AISCORE_AGENT_ENGINE_SESSION_H_
 #define AISCORE_AGENT_ENGINE_SESSION_H_
 
@@ -78,8 +79,8 @@ class Session {
   std::vector<float> logits_;  // host copy [rows][vocab]
 
   std::vector<std::unique_ptr<DeviceBuffer>> buffers_;
-  uint16_t* k_cache_ = nullptr;  // [n_layers][max_context][kv_dim]
-  uint16_t* v_cache_ = nullptr;  // [n_layers][max_context][kv_dim]
+  uint16_t* k_cache_ = nullptr;  // n_layers x max_context * kv_dim halves
+  uint16_t* v_cache_ = nullptr;  // n_layers x max_context * kv_dim halves
   int32_t* ids_ = nullptr;       // [max_batch]
   int32_t* argmax_ = nullptr;    // [1]
   float* x_ = nullptr;           // [max_batch][d_model] residual stream
