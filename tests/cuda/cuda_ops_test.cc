@@ -352,14 +352,13 @@ TEST_P(RopeTest, RotatesAndStoresLikeTheReference) {
     ASSIGN_OR_FAIL(const std::vector<uint16_t> got_k_cache, k_cache.Download());
     ASSIGN_OR_FAIL(const std::vector<uint16_t> got_v_cache, v_cache.Download());
 
-    // The reference stores in its own layout; compared in the rows of
-    // positions that the CUDA backend keeps.
-    std::vector<uint16_t> want_k_cache = ToBackendLayout(k_cache0, ScalarCpu(), shape);
-    std::vector<uint16_t> want_v_cache = ToBackendLayout(v_cache0, ScalarCpu(), shape);
+    // The reference stores in its own layout; compared in the CUDA backend's.
+    std::vector<uint16_t> want_k_cache = RelayKvCache(k_cache0, cuda(), ScalarCpu(), shape);
+    std::vector<uint16_t> want_v_cache = RelayKvCache(v_cache0, cuda(), ScalarCpu(), shape);
     ScalarCpu().RopeAndStoreKv(q.data(), k.data(), v.data(), n, pos, shape, want_k_cache.data(),
                                want_v_cache.data());
-    want_k_cache = FromBackendLayout(want_k_cache, ScalarCpu(), shape);
-    want_v_cache = FromBackendLayout(want_v_cache, ScalarCpu(), shape);
+    want_k_cache = RelayKvCache(want_k_cache, ScalarCpu(), cuda(), shape);
+    want_v_cache = RelayKvCache(want_v_cache, ScalarCpu(), cuda(), shape);
     ASSERT_TRUE(AllFinite(got_q) && AllFinite(got_k));
     EXPECT_LE(Nmse(q, got_q), kRopeLimit) << "q";
     EXPECT_LE(Nmse(k, got_k), kRopeLimit) << "k";
@@ -413,8 +412,8 @@ class AttentionTest : public CudaTestWithParam<AttentionCase> {
                        out.data());
       ASSIGN_OR_FAIL(const std::vector<float> got, out.Download());
       std::vector<float> want(n * q_dim);
-      const std::vector<uint16_t> cpu_k = ToBackendLayout(k, ScalarCpu(), shape);
-      const std::vector<uint16_t> cpu_v = ToBackendLayout(v, ScalarCpu(), shape);
+      const std::vector<uint16_t> cpu_k = RelayKvCache(k, cuda(), ScalarCpu(), shape);
+      const std::vector<uint16_t> cpu_v = RelayKvCache(v, cuda(), ScalarCpu(), shape);
       ScalarCpu().Attention(q.data(), cpu_k.data(), cpu_v.data(), n, pos, shape, want.data());
       ASSERT_TRUE(AllFinite(got));
       EXPECT_LE(Nmse(want, got), kAttentionLimit);
