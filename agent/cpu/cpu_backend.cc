@@ -329,10 +329,28 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
     if (static_cast<int64_t>(decode_parts_.size()) < runs * part_floats) {
       decode_parts_.resize(runs * part_floats);
     }
+    // Thread th computes runs [runs * th / threads, runs * (th + 1) / threads).
+    // A head whose runs one thread computed all of is merged by that thread,
+    // in the same region, while the parts are in its cache; the others after
+    // the region. The merge is the same either way, so are the bits.
+    const int64_t threads = pool_.size();
+    auto merger = [&](int64_t t, int64_t g) {  // -1: runs of two threads
+      const int64_t head_runs = (first[t + 1] - first[t]) / s.n_kv_heads;
+      const int64_t a = first[t] + g * head_runs, b = a + head_runs - 1;
+      for (int64_t i = 0; i < threads; ++i) {
+        if (runs * i / threads <= a && b < runs * (i + 1) / threads) return i;
+      }
+      return int64_t{-1};
+    };
+    auto merge = [&](int64_t t, int64_t g) {
+      const int64_t head_runs = (first[t + 1] - first[t]) / s.n_kv_heads;
+      AttentionMerge(vec_, decode_parts_.data() + (first[t] + g * head_runs) * part_floats,
+                     head_runs, group, hd, out + (t0 + t) * q_dim + g * group * hd);
+    };
     pool_.Run([&](int thread) {
-      const int64_t threads = pool_.size();
+      const int64_t lo = runs * thread / threads, hi = runs * (thread + 1) / threads;
       int64_t t = 0;
-      for (int64_t run = runs * thread / threads; run < runs * (thread + 1) / threads; ++run) {
+      for (int64_t run = lo; run < hi; ++run) {
         while (first[t + 1] <= run) ++t;
         const int64_t len = pos + t0 + t + 1, positions = DecodeRunPositions(len, s.n_kv_heads);
         const int64_t head_runs = (first[t + 1] - first[t]) / s.n_kv_heads;
@@ -347,13 +365,12 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
                            v_cache + at, hd, count, k_cache + after, scale,
                            decode_scratch_[thread].data(),
                            decode_parts_.data() + run * part_floats);
+        if (r + 1 == head_runs && merger(t, g) == thread) merge(t, g);
       }
     });
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t head_runs = (first[t - t0 + 1] - first[t - t0]) / s.n_kv_heads;
+    for (int64_t t = 0; t < t1 - t0; ++t) {
       for (int64_t g = 0; g < s.n_kv_heads; ++g) {
-        AttentionMerge(vec_, decode_parts_.data() + (first[t - t0] + g * head_runs) * part_floats,
-                       head_runs, group, hd, out + t * q_dim + g * group * hd);
+        if (merger(t, g) < 0) merge(t, g);
       }
     }
   }

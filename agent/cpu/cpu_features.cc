@@ -1,6 +1,11 @@
 #include "agent/cpu/cpu_features.h"
 
 #include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace aiscore {
 namespace {
@@ -43,6 +48,35 @@ bool Has(std::string_view name) {
 }
 
 }  // namespace
+
+unsigned AmdFamily() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return 0;
+  char vendor[12];
+  std::memcpy(vendor, &ebx, 4);
+  std::memcpy(vendor + 4, &edx, 4);
+  std::memcpy(vendor + 8, &ecx, 4);
+  if (std::memcmp(vendor, "AuthenticAMD", 12) != 0) return 0;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return 0;
+  const unsigned base = (eax >> 8) & 0xf;
+  return base == 0xf ? base + ((eax >> 20) & 0xff) : base;
+#else
+  return 0;
+#endif
+}
+
+bool StreamPrefetchFor(const char* forced, unsigned amd_family) {
+  if (forced != nullptr && (std::strcmp(forced, "0") == 0 || std::strcmp(forced, "1") == 0)) {
+    return forced[0] == '1';
+  }
+  return amd_family >= 0x1a;
+}
+
+bool StreamPrefetch() {
+  static const bool on = StreamPrefetchFor(std::getenv("AISCORE_STREAM_PREFETCH"), AmdFamily());
+  return on;
+}
 
 std::string_view IsaName(Isa isa) {
   switch (isa) {

@@ -24,6 +24,17 @@ std::string_view IsaName(Isa isa);  // "scalar", "avx2", "avx512"
 bool IsaSupported(Isa isa);         // by this CPU (and this build)
 Isa BestIsa();                      // the fastest supported; AISCORE_ISA=name overrides
 std::vector<Isa> SupportedIsas();
+// Whether decode kernels that read their weights as one sequential stream
+// prefetch it in software as well (PrefetchAhead). On AMD Zen 5 (family 0x1a)
+// and later they read more with it; on Zen 4 less, and elsewhere the
+// hardware prefetchers are left to follow the stream (docs/performance.md).
+// AISCORE_STREAM_PREFETCH=1 or 0 overrides.
+bool StreamPrefetch();
+// The rule, for tests: `forced` is that variable's value (nullptr if unset),
+// anything but "0" and "1" ignored; amd_family as AmdFamily() gives it.
+bool StreamPrefetchFor(const char* forced, unsigned amd_family);
+// AMD's display family (0x19 Zen 3 and 4, 0x1a Zen 5); 0 for other vendors.
+unsigned AmdFamily();
 // The CPU's ISA flags that matter here, as a space-separated list ("avx2 fma f16c avx512f ...").
 std::string CpuFlagsString();
 

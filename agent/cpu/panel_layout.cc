@@ -98,6 +98,9 @@ void PackPanel(Format format, const unsigned char* src, size_t stride, int64_t c
 
 }  // namespace
 
+// kPanels32 alternates its panels' lines within each super-block's blocks.
+static_assert(kPanelRows * sizeof(BlockQ2_K) % 64 == 0 && kPanelRows * sizeof(BlockQ4_K) % 64 == 0);
+
 bool HasPanelLayout(Format format) {
   return format == Format::kQ2_K || format == Format::kQ4_K || format == Format::kQ8_0 ||
          format == Format::kF16;
@@ -125,7 +128,8 @@ void RepackPanels(Format format, WeightLayout layout, int64_t rows, int64_t cols
   const size_t row_bytes = RowBytes(format, cols);
   const size_t panel_bytes = kPanelRows * row_bytes;
   // Runs of `run` rows: a panel, or a pair of them (kPanels32) whose panel
-  // blocks (`unit` bytes, one per super-block) are then taken in turn.
+  // blocks (`unit` bytes, one per super-block, whole cache lines) are then
+  // taken in turn, line by line.
   const int64_t run = layout == WeightLayout::kPanels32 ? 2 * kPanelRows : kPanelRows;
   const int64_t blocks = cols / kSuperBlockSize;
   const size_t unit = blocks == 0 ? 0 : panel_bytes / blocks;
@@ -151,9 +155,12 @@ void RepackPanels(Format format, WeightLayout layout, int64_t rows, int64_t cols
       for (int64_t p = 0; p < n; ++p) {
         PackPanel(format, from + p * panel_bytes, row_bytes, cols, packed.data() + p * panel_bytes);
       }
-      for (int64_t b = 0; b < blocks; ++b) {
-        for (int64_t p = 0; p < n; ++p) {
-          std::memcpy(to + (n * b + p) * unit, packed.data() + p * panel_bytes + b * unit, unit);
+      for (int64_t b = 0; b < blocks; ++b) {  // the pair's lines alternate
+        for (size_t line = 0; line < unit; line += 64) {
+          for (int64_t p = 0; p < n; ++p) {
+            std::memcpy(to + n * (b * unit + line) + 64 * p,
+                        packed.data() + p * panel_bytes + b * unit + line, 64);
+          }
         }
       }
     }

@@ -24,9 +24,12 @@
 // Panel pairs (WeightLayout::kPanels32, Q2_K and Q4_K): each run of 32 rows
 // (32g .. 32g + 31) keeps its bytes at the same place, as the two panels of
 // its rows 32g .. 32g + 15 and 32g + 16 .. 32g + 31 taken in turn, super-block
-// by super-block: super-block 0's panel block of the first panel, then of the
-// second, then super-block 1's of each, ... A kernel that takes 32 rows at
-// once then reads them as one stream, and one activation value it loads
+// by super-block, and within a super-block cache line by cache line: line 0
+// of the first panel's block, line 0 of the second's, line 1 of the first's,
+// ... (panel blocks are whole lines). A kernel that takes 32 rows at once,
+// loading a vector of each panel in turn, then reads them in address order
+// (two panel blocks one after the other, read that way, read at half the
+// rate on Zen 4: docs/performance.md), and one activation value it loads
 // serves both panels. A last run of 16 rows (rows % 32 >= 16) is one panel
 // as in kPanels16; rows past the last multiple of 16 stay as rows.
 //
@@ -64,6 +67,15 @@ namespace aiscore {
 constexpr int kPanelRows = 16;
 // Offsets within a Q2_K panel block (above).
 constexpr size_t kQ2_KPanelD = 0, kQ2_KPanelDmin = 32, kQ2_KPanelScales = 64, kQ2_KPanelQs = 320;
+// A panel block whose cache lines may alternate with another's (a pair):
+// its line j (64 bytes) lies at base + j * line, line being 64 for a panel
+// on its own and 128 in a pair.
+struct PanelLines {
+  const unsigned char* base;
+  size_t line;
+  // Where byte `offset` of the block lies.
+  const unsigned char* At(size_t offset) const { return base + offset / 64 * line + offset % 64; }
+};
 // Where the qs of a Q4_K panel block start (above).
 constexpr size_t kQ4_KPanelQs = 256;
 // Bytes of a pair of Q8_0 panel blocks, and offsets within a pair (above):

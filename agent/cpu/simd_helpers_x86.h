@@ -16,6 +16,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "agent/cpu/cpu_features.h"
+
 namespace aiscore {
 namespace {  // NOLINT(build/namespaces): see above.
 
@@ -114,15 +116,21 @@ inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t block
 // 2, 4, 16 and 32 KiB ahead read no more than 8.
 constexpr size_t kStreamPrefetchAhead = 8192;
 
+// Whether they do (StreamPrefetch(): Zen 5 and later), read once at start-up.
+inline const bool kStreamPrefetchOn = StreamPrefetch();
+
 // Prefetches the `bytes` that lie kStreamPrefetchAhead past p, a line at a
-// time: called with each block of the stream as it is read. The addresses may
-// lie past the weights: prefetches do not fault. With the non-temporal hint,
-// as the lines are read once, soon after (Zen 5, the same benches,
-// alternated, against _MM_HINT_T1: F16 panels 67.8 -> 72.5 GiB/s, Q4_K 63.3
-// -> 68.0, Q2_K 62.5 -> 66.4 with the host fast; 2-8% more with it slow; T0
-// in between). Unrolled, the same prefetches read less (Q2_K 62 -> 52 GiB/s):
-// a burst of them at once does worse than one per loop step.
+// time, where kStreamPrefetchOn: called with each block of the stream as it
+// is read. The addresses may lie past the weights: prefetches do not fault.
+// With the non-temporal hint, as the lines are read once, soon after (Zen 5,
+// the same benches, alternated, against _MM_HINT_T1: F16 panels 67.8 -> 72.5
+// GiB/s, Q4_K 63.3 -> 68.0, Q2_K 62.5 -> 66.4 with the host fast; 2-8% more
+// with it slow; T0 in between). Unrolled, the same prefetches read less (Q2_K
+// 62 -> 52 GiB/s): a burst of them at once does worse than one per loop
+// step. On Zen 4 every hint read less than the hardware prefetchers alone
+// (docs/performance.md, "Zen 4 again").
 inline void PrefetchAhead(const void* p, size_t bytes) {
+  if (!kStreamPrefetchOn) return;
   const uintptr_t start = reinterpret_cast<uintptr_t>(p) + kStreamPrefetchAhead;
   for (size_t i = 0; i < bytes; i += 64) {
     _mm_prefetch(reinterpret_cast<const char*>(start + i), _MM_HINT_NTA);

@@ -78,8 +78,9 @@ unsigned char PanelByte(Format format, size_t i, unsigned char gguf) {
 }
 
 // Where byte `byte` of row `row` lies in a matrix of `rows` rows in `layout`.
-// kPanels32: in a full run of 32 rows, panel block b of the run's panel h
-// (0 or 1) is block 2b + h of the run; a last 16 rows form one panel.
+// kPanels32: in a full run of 32 rows, line j of panel block b of the run's
+// panel h (0 or 1) is line 2j + h of the run's super-block b; a last 16 rows
+// form one panel.
 size_t LayoutOffset(Format format, WeightLayout layout, int64_t rows, int64_t row, size_t byte,
                     size_t row_bytes) {
   const int64_t panel_rows = rows / kPanelRows * kPanelRows;
@@ -91,8 +92,8 @@ size_t LayoutOffset(Format format, WeightLayout layout, int64_t rows, int64_t ro
     return (row / kPanelRows) * kPanelRows * row_bytes + in_panel;
   }
   const size_t unit = kPanelRows * RowBytes(format, kSuperBlockSize);
-  const size_t b = in_panel / unit, h = (row - first) / kPanelRows;
-  return first * row_bytes + (2 * b + h) * unit + in_panel % unit;
+  const size_t b = in_panel / unit, h = (row - first) / kPanelRows, in_unit = in_panel % unit;
+  return first * row_bytes + 2 * b * unit + (2 * (in_unit / 64) + h) * 64 + in_unit % 64;
 }
 
 TEST(PanelLayoutTest, BytesLieWhereTheLayoutSays) {
