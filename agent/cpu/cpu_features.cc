@@ -78,6 +78,8 @@ bool StreamPrefetch() {
   return on;
 }
 
+extern const bool kStreamPrefetch = StreamPrefetch();
+
 std::string_view IsaName(Isa isa) {
   switch (isa) {
     case Isa::kScalar:

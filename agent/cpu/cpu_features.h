@@ -30,6 +30,9 @@ std::vector<Isa> SupportedIsas();
 // hardware prefetchers are left to follow the stream (docs/performance.md).
 // AISCORE_STREAM_PREFETCH=1 or 0 overrides.
 bool StreamPrefetch();
+// StreamPrefetch(), as the kernels read it: set once before main (and so not
+// to be read by another static's initialization).
+extern const bool kStreamPrefetch;
 // The rule, for tests: `forced` is that variable's value (nullptr if unset),
 // anything but "0" and "1" ignored; amd_family as AmdFamily() gives it.
 bool StreamPrefetchFor(const char* forced, unsigned amd_family);

@@ -116,11 +116,8 @@ inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t block
 // 2, 4, 16 and 32 KiB ahead read no more than 8.
 constexpr size_t kStreamPrefetchAhead = 8192;
 
-// Whether they do (StreamPrefetch(): Zen 5 and later), read once at start-up.
-inline const bool kStreamPrefetchOn = StreamPrefetch();
-
 // Prefetches the `bytes` that lie kStreamPrefetchAhead past p, a line at a
-// time, where kStreamPrefetchOn: called with each block of the stream as it
+// time, where kStreamPrefetch: called with each block of the stream as it
 // is read. The addresses may lie past the weights: prefetches do not fault.
 // With the non-temporal hint, as the lines are read once, soon after (Zen 5,
 // the same benches, alternated, against _MM_HINT_T1: F16 panels 67.8 -> 72.5
@@ -129,8 +126,14 @@ inline const bool kStreamPrefetchOn = StreamPrefetch();
 // 62 -> 52 GiB/s): a burst of them at once does worse than one per loop
 // step. On Zen 4 every hint read less than the hardware prefetchers alone
 // (docs/performance.md, "Zen 4 again").
-inline void PrefetchAhead(const void* p, size_t bytes) {
-  if (!kStreamPrefetchOn) return;
+//
+// Always inlined: GCC 12 split the prefetch loop out of the early return
+// into a function of its own, found that function free of side effects
+// (prefetches count as none) and deleted its calls, so that the Q2_K and
+// Q8_0 kernels prefetched nothing (docs/performance.md, "Zen 5 again").
+// tests/cpu/check_prefetch.cmake checks the kernels' object code.
+[[gnu::always_inline]] inline void PrefetchAhead(const void* p, size_t bytes) {
+  if (!kStreamPrefetch) return;
   const uintptr_t start = reinterpret_cast<uintptr_t>(p) + kStreamPrefetchAhead;
   for (size_t i = 0; i < bytes; i += 64) {
     _mm_prefetch(reinterpret_cast<const char*>(start + i), _MM_HINT_NTA);

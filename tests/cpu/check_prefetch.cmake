@@ -1,0 +1,32 @@
+# Checks that the object code of each kernel that prefetches its stream in
+# software (PrefetchAhead, agent/cpu/simd_helpers_x86.h) still holds its
+# prefetchnta: GCC 12 once deleted every call of it from the Q2_K and Q8_0
+# kernels, which then read at a third of the rate on Zen 5 with all their
+# tests passing (docs/performance.md, "Zen 5 again").
+#
+#   cmake -DOBJDUMP=objdump "-DOBJECTS=a.o;b.o" -P check_prefetch.cmake
+set(kernels matmul_f16_avx512 matmul_q8_0_avx512 matmul_q4_k_avx512 matmul_q2_k_avx512
+            read_bandwidth_avx2)
+foreach(kernel IN LISTS kernels)
+  set(object "")
+  foreach(candidate IN LISTS OBJECTS)
+    if(candidate MATCHES "/${kernel}\\.cc\\.o(bj)?$")
+      set(object "${candidate}")
+    endif()
+  endforeach()
+  if(object STREQUAL "")
+    message(FATAL_ERROR "check_prefetch: no object file for ${kernel} among ${OBJECTS}")
+  endif()
+  execute_process(COMMAND "${OBJDUMP}" -d --no-show-raw-insn "${object}"
+                  OUTPUT_VARIABLE code RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "check_prefetch: ${OBJDUMP} -d ${object} failed (${rc})")
+  endif()
+  string(REGEX MATCHALL "prefetchnta" found "${code}")
+  list(LENGTH found count)
+  if(count EQUAL 0)
+    message(FATAL_ERROR "check_prefetch: ${kernel} has no prefetchnta: the compiler dropped "
+                        "its PrefetchAhead")
+  endif()
+  message(STATUS "${kernel}: ${count} prefetchnta")
+endforeach()
