@@ -51,13 +51,9 @@ bool Has(std::string_view name) {
 
 unsigned AmdFamily() {
 #if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (!__builtin_cpu_is("amd")) return 0;
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return 0;
-  char vendor[12];
-  std::memcpy(vendor, &ebx, 4);
-  std::memcpy(vendor + 4, &edx, 4);
-  std::memcpy(vendor + 8, &ecx, 4);
-  if (std::memcmp(vendor, "AuthenticAMD", 12) != 0) return 0;
   if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return 0;
   const unsigned base = (eax >> 8) & 0xf;
   return base == 0xf ? base + ((eax >> 20) & 0xff) : base;
@@ -73,12 +69,8 @@ bool StreamPrefetchFor(const char* forced, unsigned amd_family) {
   return amd_family >= 0x1a;
 }
 
-bool StreamPrefetch() {
-  static const bool on = StreamPrefetchFor(std::getenv("AISCORE_STREAM_PREFETCH"), AmdFamily());
-  return on;
-}
-
-extern const bool kStreamPrefetch = StreamPrefetch();
+extern const bool kStreamPrefetch =
+    StreamPrefetchFor(std::getenv("AISCORE_STREAM_PREFETCH"), AmdFamily());
 
 std::string_view IsaName(Isa isa) {
   switch (isa) {

@@ -28,9 +28,7 @@ std::vector<Isa> SupportedIsas();
 // prefetch it in software as well (PrefetchAhead). On AMD Zen 5 (family 0x1a)
 // and later they read more with it; on Zen 4 less, and elsewhere the
 // hardware prefetchers are left to follow the stream (docs/performance.md).
-// AISCORE_STREAM_PREFETCH=1 or 0 overrides.
-bool StreamPrefetch();
-// StreamPrefetch(), as the kernels read it: set once before main (and so not
+// AISCORE_STREAM_PREFETCH=1 or 0 overrides. Set once before main (and so not
 // to be read by another static's initialization).
 extern const bool kStreamPrefetch;
 // The rule, for tests: `forced` is that variable's value (nullptr if unset),
