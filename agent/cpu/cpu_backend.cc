@@ -334,16 +334,14 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
     // in the same region, while the parts are in its cache; the others after
     // the region. The merge is the same either way, so are the bits.
     const int64_t threads = pool_.size();
-    auto merger = [&](int64_t t, int64_t g) {  // -1: runs of two threads
-      const int64_t head_runs = (first[t + 1] - first[t]) / s.n_kv_heads;
-      const int64_t a = first[t] + g * head_runs, b = a + head_runs - 1;
-      for (int64_t i = 0; i < threads; ++i) {
-        if (runs * i / threads <= a && b < runs * (i + 1) / threads) return i;
-      }
-      return int64_t{-1};
+    auto head_runs_of = [&](int64_t t) { return (first[t + 1] - first[t]) / s.n_kv_heads; };
+    auto computer = [&](int64_t run) {  // the thread that computes `run`
+      int64_t th = threads - 1;
+      while (runs * th / threads > run) --th;
+      return th;
     };
     auto merge = [&](int64_t t, int64_t g) {
-      const int64_t head_runs = (first[t + 1] - first[t]) / s.n_kv_heads;
+      const int64_t head_runs = head_runs_of(t);
       AttentionMerge(vec_, decode_parts_.data() + (first[t] + g * head_runs) * part_floats,
                      head_runs, group, hd, out + (t0 + t) * q_dim + g * group * hd);
     };
@@ -353,7 +351,7 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
       for (int64_t run = lo; run < hi; ++run) {
         while (first[t + 1] <= run) ++t;
         const int64_t len = pos + t0 + t + 1, positions = DecodeRunPositions(len, s.n_kv_heads);
-        const int64_t head_runs = (first[t + 1] - first[t]) / s.n_kv_heads;
+        const int64_t head_runs = head_runs_of(t);
         const int64_t g = (run - first[t]) / head_runs, r = (run - first[t]) % head_runs;
         const int64_t begin = r * positions, count = std::min(positions, len - begin);
         const int64_t at = CpuBackend::KvCacheOffset(s, begin, g);
@@ -365,12 +363,14 @@ void CpuBackend::Attention(const float* q, const uint16_t* k_cache, const uint16
                            v_cache + at, hd, count, k_cache + after, scale,
                            decode_scratch_[thread].data(),
                            decode_parts_.data() + run * part_floats);
-        if (r + 1 == head_runs && merger(t, g) == thread) merge(t, g);
+        if (r + 1 == head_runs && run - r >= lo) merge(t, g);  // the head's runs are all ours
       }
     });
     for (int64_t t = 0; t < t1 - t0; ++t) {
+      const int64_t head_runs = head_runs_of(t);
       for (int64_t g = 0; g < s.n_kv_heads; ++g) {
-        if (merger(t, g) < 0) merge(t, g);
+        const int64_t head_first = first[t] + g * head_runs;
+        if (computer(head_first) != computer(head_first + head_runs - 1)) merge(t, g);
       }
     }
   }
