@@ -156,10 +156,11 @@ void RepackPanels(Format format, WeightLayout layout, int64_t rows, int64_t cols
         PackPanel(format, from + p * panel_bytes, row_bytes, cols, packed.data() + p * panel_bytes);
       }
       for (int64_t b = 0; b < blocks; ++b) {  // the pair's lines alternate
-        for (size_t line = 0; line < unit; line += 64) {
-          for (int64_t p = 0; p < n; ++p) {
-            std::memcpy(to + n * (b * unit + line) + 64 * p,
-                        packed.data() + p * panel_bytes + b * unit + line, 64);
+        for (int64_t p = 0; p < n; ++p) {
+          unsigned char* block = to + n * b * unit + 64 * p;
+          for (size_t at = 0; at < unit; at += 64) {
+            std::memcpy(block + PanelLineOffset(at, 64 * n),
+                        packed.data() + p * panel_bytes + b * unit + at, 64);
           }
         }
       }

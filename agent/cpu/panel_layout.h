@@ -67,14 +67,20 @@ namespace aiscore {
 constexpr int kPanelRows = 16;
 // Offsets within a Q2_K panel block (above).
 constexpr size_t kQ2_KPanelD = 0, kQ2_KPanelDmin = 32, kQ2_KPanelScales = 64, kQ2_KPanelQs = 320;
+// Where byte `offset` of a panel block lies from the block's first byte,
+// when its lines (64 bytes) lie `line` bytes apart: 64 for a panel on its
+// own, 128 in a pair (kPanels32), whose blocks' lines alternate. What
+// RepackPanels writes and what PanelLines reads.
+constexpr size_t PanelLineOffset(size_t offset, size_t line) {
+  return offset / 64 * line + offset % 64;
+}
 // A panel block whose cache lines may alternate with another's (a pair):
-// its line j (64 bytes) lies at base + j * line, line being 64 for a panel
-// on its own and 128 in a pair.
+// its line j lies at base + j * line.
 struct PanelLines {
   const unsigned char* base;
   size_t line;
   // Where byte `offset` of the block lies.
-  const unsigned char* At(size_t offset) const { return base + offset / 64 * line + offset % 64; }
+  const unsigned char* At(size_t offset) const { return base + PanelLineOffset(offset, line); }
 };
 // Where the qs of a Q4_K panel block start (above).
 constexpr size_t kQ4_KPanelQs = 256;
