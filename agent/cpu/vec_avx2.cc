@@ -37,7 +37,7 @@ void RowScores(const float* qh, int64_t hd, const uint16_t* k, float* sums) {
 // w[h][p] * v_p[e0 ..] for NH heads (o hd apart, w kAttentionDecodeBlock apart).
 template <int NH>
 void ValueColumns16(const float* w, const float* rescale, int64_t hd, const uint16_t* v,
-                    int64_t kv_stride, int64_t n, int64_t e0, const PrefetchSpread& keys,
+                    int64_t kv_stride, int64_t n, int64_t e0, const AttentionPrefetch& keys,
                     int64_t step, float* o) {
   __m256 acc[NH][2];
   for (int h = 0; h < NH; ++h) {
@@ -99,7 +99,7 @@ void AttentionDecodeValues(const float* weights, const float* rescale, int64_t k
                            int64_t group, int64_t hd, const uint16_t* v, int64_t kv_stride,
                            int64_t n, const uint16_t* k_next, int64_t n_next, float* out) {
   const int64_t body = hd / 16 * 16;
-  const PrefetchSpread keys(k_next, 2 * kv_stride * n_next,
+  const AttentionPrefetch keys(k_next, 2 * kv_stride * n_next,
                             kv_heads * ((group + 3) / 4) * (body / 16) * n);
   int64_t step = 0;
   for (int64_t g = 0; g < kv_heads; ++g) {

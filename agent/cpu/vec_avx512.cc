@@ -139,7 +139,7 @@ void AttentionDecodeScores(const float* q, int64_t kv_heads, int64_t group, int6
   for (int64_t p = 0; p < n; p += 4) {
     const uint16_t* rows[4];
     for (int j = 0; j < 4; ++j) rows[j] = k + std::min(p + j, n - 1) * kv_stride;
-    const PrefetchSpread values(v + p * kv_stride, 2 * kv_stride * std::min<int64_t>(4, n - p),
+    const AttentionPrefetch values(v + p * kv_stride, 2 * kv_stride * std::min<int64_t>(4, n - p),
                                 kv_heads);
     for (int64_t g = 0; g < kv_heads; ++g) {
       values.Step(g);
@@ -174,7 +174,7 @@ void AttentionDecodeScores(const float* q, int64_t kv_heads, int64_t group, int6
 // apart): 4 * C accumulators, C conversions per row.
 template <int NH, int C>
 void ValueColumns(const float* w, const float* rescale, int64_t hd, const uint16_t* v,
-                  int64_t kv_stride, int64_t n, int64_t e0, const PrefetchSpread& keys,
+                  int64_t kv_stride, int64_t n, int64_t e0, const AttentionPrefetch& keys,
                   int64_t step, float* o) {
   __m512 acc[NH][C];
 #pragma GCC unroll 4
@@ -209,7 +209,7 @@ void ValueColumns(const float* w, const float* rescale, int64_t hd, const uint16
 }
 
 // Per KV head, up to four of its query heads at a time, 64 output columns
-// at a time (16 where hd % 64 != 0) over the block's value rows (from L2,
+// at a time (16 where hd % 64 != 0) over the block's value rows (from cache,
 // prefetched by the scores), while the next block's keys are prefetched a
 // share per row.
 void AttentionDecodeValues(const float* weights, const float* rescale, int64_t kv_heads,
@@ -222,7 +222,7 @@ void AttentionDecodeValues(const float* weights, const float* rescale, int64_t k
   }
   const int64_t columns = hd % 64 == 0 ? 64 : 16;
   const int64_t passes = kv_heads * ((group + 3) / 4) * (hd / columns);
-  const PrefetchSpread keys(k_next, 2 * kv_stride * n_next, passes * n);
+  const AttentionPrefetch keys(k_next, 2 * kv_stride * n_next, passes * n);
   int64_t step = 0;
   for (int64_t g = 0; g < kv_heads; ++g) {
     for (int64_t h0 = g * group; h0 < (g + 1) * group; h0 += 4) {
