@@ -124,7 +124,10 @@ inline void PrefetchShare(uintptr_t next, size_t bytes, int64_t b, int64_t block
 // 4096 x 14336 and 14336 x 4096 from DRAM, GiB/s, same minutes: Q4_K panels
 // 40-45 with the next panel prefetched a panel ahead (PrefetchShare), 40-47
 // with none, 52-59 at 8 KiB; Q2_K 50-56, 47-52, 57-63; F16 and Q8_0 alike.
-// 2, 4, 16 and 32 KiB ahead read no more than 8.
+// 2, 4, 16 and 32 KiB ahead read no more than 8. A/B in one process (Q2_K,
+// 28672 x 4096, time against 8 KiB): host fast, 4 KiB 1.044, 6 KiB 1.015,
+// 12 KiB 1.032, 16 KiB 1.130; host slow, 6 KiB 0.975, 10 KiB 1.032
+// (docs/performance.md, "A/B in one process").
 constexpr size_t kStreamPrefetchAhead = 8192;
 
 // Prefetches the `bytes` that lie kStreamPrefetchAhead past p, a line at a
