@@ -36,7 +36,7 @@ for f in "${formats[@]}"; do
     "$llama_bench" -m "$model" -t "$threads" -p 512 -n 0 -r 3 | grep -E 'pp512'
   fi
   "$aiscore" bench --model "$model" -p 0 -n 128 -d 512 -r 3 -t "$threads" |
-    grep -E "tg128|probe GB|share of|counting"
+    grep -E 'tg128|probe GB'
   "$llama_bench" -m "$model" -t "$threads" -p 0 -n 128 -d 512 -r 3 | grep -E 'tg128'
 done
 echo "=== done $(date -u +%H:%M:%S)"

@@ -104,9 +104,10 @@ class PrefetchSpread {
 // a phase per KV head, used within microseconds. Against T1 (L2 only),
 // alternated call by call in one process on the same caches (Zen 5, target-7b
 // heads, 2 threads, median time): AVX-512 at 513 positions 44.9 -> 41.9 us
-// (-7%; -3% in a second round), at 2049 -3%, at 8193 -2%; one thread -7%;
-// AVX2 at 513 -6.5%. The non-temporal hint read 1.5% more than T0 on Zen 5,
-// but less than T0 in Zen 4's probe loop (docs/performance.md).
+// (-7%, -7% and -3% in three rounds), at 2049 -3%, at 8193 -2%; one thread
+// -7%; AVX2 at 513 -6.5%. The non-temporal hint took 1-1.7% less time than
+// T0 on Zen 5, but read less than T0 in Zen 4's probe loop
+// (docs/performance.md).
 using AttentionPrefetch = PrefetchSpread<_MM_HINT_T0>;
 
 // Prefetches into L2 the share of block b (of `blocks`) of the `bytes` at

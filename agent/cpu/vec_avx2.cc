@@ -100,7 +100,7 @@ void AttentionDecodeValues(const float* weights, const float* rescale, int64_t k
                            int64_t n, const uint16_t* k_next, int64_t n_next, float* out) {
   const int64_t body = hd / 16 * 16;
   const AttentionPrefetch keys(k_next, 2 * kv_stride * n_next,
-                            kv_heads * ((group + 3) / 4) * (body / 16) * n);
+                               kv_heads * ((group + 3) / 4) * (body / 16) * n);
   int64_t step = 0;
   for (int64_t g = 0; g < kv_heads; ++g) {
     for (int64_t h0 = g * group; h0 < (g + 1) * group; h0 += 4) {

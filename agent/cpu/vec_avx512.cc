@@ -140,7 +140,7 @@ void AttentionDecodeScores(const float* q, int64_t kv_heads, int64_t group, int6
     const uint16_t* rows[4];
     for (int j = 0; j < 4; ++j) rows[j] = k + std::min(p + j, n - 1) * kv_stride;
     const AttentionPrefetch values(v + p * kv_stride, 2 * kv_stride * std::min<int64_t>(4, n - p),
-                                kv_heads);
+                                   kv_heads);
     for (int64_t g = 0; g < kv_heads; ++g) {
       values.Step(g);
       const uint16_t* const kg[4] = {rows[0] + g * hd, rows[1] + g * hd, rows[2] + g * hd,
