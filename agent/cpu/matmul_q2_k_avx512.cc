@@ -44,6 +44,7 @@
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/avx512_helpers.h"
 #include "agent/cpu/avx512_intrinsics.h"
+#include "agent/cpu/cpu_features.h"
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/panel_layout.h"
 #include "agent/cpu/simd_helpers_x86.h"
@@ -183,16 +184,21 @@ void DecodeBlock(PanelLines first, const unsigned char* act, float* acc) {
   PanelLines panel[P];
   for (int p = 0; p < P; ++p) panel[p] = {first.base + 64 * p, first.line};
   // The loads below take the qs first and the scales and d after, lines
-  // that lie before the qs. Touched here first, in address order, so that
-  // the block's misses come in address order, which the hardware
-  // prefetchers follow: on Zen 4 a probe reading lines in the loads' order
-  // read 8.5-10 GB/s on one core, 22 with this touch, 25 in address order
-  // (docs/performance.md, "Zen 4 again"). On Zen 5, which also prefetches
-  // the stream in software, the pair kernel read 67-72 GiB/s on two threads
-  // with it and 56-57 without ("Zen 5 again").
-  for (size_t at = 0; at < kQ2_KPanelQs; at += 64) {
-    for (int p = 0; p < P; ++p)
-      _mm_prefetch(reinterpret_cast<const char*>(panel[p].At(at)), _MM_HINT_T0);
+  // that lie before the qs. Where the stream is not prefetched in software
+  // (kStreamPrefetch off: Zen 4), they are touched here first, in address
+  // order, so that the block's misses come in address order, which the
+  // hardware prefetchers follow: on Zen 4 a probe reading lines in the loads'
+  // order read 8.5-10 GB/s on one core, 22 with this touch, 25 in address
+  // order (docs/performance.md, "Zen 4 again"). Where it is (Zen 5), the
+  // lines are on their way already, and the touch cost time: without it the
+  // pair kernel took 4-6% less time with the host slow and 1-3% less with it
+  // fast (A/B in one process; "Q2_K decode: the touch only without the
+  // stream prefetch").
+  if (!kStreamPrefetch) {
+    for (size_t at = 0; at < kQ2_KPanelQs; at += 64) {
+      for (int p = 0; p < P; ++p)
+        _mm_prefetch(reinterpret_cast<const char*>(panel[p].At(at)), _MM_HINT_T0);
+    }
   }
   const unsigned char* a = act + kActQsOffset;
   __m512i sum[P];
