@@ -191,8 +191,8 @@ void DecodeBlock(PanelLines first, const unsigned char* act, float* acc) {
   // order read 8.5-10 GB/s on one core, 22 with this touch, 25 in address
   // order (docs/performance.md, "Zen 4 again"). Where it is (Zen 5), the
   // lines are on their way already, and the touch cost time: without it the
-  // pair kernel took 4-6% less time with the host slow and 1-3% less with it
-  // fast (A/B in one process; "Q2_K decode: the touch only without the
+  // pair kernel took 3-6% less time with the host slow and 0.5-3% less with
+  // it fast (A/B in one process; "Q2_K decode: the touch only without the
   // stream prefetch").
   if (!kStreamPrefetch) {
     for (size_t at = 0; at < kQ2_KPanelQs; at += 64) {
