@@ -137,10 +137,13 @@ constexpr size_t kStreamPrefetchAhead = 8192;
 // With the non-temporal hint, as the lines are read once, soon after (Zen 5,
 // the same benches, alternated, against _MM_HINT_T1: F16 panels 67.8 -> 72.5
 // GiB/s, Q4_K 63.3 -> 68.0, Q2_K 62.5 -> 66.4 with the host fast; 2-8% more
-// with it slow; T0 in between). Unrolled, the same prefetches read less (Q2_K
-// 62 -> 52 GiB/s): a burst of them at once does worse than one per loop
-// step. On Zen 4 every hint read less than the hardware prefetchers alone
-// (docs/performance.md, "Zen 4 again").
+// with it slow; T0 in between). How the prefetches are paced matters, and
+// differs by kernel (A/B in one process, docs/performance.md, "Q2_K decode:
+// the touch only without the stream prefetch"): a Q2_K block's 42 lines as a
+// loop, one per iteration, take 22-23% less time than unrolled back to back
+// or interleaved with the block's work; Q8_0's 17 lines a pair of blocks,
+// which GCC unrolls, 2-3% less than as a loop. On Zen 4 every hint read less
+// than the hardware prefetchers alone (docs/performance.md, "Zen 4 again").
 //
 // Always inlined: GCC 12 split the prefetch loop out of the early return
 // into a function of its own, found that function free of side effects
