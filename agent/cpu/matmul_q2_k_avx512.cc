@@ -20,8 +20,9 @@
 // Zen 5). The group sums are scaled two groups per vpdpwssd, packed as i16
 // pairs, each pair of scales taken from its packed bytes by a shift and a
 // mask (not a vpshufb, whose pattern is one more load). Against one vpmulld
-// and one add per group: 8-10% more from cache, 1-1.4% less time from DRAM
-// on Zen 5 (docs/performance.md, "Q2_K decode: scales by vpdpwssd").
+// and one add per group: 8-10% more from cache, 1-1.5% less time from DRAM
+// with the host slow and none with it fast, on Zen 5 (docs/performance.md,
+// "Q2_K decode: scales by vpdpwssd").
 //
 // The mins term is (mins x Q8_K bsums), in int32, two groups per vpdpwssd:
 // the activation row's bsums come paired (PairQ8_KBsums) as the mins pair in
@@ -77,10 +78,19 @@ inline __m512i LoadScaleDword(PanelLines block, int k) {
   return _mm512_loadu_si512(block.At(kQ2_KPanelScales + 64 * k));
 }
 
-// The scale of group 4k + j, i32 in each lane, from v = LoadScaleDword(k).
-inline __m512i GroupScale(__m512i v, int j) {
-  return _mm512_and_si512(j == 0 ? v : _mm512_srli_epi32(v, 8 * j), _mm512_set1_epi32(0x0f));
+// Each dword of v shifted right by `shift` and masked: how the 4-bit scales
+// and mins come out of a scales dword, one (mask 0x0f) or two as an i16 pair
+// (mask 0x000f000f).
+inline __m512i Nibbles(__m512i v, int shift, int32_t mask) {
+  return _mm512_and_si512(shift == 0 ? v : _mm512_srli_epi32(v, shift), _mm512_set1_epi32(mask));
 }
+
+// The scale of group 4k + j, i32 in each lane, from v = LoadScaleDword(k).
+inline __m512i GroupScale(__m512i v, int j) { return Nibbles(v, 8 * j, 0x0f); }
+
+// The scales of groups 4k + j and 4k + j + 2 (j < 2) as an i16 pair, from
+// v = LoadScaleDword(k).
+inline __m512i GroupScalePair(__m512i v, int j) { return Nibbles(v, 8 * j, 0x000f000f); }
 
 // What a panel block's dot products are finished with: its mins paired as
 // i16 (mins[2k + j]: groups 4k + j and 4k + j + 2, j < 2, the nibbles of
@@ -94,8 +104,7 @@ inline void LoadBlockScales(PanelLines block, BlockScales* s) {
   for (int k = 0; k < 4; ++k) {
     const __m512i v = LoadScaleDword(block, k);
     for (int j = 0; j < 2; ++j) {
-      s->mins[2 * k + j] =
-          _mm512_and_si512(_mm512_srli_epi32(v, 4 + 8 * j), _mm512_set1_epi32(0x000f000f));
+      s->mins[2 * k + j] = Nibbles(v, 4 + 8 * j, 0x000f000f);
     }
   }
   s->d = LoadF16x16(block.At(kQ2_KPanelD));
@@ -240,9 +249,7 @@ void DecodeBlock(PanelLines first, const unsigned char* act, float* acc) {
         // 4^(2k + 1) * sum shifted left by 16 - 2 (2k + 1): the sum in the high i16.
         const __m512i hi = _mm512_slli_epi32(group[p][2 * k + 1], 14 - 4 * k);
         const __m512i sums = _mm512_mask_blend_epi16(0xaaaaaaaa, lo, hi);
-        const __m512i v = LoadScaleDword(panel[p], g / 4);
-        const __m512i scales = _mm512_and_si512(g % 4 == 0 ? v : _mm512_srli_epi32(v, 8 * (g % 4)),
-                                                _mm512_set1_epi32(0x000f000f));
+        const __m512i scales = GroupScalePair(LoadScaleDword(panel[p], g / 4), g % 4);
         sum[p] = _mm512_dpwssd_epi32(sum[p], sums, scales);
       }
     }
