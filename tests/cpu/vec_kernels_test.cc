@@ -29,10 +29,11 @@ std::vector<const VecKernels*> Tables() {
 }
 
 // The decode block kernels against FP64: head widths that leave partial
-// vectors (5, 130) or take other paths (48: 16 columns at a time; 72: not a
-// multiple of 16), groups that leave partial head sets, blocks of every
-// shape up to kAttentionDecodeBlock positions, values with and without a
-// rescale of the earlier output.
+// vectors (5, 130), take other paths (48: 16 columns at a time; 72: not a
+// multiple of 16) or have their own (64, 128), groups that leave partial
+// head sets and target-7b's 1 x 4, blocks of every shape up to
+// kAttentionDecodeBlock positions, values with and without a rescale of the
+// earlier output.
 TEST(VecKernelsTest, AttentionDecodeBlocksMatchFp64) {
   const uint32_t seed = std::random_device{}();
   std::mt19937 rng(seed);
@@ -40,7 +41,7 @@ TEST(VecKernelsTest, AttentionDecodeBlocksMatchFp64) {
   for (const VecKernels* vk : Tables()) {
     for (int64_t hd : {5, 48, 64, 72, 128, 130}) {
       for (const auto& [kv_heads, group] :
-           {std::pair<int64_t, int64_t>{1, 1}, {2, 3}, {2, 4}, {1, 6}}) {
+           {std::pair<int64_t, int64_t>{1, 1}, {2, 3}, {2, 4}, {1, 4}, {1, 6}}) {
         for (int64_t n : {1, 5, 17, 64}) {
           const int64_t heads = kv_heads * group, stride = kv_heads * hd + 3;
           std::vector<float> q(heads * hd), weights(heads * kAttentionDecodeBlock), rescale(heads);
