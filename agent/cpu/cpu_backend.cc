@@ -17,6 +17,7 @@
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/panel_layout.h"
 #include "agent/cpu/read_bandwidth.h"
+#include "agent/engine/align.h"
 #include "agent/engine/host_memory.h"
 #include "agent/engine/synthetic_weights.h"
 #include "agent/quant/format.h"
@@ -156,7 +157,7 @@ absl::StatusOr<ModelWeights> CpuBackend::PrepareWeights(const ModelWeights& host
   }
   // Except the matrices the kernels read as panels: those are repacked into a
   // copy (weights from SynthesizeOnDevice come repacked already).
-  auto aligned_bytes = [](const WeightTensor* t) { return (t->bytes() + 63) / 64 * 64; };
+  auto aligned_bytes = [](const WeightTensor* t) { return AlignUp<size_t>(t->bytes(), 64); };
   ModelWeights prepared = host;
   std::vector<WeightTensor*> repack;
   size_t bytes = 0;
@@ -383,7 +384,7 @@ void CpuBackend::SwiGlu(const float* gate, const float* up, int64_t count, float
   // host slow, 183 against 225 fast).
   const int64_t share = (count + pool_.size() - 1) / pool_.size();
   pool_.ParallelFor(
-      count, std::min(kElementGrain, (share + 15) / 16 * 16),
+      count, std::min(kElementGrain, AlignUp<int64_t>(share, 16)),
       [&](int64_t b, int64_t e, int) { vec_.silu_mul(gate + b, up + b, out + b, e - b); });
 }
 

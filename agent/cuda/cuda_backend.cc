@@ -21,6 +21,7 @@
 #include "agent/cuda/rope_kv.cuh"
 #include "agent/cuda/swiglu.cuh"
 #include "agent/cuda/synthesize.cuh"
+#include "agent/engine/align.h"
 #include "agent/engine/synthetic_weights.h"
 
 namespace aiscore {
@@ -36,8 +37,6 @@ constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
 constexpr int64_t kGemmWeightHalves = int64_t{32} << 20;       // 64 MiB
 constexpr int64_t kGemmActivationHalves = int64_t{8} << 20;    // 16 MiB
 constexpr int64_t kAttentionScratchFloats = int64_t{4} << 20;  // 16 MiB
-
-size_t AlignUp(size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 
 std::string Gib(double bytes) { return absl::StrFormat("%.2f GiB", bytes / 1073741824.0); }
 
@@ -246,7 +245,7 @@ class CudaBackend : public Backend {
         return s;
       }
       t->data = base + offset;
-      offset += AlignUp(t->bytes());
+      offset += AlignUp(t->bytes(), kAlignment);
     }
     if (absl::Status s = Synchronize(); !s.ok()) return s;
     device.storage = *std::move(storage);
@@ -267,7 +266,7 @@ class CudaBackend : public Backend {
     for (size_t i = 0; i < tensors.size(); ++i) {
       WeightTensor& t = *tensors[i];
       t.data = base + offset;
-      offset += AlignUp(t.bytes());
+      offset += AlignUp(t.bytes(), kAlignment);
     }
     for (size_t i = 0; i < tensors.size(); ++i) {
       const WeightTensor& t = *tensors[i];
@@ -421,7 +420,7 @@ class CudaBackend : public Backend {
   // fit" before trying when the device has too little free.
   absl::StatusOr<std::shared_ptr<void>> AllocateModel(const ModelWeights& w) {
     size_t total = 0;
-    for (const WeightTensor* t : w.Tensors()) total += AlignUp(t->bytes());
+    for (const WeightTensor* t : w.Tensors()) total += AlignUp(t->bytes(), kAlignment);
     const size_t available = AvailableMemory();
     if (total > available) {
       return absl::ResourceExhaustedError(

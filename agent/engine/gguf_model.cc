@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/engine/align.h"
 #include "agent/engine/gguf_file.h"
 
 namespace aiscore {
@@ -542,8 +543,6 @@ class TempFile {
   int fd_ = -1;
 };
 
-uint64_t AlignUp(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
-
 }  // namespace
 
 absl::Status WriteGgufModel(const ModelWeights& w, const std::string& path) {
@@ -596,7 +595,7 @@ absl::Status WriteGgufModel(const ModelWeights& w, const std::string& path) {
     }
     h.U32(Traits(t->format).ggml_type);
     h.U64(offset);
-    offset += AlignUp(t->bytes(), kWriteAlignment);
+    offset += AlignUp<uint64_t>(t->bytes(), kWriteAlignment);
   }
   h.PadTo(kWriteAlignment);
 
@@ -606,7 +605,7 @@ absl::Status WriteGgufModel(const ModelWeights& w, const std::string& path) {
   for (const WeightTensor* t : tensors) {
     const size_t n = t->bytes();
     if (absl::Status s = file.Write(t->data, n); !s.ok()) return s;
-    if (absl::Status s = file.Zeros(AlignUp(n, kWriteAlignment) - n); !s.ok()) return s;
+    if (absl::Status s = file.Zeros(AlignUp<uint64_t>(n, kWriteAlignment) - n); !s.ok()) return s;
   }
   return file.Commit();
 }

@@ -4,14 +4,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/engine/align.h"
 #include "agent/engine/host_memory.h"
 
 namespace aiscore {
 namespace {
 
 constexpr size_t kTensorAlignment = 64;
-
-size_t AlignUp(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 WeightTensor Describe(std::string name, Format format, int64_t rows, int64_t cols) {
   WeightTensor t;
