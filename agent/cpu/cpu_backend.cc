@@ -132,7 +132,7 @@ namespace {
 // from memory; they are read back from the file if touched again.
 void DropPages(const void* p, size_t bytes) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t begin = AlignUp<uintptr_t>(reinterpret_cast<uintptr_t>(p), page);
   const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }

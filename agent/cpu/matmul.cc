@@ -8,6 +8,7 @@
 
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/panel_layout.h"
+#include "agent/engine/align.h"
 
 namespace aiscore {
 namespace {
@@ -26,7 +27,7 @@ int64_t SliceColumns(const MatMulKernel& k, int64_t cols, int64_t n) {
   }
   const int64_t slices = (cols + kSliceFloats - 1) / kSliceFloats;
   const int64_t per = (cols + slices - 1) / slices;
-  return (per + k.k_slice_align - 1) / k.k_slice_align * k.k_slice_align;
+  return AlignUp(per, k.k_slice_align);
 }
 
 // Rows of weights one prefill task covers (several token tiles), a multiple

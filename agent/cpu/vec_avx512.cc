@@ -9,6 +9,7 @@
 #include "agent/cpu/simd_helpers_x86.h"
 #include "agent/cpu/vec_avx2.h"
 #include "agent/cpu/vec_kernels.h"
+#include "agent/engine/align.h"
 
 namespace aiscore {
 namespace {
@@ -398,7 +399,7 @@ void AttentionPrefill(const float* q, int64_t q_stride, int64_t n, int64_t group
   const int64_t len = first_pos + n;
   for (int64_t p0 = 0; p0 < len; p0 += kAttentionPrefillPositions) {
     const int64_t count = std::min(kAttentionPrefillPositions, len - p0);
-    const int64_t padded = (count + kPosTile - 1) / kPosTile * kPosTile;
+    const int64_t padded = AlignUp(count, kPosTile);
     ConvertRows(k + p0 * kv_stride, kv_stride, count, padded, hd, b.kf);
     ConvertRows(v + p0 * kv_stride, kv_stride, count, padded, hd, b.vf);
     // The next pass's rows arrive while this one computes, a score tile's

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "agent/cpu/vec_kernels.h"
+#include "agent/engine/align.h"
 #include "agent/quant/fp16.h"
 
 namespace aiscore {
@@ -129,7 +130,7 @@ AttentionPrefillBlock BeginAttentionPrefill(const float* q, int64_t q_stride, in
                                             float scale, int64_t row_tile, float* scratch) {
   AttentionPrefillBlock b;
   b.real_rows = n * group;
-  b.rows = (b.real_rows + row_tile - 1) / row_tile * row_tile;
+  b.rows = AlignUp(b.real_rows, row_tile);
   b.qt = scratch;
   b.o = b.qt + kAttentionPrefillRows * hd;
   b.kf = b.o + kAttentionPrefillRows * hd;

@@ -1,5 +1,5 @@
 // Rounding sizes and offsets up to a multiple (tensor alignment in files and
-// buffers, work grains).
+// buffers, pages, work grains, kernel tiles).
 #ifndef AISCORE_AGENT_ENGINE_ALIGN_H_
 #define AISCORE_AGENT_ENGINE_ALIGN_H_
 

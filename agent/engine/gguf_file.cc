@@ -26,6 +26,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/engine/align.h"
 
 namespace aiscore {
 
@@ -91,7 +92,7 @@ absl::Status ErrnoStatus(int err, const std::string& what) {
 // Bytes from the end of a `size`-byte mapping to the end of its last page.
 [[maybe_unused]] uint64_t PageTail(uint64_t size) {
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  return (size + page - 1) / page * page - size;
+  return AlignUp(size, page) - size;
 }
 
 bool IsKnownValueType(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::kFloat64); }
@@ -521,7 +522,7 @@ class GgufFile::Parser {
   absl::Status PlaceTensors() {
     const uint64_t a = f_->alignment_;
     // pos_ <= size_ < 2^63 and a <= 2^31, so this cannot overflow.
-    const uint64_t data_offset = (pos_ + a - 1) / a * a;
+    const uint64_t data_offset = AlignUp(pos_, a);
     f_->data_offset_ = data_offset;
     if (f_->tensors_.empty()) return absl::OkStatus();
     if (data_offset > size_) {

@@ -451,9 +451,7 @@ class HeaderWriter {
     Key(key, GgufType::kString);
     String(v);
   }
-  void PadTo(uint64_t alignment) {
-    out_.resize((out_.size() + alignment - 1) / alignment * alignment, '\0');
-  }
+  void PadTo(uint64_t alignment) { out_.resize(AlignUp<uint64_t>(out_.size(), alignment), '\0'); }
   const std::string& bytes() const { return out_; }
 
  private:
