@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <span>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -37,6 +38,10 @@ constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
 constexpr int64_t kGemmWeightHalves = int64_t{32} << 20;       // 64 MiB
 constexpr int64_t kGemmActivationHalves = int64_t{8} << 20;    // 16 MiB
 constexpr int64_t kAttentionScratchFloats = int64_t{4} << 20;  // 16 MiB
+// Activations quantized for the integer decode kernels: up to
+// kMaxMatVecTokens tokens of this many values (wider matrices take the
+// plain kernel).
+constexpr int64_t kQuantizedActivationCols = int64_t{64} << 10;
 
 std::string Gib(double bytes) { return absl::StrFormat("%.2f GiB", bytes / 1073741824.0); }
 
@@ -294,10 +299,30 @@ class CudaBackend : public Backend {
   }
 
   void MatMul(const WeightTensor& w, const float* x, int64_t n, float* y) override {
-    if (n <= cuda::kMaxMatVecTokens) {
+    if (TakesQuantized(w, n)) {
+      MatVecQuantized(w, x, n, y, /*quantized=*/false);
+    } else if (n <= cuda::kMaxMatVecTokens) {
       Record(AISCORE_CUDA_STATUS(cuda::LaunchMatVec(w, x, n, y, stream_)));
     } else {
       Record(cuda::RunGemm(cublas_, w, x, n, y, gemm_, stream_));
+    }
+  }
+
+  // Products of the same activations (q, k and v; gate and up) quantize them
+  // once, unless a product overwrites them.
+  void MatMuls(std::span<const WeightTensor* const> ws, const float* x, int64_t n,
+               std::span<float* const> ys) override {
+    int64_t quantized_cols = 0;  // x is in quantized_ with this many values a token
+    for (size_t i = 0; i < ws.size(); ++i) {
+      const WeightTensor& w = *ws[i];
+      if (TakesQuantized(w, n)) {
+        MatVecQuantized(w, x, n, ys[i], quantized_cols == w.cols);
+        quantized_cols = w.cols;
+      } else {
+        MatMul(w, x, n, ys[i]);
+      }
+      const bool apart = ys[i] + n * w.rows <= x || x + n * w.cols <= ys[i];
+      if (!apart) quantized_cols = 0;
     }
   }
 
@@ -370,7 +395,12 @@ class CudaBackend : public Backend {
     absl::StatusOr<void*> weights = Scratch(kGemmWeightHalves * sizeof(__half));
     absl::StatusOr<void*> activations = Scratch(kGemmActivationHalves * sizeof(__half));
     absl::StatusOr<void*> attention = Scratch(kAttentionScratchFloats * sizeof(float));
-    for (const auto* r : {&workspace, &weights, &activations, &attention}) {
+    constexpr int64_t kQuantizedValues = cuda::kMaxMatVecTokens * kQuantizedActivationCols;
+    absl::StatusOr<void*> quantized_values = Scratch(kQuantizedValues);
+    absl::StatusOr<void*> quantized_blocks =
+        Scratch(kQuantizedValues / cuda::kQuantizedActivationBlock * sizeof(float4));
+    for (const auto* r :
+         {&workspace, &weights, &activations, &attention, &quantized_values, &quantized_blocks}) {
       if (!r->ok()) return r->status();
     }
     if (absl::Status s =
@@ -381,6 +411,8 @@ class CudaBackend : public Backend {
     gemm_ = {static_cast<__half*>(*weights), kGemmWeightHalves, static_cast<__half*>(*activations),
              kGemmActivationHalves};
     attention_scratch_ = static_cast<float*>(*attention);
+    quantized_ = {static_cast<int8_t*>(*quantized_values), static_cast<float4*>(*quantized_blocks),
+                  kQuantizedValues};
     return absl::OkStatus();
   }
 
@@ -394,6 +426,20 @@ class CudaBackend : public Backend {
   // The first failure since the last Synchronize() is kept.
   void Record(absl::Status s) {
     if (!s.ok() && first_error_.ok()) first_error_ = std::move(s);
+  }
+
+  bool TakesQuantized(const WeightTensor& w, int64_t n) const {
+    return n <= cuda::kMaxMatVecTokens && w.cols <= kQuantizedActivationCols &&
+           cuda::MatVecTakesQuantizedActivations(w);
+  }
+
+  // y = x . w^T through the integer kernels, x quantized first unless
+  // `quantized` (x's n tokens of w.cols values are in quantized_ already).
+  void MatVecQuantized(const WeightTensor& w, const float* x, int64_t n, float* y, bool quantized) {
+    cudaError_t e = cudaSuccess;
+    if (!quantized) e = cuda::LaunchQuantizeActivations(x, n, w.cols, quantized_, stream_);
+    if (e == cudaSuccess) e = cuda::LaunchMatVecQuantized(w, quantized_, n, y, stream_);
+    Record(AISCORE_CUDA_STATUS(e));
   }
 
   absl::Status CheckSupported(const ModelConfig& c) const {
@@ -462,8 +508,9 @@ class CudaBackend : public Backend {
   cublasHandle_t cublas_ = nullptr;
   std::vector<std::shared_ptr<void>> scratch_;  // freed before the stream and handle
   cuda::GemmScratch gemm_;
-  float* attention_scratch_ = nullptr;  // [kAttentionScratchFloats]
-  std::shared_ptr<void> rope_table_;    // [rope_positions_][rope_head_dim_ / 2] (cos, sin)
+  float* attention_scratch_ = nullptr;    // [kAttentionScratchFloats]
+  cuda::QuantizedActivations quantized_;  // scratch of the integer decode kernels
+  std::shared_ptr<void> rope_table_;      // [rope_positions_][rope_head_dim_ / 2] (cos, sin)
   int64_t rope_positions_ = 0, rope_head_dim_ = 0;
   float rope_theta_ = 0.0f;
   absl::Status first_error_;

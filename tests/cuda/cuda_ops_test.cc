@@ -281,6 +281,46 @@ TEST_P(MatMulTest, MatchesTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(AllFormats, MatMulTest, ::testing::ValuesIn(kAllFormats), FormatParamName);
 
+// MatMuls: products of one x, as a layer runs q, k and v (and gate, up).
+// The integer kernels quantize x once for all of them; each product against
+// the reference, for decode-sized n and one past it (cuBLAS).
+TEST_P(MatMulTest, SeveralProductsOfTheSameActivationsMatchTheReference) {
+  const Format format = GetParam();
+  const uint64_t seed = TestSeed();
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  Random rng(seed);
+  const int64_t cols = 4096;
+  const int64_t rows[] = {4096, 1024, 1024};
+  std::vector<std::vector<unsigned char>> host_w;
+  std::vector<DeviceTensor> device_w;
+  for (const int64_t r : rows) {
+    host_w.push_back(RandomWeights(format, r, cols, rng));
+    ASSIGN_OR_FAIL(DeviceTensor t, UploadTensor(cuda(), format, r, cols, host_w.back()));
+    device_w.push_back(std::move(t));
+  }
+  for (const int64_t n : {1, 3, 8, 9}) {
+    SCOPED_TRACE(::testing::Message() << FormatName(format) << " n " << n);
+    const std::vector<float> x = rng.Normals(n * cols);
+    ASSIGN_OR_FAIL(auto device_x, DeviceVector<float>::Upload(cuda(), x));
+    std::vector<DeviceVector<float>> ys;
+    for (const int64_t r : rows) {
+      ASSIGN_OR_FAIL(auto y, DeviceVector<float>::Upload(cuda(), std::vector<float>(n * r, 0.0f)));
+      ys.push_back(std::move(y));
+    }
+    const WeightTensor* ws[] = {&device_w[0].tensor, &device_w[1].tensor, &device_w[2].tensor};
+    float* outs[] = {ys[0].data(), ys[1].data(), ys[2].data()};
+    cuda().MatMuls(ws, device_x.data(), n, outs);
+    for (size_t i = 0; i < std::size(rows); ++i) {
+      SCOPED_TRACE(::testing::Message() << "product " << i << " rows " << rows[i]);
+      ASSIGN_OR_FAIL(std::vector<float> got, ys[i].Download());
+      std::vector<float> want(n * rows[i]);
+      ScalarCpu().MatMul(HostTensor(format, rows[i], cols, host_w[i]), x.data(), n, want.data());
+      ASSERT_TRUE(AllFinite(got));
+      EXPECT_LE(Nmse(want, got), MatMulLimit(format));
+    }
+  }
+}
+
 // ---- Attention geometry, for RopeAndStoreKv and Attention ----
 
 struct AttentionCase {
