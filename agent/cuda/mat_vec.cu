@@ -104,8 +104,6 @@ struct IntegerUnit<Format::kQ8_0> {
   template <int kMaxN>
   __device__ __forceinline__ static void Dot(const uint8_t* row, int u, IntegerInputs in, int cols,
                                              int n, float acc[kMaxN]) {
-    const int8_t* x = in.x;
-    const float4* xb = in.xb;
     const uint8_t* b = row + u * static_cast<int>(sizeof(BlockQ8_0));
     const float d = HalfBits(Load16(b));
     const uintptr_t qs = reinterpret_cast<uintptr_t>(b + 2);
@@ -120,9 +118,9 @@ struct IntegerUnit<Format::kQ8_0> {
 #pragma unroll
     for (int t = 0; t < kMaxN; ++t) {
       if (t < n) {
-        const int8_t* xt = x + t * cols + kWeights * u;
+        const int8_t* xt = in.x + t * cols + kWeights * u;
         const int dot = Dot16(lo, Load16Values(xt)) + Dot16(hi, Load16Values(xt + 16));
-        acc[t] += d * __ldg(&xb[t * (cols / 32) + u]).x * static_cast<float>(dot);
+        acc[t] += d * __ldg(&in.xb[t * (cols / 32) + u]).x * static_cast<float>(dot);
       }
     }
   }
@@ -137,8 +135,6 @@ struct IntegerUnit<Format::kQ4_K> {
   template <int kMaxN>
   __device__ __forceinline__ static void Dot(const uint8_t* row, int u, IntegerInputs in, int cols,
                                              int n, float acc[kMaxN]) {
-    const int8_t* x = in.x;
-    const float4* xb = in.xb;
     const int block = u / 8, j = (u / 2) % 4, h = u % 2;
     const uint8_t* b = row + block * static_cast<int>(sizeof(BlockQ4_K));
     const float d = HalfBits(Load16(b)), dmin = HalfBits(Load16(b + 2));
@@ -158,9 +154,9 @@ struct IntegerUnit<Format::kQ4_K> {
 #pragma unroll
     for (int t = 0; t < kMaxN; ++t) {
       if (t < n) {
-        const int8_t* xt = x + t * cols + first;
-        const float4 bl = __ldg(&xb[t * (cols / 32) + 8 * block + 2 * j]);
-        const float4 bh = __ldg(&xb[t * (cols / 32) + 8 * block + 2 * j + 1]);
+        const int8_t* xt = in.x + t * cols + first;
+        const float4 bl = __ldg(&in.xb[t * (cols / 32) + 8 * block + 2 * j]);
+        const float4 bh = __ldg(&in.xb[t * (cols / 32) + 8 * block + 2 * j + 1]);
         const float dot_lo = static_cast<float>(Dot16(lo, Load16Values(xt)));
         const float dot_hi = static_cast<float>(Dot16(hi, Load16Values(xt + 32)));
         acc[t] += dl * bl.x * dot_lo - ml * (h ? bl.z : bl.y) + dh * bh.x * dot_hi -
@@ -179,8 +175,6 @@ struct IntegerUnit<Format::kQ2_K> {
   template <int kMaxN>
   __device__ __forceinline__ static void Dot(const uint8_t* row, int u, IntegerInputs in, int cols,
                                              int n, float acc[kMaxN]) {
-    const int8_t* x = in.x;
-    const float4* xb = in.xb;
     const int block = u / 4, c = (u / 2) % 2, h = u % 2;
     const uint8_t* b = row + block * static_cast<int>(sizeof(BlockQ2_K));
     const float d = HalfBits(Load16(b + 80)), dmin = HalfBits(Load16(b + 82));
@@ -197,8 +191,8 @@ struct IntegerUnit<Format::kQ2_K> {
 #pragma unroll
       for (int t = 0; t < kMaxN; ++t) {
         if (t < n) {
-          const float4 xbk = __ldg(&xb[t * (cols / 32) + first / 32]);
-          const float dot = static_cast<float>(Dot16(q, Load16Values(x + t * cols + first)));
+          const float4 xbk = __ldg(&in.xb[t * (cols / 32) + first / 32]);
+          const float dot = static_cast<float>(Dot16(q, Load16Values(in.x + t * cols + first)));
           acc[t] += dl * xbk.x * dot - ml * (h ? xbk.z : xbk.y);
         }
       }
@@ -347,23 +341,8 @@ __global__ void __launch_bounds__(kRowsPerBlock* kWarpSize)
   }
 }
 
-// Calls fn.template operator()<F>() for the formats the integer kernels
-// take; false for the others.
-template <typename Fn>
-bool DispatchIntegerFormat(Format f, Fn&& fn) {
-  switch (f) {
-    case Format::kQ8_0:
-      fn.template operator()<Format::kQ8_0>();
-      return true;
-    case Format::kQ4_K:
-      fn.template operator()<Format::kQ4_K>();
-      return true;
-    case Format::kQ2_K:
-      fn.template operator()<Format::kQ2_K>();
-      return true;
-    default:
-      return false;
-  }
+constexpr bool IsIntegerFormat(Format f) {
+  return f == Format::kQ8_0 || f == Format::kQ4_K || f == Format::kQ2_K;
 }
 
 }  // namespace
@@ -390,8 +369,10 @@ cudaError_t LaunchMatVecQuantized(const WeightTensor& w, const QuantizedActivati
                                   float* y, cudaStream_t stream) {
   if (n < 1 || n > kMaxMatVecTokens || n * w.cols > q.capacity) return cudaErrorInvalidValue;
   if (!MatVecTakesQuantizedActivations(w)) return cudaErrorNotSupported;
-  DispatchIntegerFormat(w.format, [&]<Format F>() {
-    LaunchStaged<IntegerUnit<F>>(w, IntegerInputs{q.values, q.blocks}, n, y, stream);
+  DispatchFormat(w.format, [&]<Format F>() {
+    if constexpr (IsIntegerFormat(F)) {
+      LaunchStaged<IntegerUnit<F>>(w, IntegerInputs{q.values, q.blocks}, n, y, stream);
+    }
   });
   return cudaGetLastError();
 }
