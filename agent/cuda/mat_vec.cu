@@ -18,8 +18,6 @@ constexpr int kRowWarps = kRowThreads / kWarpSize;
 // last block (Q8_0's realigning reads). Larger rows take the plain kernel.
 constexpr size_t kMaxStagedRowBytes = 48 * 1024 - 16;
 
-bool Aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
-
 bool CanStage(const WeightTensor& w) {
   const size_t row_bytes = w.row_bytes();
   return w.rows > 0 && w.rows <= INT32_MAX && row_bytes % 16 == 0 &&
@@ -219,65 +217,7 @@ __global__ void QuantizeActivationsKernel(const float* x, int64_t blocks, int8_t
   if (lane == 0) meta[b] = make_float4(d, d * first, d * last, 0.0f);
 }
 
-// ---- F16 rows staged in shared memory, f32 activations ----
-
-struct FloatInputs {
-  const float* x;  // token 0's values; tokens are `cols` apart
-};
-
-// Eight F16 weights (16 bytes).
-struct F16Unit {
-  static constexpr int kWeights = 8;
-  template <int kMaxN>
-  __device__ __forceinline__ static void Dot(const uint8_t* row, int u, FloatInputs in, int cols,
-                                             int n, float acc[kMaxN]) {
-    const uint4 v = *reinterpret_cast<const uint4*>(row + 16 * u);
-    const uint32_t words[4] = {v.x, v.y, v.z, v.w};
-    float wv[8];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&words[i]));
-      wv[2 * i] = f.x;
-      wv[2 * i + 1] = f.y;
-    }
-#pragma unroll
-    for (int t = 0; t < kMaxN; ++t) {
-      if (t < n) {
-        const float4* xt = reinterpret_cast<const float4*>(in.x + t * cols + 8 * u);
-        const float4 a = __ldg(xt), b = __ldg(xt + 1);
-        float s = acc[t];
-        s = fmaf(wv[0], a.x, s);
-        s = fmaf(wv[1], a.y, s);
-        s = fmaf(wv[2], a.z, s);
-        s = fmaf(wv[3], a.w, s);
-        s = fmaf(wv[4], b.x, s);
-        s = fmaf(wv[5], b.y, s);
-        s = fmaf(wv[6], b.z, s);
-        acc[t] = fmaf(wv[7], b.w, s);
-      }
-    }
-  }
-};
-
-// Launches MatVecStagedKernel for w (which CanStage takes).
-template <class Unit, class Inputs>
-void LaunchStaged(const WeightTensor& w, Inputs in, int64_t n, float* y, cudaStream_t stream) {
-  const int row_bytes = static_cast<int>(w.row_bytes());
-  const size_t shared = static_cast<size_t>(row_bytes) + 16;
-  const auto* data = static_cast<const uint8_t*>(w.data);
-  const int rows = static_cast<int>(w.rows), cols = static_cast<int>(w.cols);
-  if (n == 1) {
-    MatVecStagedKernel<Unit, Inputs, 1>
-        <<<rows, kRowThreads, shared, stream>>>(data, row_bytes, rows, cols, in, 1, y);
-  } else {
-    MatVecStagedKernel<Unit, Inputs, kMaxMatVecTokens><<<rows, kRowThreads, shared, stream>>>(
-        data, row_bytes, rows, cols, in, static_cast<int>(n), y);
-  }
-}
-
-// ---- The plain kernel: any format, a warp per row ----
-
-constexpr int kRowsPerBlock = 4;  // one warp per row
+// ---- f32 products of eight dequantized weights ----
 
 // Adds the dot products of eight weights with eight activations of each of
 // the first n (<= kMaxN) tokens, starting at column `col`.
@@ -304,6 +244,44 @@ __device__ __forceinline__ void Accumulate(const float w[8], const float* x, int
   }
 }
 
+// ---- F16 rows staged in shared memory, f32 activations ----
+
+struct FloatInputs {
+  const float* x;  // token 0's values; tokens are `cols` apart
+};
+
+// Eight F16 weights (16 bytes).
+struct F16Unit {
+  static constexpr int kWeights = 8;
+  template <int kMaxN>
+  __device__ __forceinline__ static void Dot(const uint8_t* row, int u, FloatInputs in, int cols,
+                                             int n, float acc[kMaxN]) {
+    float wv[8];
+    DeviceFormat<Format::kF16>::Group8(row, u, wv);  // rows are staged 16-byte aligned
+    Accumulate<kMaxN>(wv, in.x, cols, 8 * u, n, /*aligned=*/true, acc);
+  }
+};
+
+// Launches MatVecStagedKernel for w (which CanStage takes).
+template <class Unit, class Inputs>
+void LaunchStaged(const WeightTensor& w, Inputs in, int64_t n, float* y, cudaStream_t stream) {
+  const int row_bytes = static_cast<int>(w.row_bytes());
+  const size_t shared = static_cast<size_t>(row_bytes) + 16;
+  const auto* data = static_cast<const uint8_t*>(w.data);
+  const int rows = static_cast<int>(w.rows), cols = static_cast<int>(w.cols);
+  if (n == 1) {
+    MatVecStagedKernel<Unit, Inputs, 1>
+        <<<rows, kRowThreads, shared, stream>>>(data, row_bytes, rows, cols, in, 1, y);
+  } else {
+    MatVecStagedKernel<Unit, Inputs, kMaxMatVecTokens><<<rows, kRowThreads, shared, stream>>>(
+        data, row_bytes, rows, cols, in, static_cast<int>(n), y);
+  }
+}
+
+// ---- The plain kernel: any format, a warp per row ----
+
+constexpr int kRowsPerBlock = 4;  // one warp per row
+
 // A warp per row: lanes take the row's groups of eight weights in turn, then
 // the warp sums each token's partial dot products.
 template <Format F, int kMaxN>
@@ -315,7 +293,7 @@ __global__ void __launch_bounds__(kRowsPerBlock* kWarpSize)
   if (r >= rows) return;
   const uint8_t* row = w + r * row_bytes;
   // Rows of activations start 16-byte aligned when cols is a multiple of 4.
-  const bool aligned = cols % 4 == 0 && (reinterpret_cast<uintptr_t>(x) & 15) == 0;
+  const bool aligned = cols % 4 == 0 && Aligned16(x);
   float acc[kMaxN];
 #pragma unroll
   for (int t = 0; t < kMaxN; ++t) acc[t] = 0.0f;

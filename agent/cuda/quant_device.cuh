@@ -15,6 +15,7 @@
 
 #include <cstdint>
 
+#include "agent/cuda/cuda_common.cuh"
 #include "agent/quant/blocks.h"
 #include "agent/quant/format.h"
 
@@ -48,7 +49,7 @@ struct DeviceFormat<Format::kF16> {
   static constexpr int kBlockBytes = 2;
   __device__ static void Group8(const uint8_t* row, int64_t u, float w[8]) {
     const uint8_t* p = row + 16 * u;
-    if ((reinterpret_cast<uintptr_t>(p) & 15) == 0) {  // one 16-byte load
+    if (Aligned16(p)) {  // one 16-byte load
       const uint4 v = *reinterpret_cast<const uint4*>(p);
       const uint32_t words[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll

@@ -42,8 +42,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-bool Aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
-
 }  // namespace
 
 cudaError_t LaunchRmsNorm(const float* x, const float* weight, int64_t n, int64_t d, float eps,
