@@ -262,11 +262,6 @@ void DirectBlock(const Source& source, const unsigned char* act, float* acc) {
   }
 }
 
-using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, float*);
-constexpr PanelBlockFn kPanelBlocks[] = {nullptr, PanelBlock<1>, PanelBlock<2>, PanelBlock<3>,
-                                         PanelBlock<4>};
-static_assert(kBlockCols < static_cast<int>(std::size(kPanelBlocks)));
-
 // Adds one super-block of nc tokens to acc[token][row].
 template <class Source>
 void Block(const Source& source, const unsigned char* act, size_t a_stride, int nc, Panel* panel,
@@ -276,11 +271,9 @@ void Block(const Source& source, const unsigned char* act, size_t a_stride, int 
     return;
   }
   BuildPanel(source, panel);
-  int c = 0;
-  for (; c + kBlockCols <= nc; c += kBlockCols) {
-    PanelBlock<kBlockCols>(*panel, act + c * a_stride, a_stride, acc + kRows * c);
-  }
-  if (c < nc) kPanelBlocks[nc - c](*panel, act + c * a_stride, a_stride, acc + kRows * c);
+  ForTokenBlocks<kBlockCols>(nc, [&](auto k, int c) {
+    PanelBlock<k()>(*panel, act + c * a_stride, a_stride, acc + kRows * c);
+  });
 }
 
 // The pass both tiles make over the super-blocks: source_of(b) is where

@@ -178,11 +178,6 @@ void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, float
   }
 }
 
-using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, float*);
-constexpr PanelBlockFn kPanelBlocks[kBlockCols + 1] = {nullptr,       PanelBlock<1>, PanelBlock<2>,
-                                                       PanelBlock<3>, PanelBlock<4>, PanelBlock<5>,
-                                                       PanelBlock<6>, PanelBlock<7>, PanelBlock<8>};
-
 // Adds one super-block of one token to acc[panel][row] for P panels whose
 // blocks' lines alternate, panel 0's block at `first` (decode: a pair, or
 // one panel). Bit pair p is masked
@@ -266,11 +261,9 @@ void DecodeBlock(PanelLines first, const unsigned char* act, float* acc) {
 void PrefillBlock(PanelLines block, const unsigned char* act, size_t a_stride, int nc, Panel* panel,
                   float* acc) {
   BuildPanel(block, panel);
-  int c = 0;
-  for (; c + kBlockCols <= nc; c += kBlockCols) {
-    PanelBlock<kBlockCols>(*panel, act + c * a_stride, a_stride, acc + kRows * c);
-  }
-  if (c < nc) kPanelBlocks[nc - c](*panel, act + c * a_stride, a_stride, acc + kRows * c);
+  ForTokenBlocks<kBlockCols>(nc, [&](auto k, int c) {
+    PanelBlock<k()>(*panel, act + c * a_stride, a_stride, acc + kRows * c);
+  });
 }
 
 // Writes acc[token][row] for rows < nr and tokens < nc to out (acc rows

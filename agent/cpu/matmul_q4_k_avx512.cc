@@ -258,11 +258,6 @@ constexpr DirectBlockFn<Source> kDirectBlocks[kDirectCols + 1] = {nullptr,
                                                                   DirectBlock<4, Source>,
                                                                   DirectBlock<5, Source>};
 
-using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, const int32_t*, float*);
-constexpr PanelBlockFn kPanelBlocks[kBlockCols + 1] = {nullptr,       PanelBlock<1>, PanelBlock<2>,
-                                                       PanelBlock<3>, PanelBlock<4>, PanelBlock<5>,
-                                                       PanelBlock<6>, PanelBlock<7>, PanelBlock<8>};
-
 // The tile over the super-blocks of `src`. On rows, the next tile's 16 rows
 // (wb + 16 * w_stride) are prefetched as this one goes; on a panel (wb, read
 // as one stream), the bytes kStreamPrefetchAhead on.
@@ -293,13 +288,9 @@ void SourceTile(const Source& src, int64_t cols, const unsigned char* wb, size_t
       continue;
     }
     BuildPanel(src, b, &panel);
-    int c = 0;
-    for (; c + kBlockCols <= nc; c += kBlockCols) {
-      PanelBlock<kBlockCols>(panel, act + c * a_stride, a_stride, bs8 + 4 * c, acc + kRows * c);
-    }
-    if (c < nc) {
-      kPanelBlocks[nc - c](panel, act + c * a_stride, a_stride, bs8 + 4 * c, acc + kRows * c);
-    }
+    ForTokenBlocks<kBlockCols>(nc, [&](auto k, int c) {
+      PanelBlock<k()>(panel, act + c * a_stride, a_stride, bs8 + 4 * c, acc + kRows * c);
+    });
   }
   const __mmask16 mask = static_cast<__mmask16>((1u << nr) - 1);
   for (int c = 0; c < nc; ++c) {

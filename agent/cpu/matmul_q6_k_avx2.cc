@@ -273,11 +273,6 @@ void DirectBlock(const unsigned char* const rows[kRows], size_t block, const uns
 // same either way.
 constexpr int kPrefetchTiles = 2;
 
-using PanelBlockFn = void (*)(const Panel&, const unsigned char*, size_t, float*);
-constexpr PanelBlockFn kPanelBlocks[] = {nullptr, PanelBlock<1>, PanelBlock<2>, PanelBlock<3>,
-                                         PanelBlock<4>};
-static_assert(kBlockCols < static_cast<int>(std::size(kPanelBlocks)));
-
 void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
           int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
@@ -300,11 +295,9 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
       continue;
     }
     BuildPanel(rows, block, &panel);
-    int c = 0;
-    for (; c + kBlockCols <= nc; c += kBlockCols) {
-      PanelBlock<kBlockCols>(panel, act + c * a_stride, a_stride, acc + kRows * c);
-    }
-    if (c < nc) kPanelBlocks[nc - c](panel, act + c * a_stride, a_stride, acc + kRows * c);
+    ForTokenBlocks<kBlockCols>(nc, [&](auto k, int c) {
+      PanelBlock<k()>(panel, act + c * a_stride, a_stride, acc + kRows * c);
+    });
   }
   for (int c = 0; c < nc; ++c)
     std::memcpy(out + c * out_stride, acc + kRows * c, nr * sizeof(float));

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "agent/cpu/cpu_features.h"
 
@@ -158,24 +159,28 @@ constexpr size_t kStreamPrefetchAhead = 8192;
   }
 }
 
-// Calls f(std::integral_constant<int, nh>) for nh in [1, 4], so that loops
-// over heads unroll and their accumulators stay in registers.
-template <typename F>
-void WithHeadCount(int64_t nh, F&& f) {
-  switch (nh) {
-    case 1:
-      f(std::integral_constant<int, 1>{});
-      break;
-    case 2:
-      f(std::integral_constant<int, 2>{});
-      break;
-    case 3:
-      f(std::integral_constant<int, 3>{});
-      break;
-    default:
-      f(std::integral_constant<int, 4>{});
-      break;
-  }
+template <typename F, int... kI>
+void WithCountIn(int64_t n, F& f, std::integer_sequence<int, kI...>) {
+  (void)((n == kI + 1 && (f(std::integral_constant<int, kI + 1>{}), true)) || ...);
+}
+
+// Calls f(std::integral_constant<int, n>{}) for n in [1, kMax] (n outside
+// it calls nothing), so that loops over n unroll and their accumulators stay
+// in registers: over a GQA group's query heads, or a tile's tokens.
+template <int kMax, typename F>
+void WithCount(int64_t n, F&& f) {
+  WithCountIn(n, f, std::make_integer_sequence<int, kMax>{});
+}
+
+// Calls f(std::integral_constant<int, k>{}, c) over the nc tokens of a
+// prefill tile: k = kBlock at c = 0, kBlock, 2 kBlock, ..., then once for
+// the k < kBlock tokens left at c. Each kernel's panel block takes k tokens'
+// accumulators in registers.
+template <int kBlock, typename F>
+void ForTokenBlocks(int nc, F&& f) {
+  int c = 0;
+  for (; c + kBlock <= nc; c += kBlock) f(std::integral_constant<int, kBlock>{}, c);
+  WithCount<kBlock - 1>(nc - c, [&](auto k) { f(k, c); });
 }
 
 // Prefetches into L2 rows [0, count) of `bytes` each, `stride` bytes apart:

@@ -82,7 +82,7 @@ void AttentionDecodeScores(const float* q, int64_t kv_heads, int64_t group, int6
       for (int64_t h0 = g * group; h0 < (g + 1) * group; h0 += 4) {
         const int64_t nh = std::min<int64_t>(4, (g + 1) * group - h0);
         float sums[4];
-        WithHeadCount(nh, [&](auto c) { RowScores<c()>(q + h0 * hd, hd, kp + g * hd, sums); });
+        WithCount<4>(nh, [&](auto c) { RowScores<c()>(q + h0 * hd, hd, kp + g * hd, sums); });
         for (int64_t h = 0; h < nh; ++h) {
           const float s = scale * sums[h];
           scores[(h0 + h) * kAttentionDecodeBlock + p] = s;
@@ -109,7 +109,7 @@ void AttentionDecodeValues(const float* weights, const float* rescale, int64_t k
       const float* w = weights + h0 * kAttentionDecodeBlock;
       const float* r = rescale == nullptr ? nullptr : rescale + h0;
       for (int64_t e0 = 0; e0 < body; e0 += 16, step += n) {
-        WithHeadCount(nh, [&](auto c) {
+        WithCount<4>(nh, [&](auto c) {
           ValueColumns16<c()>(w, r, hd, v + g * hd, kv_stride, n, e0, keys, step, out + h0 * hd);
         });
       }

@@ -190,7 +190,7 @@ void DecodeScores(const float* q, int64_t kv_heads, int64_t group, int64_t hd, c
   const __m512 vscale = _mm512_set1_ps(scale);
   for (int64_t g = 0; g < kv_heads; ++g) {
     for (int64_t h0 = g * group; h0 < (g + 1) * group; h0 += 4) {
-      WithHeadCount(std::min<int64_t>(4, (g + 1) * group - h0), [&](auto c) {
+      WithCount<4>(std::min<int64_t>(4, (g + 1) * group - h0), [&](auto c) {
         HeadScores<c(), HD>(q + h0 * hd, hd, k + g * hd, kv_stride, n, h0 == 0 ? v : nullptr,
                             vscale, scores + h0 * kAttentionDecodeBlock, block_max + h0);
       });
@@ -272,7 +272,7 @@ void AttentionDecodeValues(const float* weights, const float* rescale, int64_t k
     for (int64_t h0 = g * group; h0 < (g + 1) * group; h0 += 4) {
       const float* w = weights + h0 * kAttentionDecodeBlock;
       const float* r = rescale == nullptr ? nullptr : rescale + h0;
-      WithHeadCount(std::min<int64_t>(4, (g + 1) * group - h0), [&](auto c) {
+      WithCount<4>(std::min<int64_t>(4, (g + 1) * group - h0), [&](auto c) {
         for (int64_t e0 = 0; e0 < hd; e0 += columns, step += n) {
           if (columns == 64) {
             ValueColumns<c(), 4>(w, r, hd, v + g * hd, kv_stride, n, e0, keys, step, out + h0 * hd);
