@@ -5,11 +5,22 @@
 // rows keeps each of its 12 dot products in a ymm register over the whole
 // row, so a weight vector (8 halves widened by vcvtph2ps) feeds 3 FMAs and an
 // activation vector 4; a kernel tile is three micro-tiles stacked.
-// Decode (one activation row) is memory-bound: it reads the kTileRows rows of
-// a tile side by side, one accumulator each, so that the hardware prefetcher
-// runs 12 streams and many cache-line misses are in flight at once.
-// The last cols % 8 elements take one more step, zero-padded.
-// Prefill may run the tile on column slices (kSliceAlign).
+// Decode on rows (one activation row) is memory-bound: it reads up to
+// kDecodeRows rows of a tile side by side, one accumulator each, so that the
+// hardware prefetcher runs a stream per row and many cache-line misses are in
+// flight at once. The last cols % 8 elements take one more step, zero-padded.
+//
+// F16 matrices are repacked into panels (panel_layout.h), as for AVX-512:
+// column k of a panel is the 16 rows' weights, two vectors of 8. The panel
+// tile keeps each token's 16 dot products in the lanes of its accumulators
+// (two per token and parity of k, against the FMA latency) and multiplies
+// each weight vector by the token's element k, broadcast; no reduction
+// across lanes. Each lane takes the same FMAs in the same order as a lane of
+// the AVX-512 panel tile, and a token's sums do not depend on the tokens
+// beside it. Decode reads a panel as one stream, prefetching ahead as the
+// other decode kernels do: on rows, 12 streams, it read 71% of the probe end
+// to end on Zen 5 (docs/performance.md, "The AVX2 kernels on this machine").
+// Either tile may run on column slices (kSliceAlign).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -19,6 +30,7 @@
 
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/panel_layout.h"
 #include "agent/cpu/simd_helpers_x86.h"
 
 namespace aiscore {
@@ -26,8 +38,9 @@ namespace {
 
 constexpr int kMicroRows = 4;
 constexpr int kMicroCols = 3;
-constexpr int kTileRows = 3 * kMicroRows;
-constexpr int kTileCols = kMicroCols;
+constexpr int kTileRows = 3 * kMicroRows;  // F32
+constexpr int kTileCols = kMicroCols;      // F32, and F16's panel tile
+constexpr int kDecodeRows = kTileRows;     // rows one decode pass reads side by side
 constexpr int64_t kSliceAlign = 16;
 
 // Eight weights as floats.
@@ -116,6 +129,58 @@ void DecodeTile(int64_t cols, const unsigned char* w, size_t w_stride, const flo
   for (int r = 0; r < RM; ++r) out[r] = HorizontalSum(acc[r]);
 }
 
+// Panels: out[c * out_stride + r] = dot(panel row r, activation row c) for
+// r < 16, c < NC, over `cols` columns of the panel at w. With Prefetch
+// (decode), a line per line read, kStreamPrefetchAhead on.
+template <int NC, bool Prefetch>
+void PanelMicroTile(int64_t cols, const uint16_t* w, const unsigned char* a, size_t a_stride,
+                    float* out, size_t out_stride) {
+  const float* ac[NC];
+#pragma GCC unroll 4
+  for (int c = 0; c < NC; ++c) ac[c] = reinterpret_cast<const float*>(a + c * a_stride);
+  __m256 even[NC][2], odd[NC][2];  // [token][rows 0-7, 8-15]
+#pragma GCC unroll 4
+  for (int c = 0; c < NC; ++c) {
+    for (int h = 0; h < 2; ++h) even[c][h] = odd[c][h] = _mm256_setzero_ps();
+  }
+  int64_t k = 0;
+  for (; k + 2 <= cols; k += 2) {
+    if constexpr (Prefetch) PrefetchAhead(w + kPanelRows * k, 64);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256 w0 = LoadWeights(w + kPanelRows * k + 8 * h);
+#pragma GCC unroll 4
+      for (int c = 0; c < NC; ++c) {
+        even[c][h] = _mm256_fmadd_ps(w0, _mm256_set1_ps(ac[c][k]), even[c][h]);
+      }
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256 w1 = LoadWeights(w + kPanelRows * (k + 1) + 8 * h);
+#pragma GCC unroll 4
+      for (int c = 0; c < NC; ++c) {
+        odd[c][h] = _mm256_fmadd_ps(w1, _mm256_set1_ps(ac[c][k + 1]), odd[c][h]);
+      }
+    }
+  }
+  if (k < cols) {
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256 w0 = LoadWeights(w + kPanelRows * k + 8 * h);
+#pragma GCC unroll 4
+      for (int c = 0; c < NC; ++c) {
+        even[c][h] = _mm256_fmadd_ps(w0, _mm256_set1_ps(ac[c][k]), even[c][h]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < NC; ++c) {
+    for (int h = 0; h < 2; ++h) {
+      _mm256_storeu_ps(out + c * out_stride + 8 * h, _mm256_add_ps(even[c][h], odd[c][h]));
+    }
+  }
+}
+
 using MicroTileFn = void (*)(int64_t, const unsigned char*, size_t, const unsigned char*, size_t,
                              float*, size_t);
 using DecodeTileFn = void (*)(int64_t, const unsigned char*, size_t, const float*, float*);
@@ -134,14 +199,17 @@ constexpr std::array<DecodeTileFn, sizeof...(I)> MakeDecodeTiles(std::index_sequ
   return {&DecodeTile<W, I + 1>...};
 }
 template <typename W>
-constexpr auto kDecodeTiles = MakeDecodeTiles<W>(std::make_index_sequence<kTileRows>());
+constexpr auto kDecodeTiles = MakeDecodeTiles<W>(std::make_index_sequence<kDecodeRows>());
 
 template <typename W>
 void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
           int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
   if (nc == 1) {
-    kDecodeTiles<W>[nr - 1](cols, wb, w_stride, static_cast<const float*>(a), out);
+    for (int r0 = 0; r0 < nr; r0 += kDecodeRows) {
+      kDecodeTiles<W>[std::min(kDecodeRows, nr - r0) - 1](cols, wb + r0 * w_stride, w_stride,
+                                                          static_cast<const float*>(a), out + r0);
+    }
     return;
   }
   for (int r0 = 0; r0 < nr; r0 += kMicroRows) {
@@ -152,16 +220,27 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
   }
 }
 
+// The tile on an F16 panel (nr == kPanelRows, nc <= kTileCols); decode
+// prefetches ahead.
+void PanelTile(int64_t cols, const void* w, size_t /*w_stride*/, int /*nr*/, const void* a,
+               size_t a_stride, int nc, float* out, size_t out_stride) {
+  WithCount<kTileCols>(nc, [&](auto k) {
+    PanelMicroTile<k(), k() == 1>(cols, static_cast<const uint16_t*>(w),
+                                  static_cast<const unsigned char*>(a), a_stride, out, out_stride);
+  });
+}
+
 }  // namespace
 
-extern const MatMulKernel kF16Avx2Kernel = {Format::kF16,
-                                            Isa::kAvx2,
-                                            ConvertActivationsF32,
-                                            ActivationRowBytesF32,
-                                            Tile<uint16_t>,
-                                            kTileRows,
-                                            kTileCols,
-                                            kSliceAlign};
+extern const MatMulKernel kF16Avx2Kernel = {.format = Format::kF16,
+                                            .isa = Isa::kAvx2,
+                                            .convert_activations = ConvertActivationsF32,
+                                            .activation_row_bytes = ActivationRowBytesF32,
+                                            .tile = Tile<uint16_t>,
+                                            .tile_rows = kPanelRows,
+                                            .tile_cols = kTileCols,
+                                            .k_slice_align = kSliceAlign,
+                                            .panel_tile = PanelTile};
 extern const MatMulKernel kF32Avx2Kernel = {
     Format::kF32, Isa::kAvx2, ConvertActivationsF32, ActivationRowBytesF32, Tile<float>, kTileRows,
     kTileCols,    kSliceAlign};
