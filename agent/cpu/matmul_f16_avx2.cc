@@ -143,36 +143,23 @@ void PanelMicroTile(int64_t cols, const uint16_t* w, const unsigned char* a, siz
   for (int c = 0; c < NC; ++c) {
     for (int h = 0; h < 2; ++h) even[c][h] = odd[c][h] = _mm256_setzero_ps();
   }
+  // acc[c] += column k of the panel times token c's element k.
+  auto add_column = [&](__m256(&acc)[NC][2], int64_t k) {
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256 wk = LoadWeights(w + kPanelRows * k + 8 * h);
+#pragma GCC unroll 4
+      for (int c = 0; c < NC; ++c)
+        acc[c][h] = _mm256_fmadd_ps(wk, _mm256_set1_ps(ac[c][k]), acc[c][h]);
+    }
+  };
   int64_t k = 0;
   for (; k + 2 <= cols; k += 2) {
     if constexpr (Prefetch) PrefetchAhead(w + kPanelRows * k, 64);
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      const __m256 w0 = LoadWeights(w + kPanelRows * k + 8 * h);
-#pragma GCC unroll 4
-      for (int c = 0; c < NC; ++c) {
-        even[c][h] = _mm256_fmadd_ps(w0, _mm256_set1_ps(ac[c][k]), even[c][h]);
-      }
-    }
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      const __m256 w1 = LoadWeights(w + kPanelRows * (k + 1) + 8 * h);
-#pragma GCC unroll 4
-      for (int c = 0; c < NC; ++c) {
-        odd[c][h] = _mm256_fmadd_ps(w1, _mm256_set1_ps(ac[c][k + 1]), odd[c][h]);
-      }
-    }
+    add_column(even, k);
+    add_column(odd, k + 1);
   }
-  if (k < cols) {
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      const __m256 w0 = LoadWeights(w + kPanelRows * k + 8 * h);
-#pragma GCC unroll 4
-      for (int c = 0; c < NC; ++c) {
-        even[c][h] = _mm256_fmadd_ps(w0, _mm256_set1_ps(ac[c][k]), even[c][h]);
-      }
-    }
-  }
+  if (k < cols) add_column(even, k);
 #pragma GCC unroll 4
   for (int c = 0; c < NC; ++c) {
     for (int h = 0; h < 2; ++h) {
