@@ -70,11 +70,20 @@ __global__ void __launch_bounds__(kRowThreads)
 
 // ---- Integer kernels: Q8_0, Q4_K and Q2_K with 8-bit activations ----
 
+// The quantized activations' block, as an int for device index arithmetic;
+// QuantizeActivationsKernel quantizes one a warp.
+constexpr int kActivationBlock = static_cast<int>(kQuantizedActivationBlock);
+static_assert(kActivationBlock == kWarpSize);
+
 // Activations quantized to 8 bits: token 0's values and blocks (tokens are
-// `cols` values and cols / 32 blocks apart).
+// `cols` values and cols / kActivationBlock blocks apart).
 struct IntegerInputs {
   const int8_t* x;
   const float4* xb;
+  // Block k of token t.
+  __device__ __forceinline__ float4 Block(int t, int cols, int k) const {
+    return __ldg(&xb[t * (cols / kActivationBlock) + k]);
+  }
 };
 
 // Sixteen 8-bit activations as four words.
@@ -118,7 +127,7 @@ struct IntegerUnit<Format::kQ8_0> {
       if (t < n) {
         const int8_t* xt = in.x + t * cols + kWeights * u;
         const int dot = Dot16(lo, Load16Values(xt)) + Dot16(hi, Load16Values(xt + 16));
-        acc[t] += d * __ldg(&in.xb[t * (cols / 32) + u]).x * static_cast<float>(dot);
+        acc[t] += d * in.Block(t, cols, u).x * static_cast<float>(dot);
       }
     }
   }
@@ -153,8 +162,8 @@ struct IntegerUnit<Format::kQ4_K> {
     for (int t = 0; t < kMaxN; ++t) {
       if (t < n) {
         const int8_t* xt = in.x + t * cols + first;
-        const float4 bl = __ldg(&in.xb[t * (cols / 32) + 8 * block + 2 * j]);
-        const float4 bh = __ldg(&in.xb[t * (cols / 32) + 8 * block + 2 * j + 1]);
+        const float4 bl = in.Block(t, cols, 8 * block + 2 * j);
+        const float4 bh = in.Block(t, cols, 8 * block + 2 * j + 1);
         const float dot_lo = static_cast<float>(Dot16(lo, Load16Values(xt)));
         const float dot_hi = static_cast<float>(Dot16(hi, Load16Values(xt + 32)));
         acc[t] += dl * bl.x * dot_lo - ml * (h ? bl.z : bl.y) + dh * bh.x * dot_hi -
@@ -189,7 +198,7 @@ struct IntegerUnit<Format::kQ2_K> {
 #pragma unroll
       for (int t = 0; t < kMaxN; ++t) {
         if (t < n) {
-          const float4 xbk = __ldg(&in.xb[t * (cols / 32) + first / 32]);
+          const float4 xbk = in.Block(t, cols, first / kActivationBlock);
           const float dot = static_cast<float>(Dot16(q, Load16Values(in.x + t * cols + first)));
           acc[t] += dl * xbk.x * dot - ml * (h ? xbk.z : xbk.y);
         }
@@ -326,9 +335,8 @@ constexpr bool IsIntegerFormat(Format f) {
 }  // namespace
 
 bool MatVecTakesQuantizedActivations(const WeightTensor& w) {
-  const bool integer =
-      w.format == Format::kQ8_0 || w.format == Format::kQ4_K || w.format == Format::kQ2_K;
-  return integer && w.cols % 256 == 0 && w.cols <= INT32_MAX / kMaxMatVecTokens && CanStage(w);
+  return IsIntegerFormat(w.format) && w.cols % 256 == 0 && w.cols <= INT32_MAX / kMaxMatVecTokens &&
+         CanStage(w);
 }
 
 cudaError_t LaunchQuantizeActivations(const float* x, int64_t n, int64_t cols,
