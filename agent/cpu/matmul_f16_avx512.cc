@@ -168,8 +168,6 @@ void PanelMicroTile(int64_t cols, const uint16_t* w, const unsigned char* a, siz
 using MicroTileFn = void (*)(int64_t, const unsigned char*, size_t, const unsigned char*, size_t,
                              float*, size_t);
 using DecodeTileFn = void (*)(int64_t, const unsigned char*, size_t, const float*, float*);
-using PanelMicroTileFn = void (*)(int64_t, const uint16_t*, const unsigned char*, size_t, float*,
-                                  size_t);
 
 // Entry (nr - 1) * kMicroCols + (nc - 1) handles an nr x nc micro-tile.
 template <typename T, size_t... I>
@@ -186,14 +184,6 @@ constexpr std::array<DecodeTileFn, sizeof...(I)> MakeDecodeTiles(std::index_sequ
 }
 template <typename T>
 constexpr auto kDecodeTiles = MakeDecodeTiles<T>(std::make_index_sequence<kDecodeRows>());
-
-// Entry nc - 1 handles nc tokens of a panel (decode, nc = 1, prefetches).
-template <size_t... I>
-constexpr std::array<PanelMicroTileFn, sizeof...(I)> MakePanelMicroTiles(
-    std::index_sequence<I...>) {
-  return {&PanelMicroTile<I + 1, I == 0>...};
-}
-constexpr auto kPanelMicroTiles = MakePanelMicroTiles(std::make_index_sequence<kPanelCols>());
 
 template <typename T>
 void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
@@ -218,8 +208,10 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
 // The tile on an F16 panel (nr == kPanelRows); decode prefetches ahead.
 void PanelTile(int64_t cols, const void* w, size_t /*w_stride*/, int /*nr*/, const void* a,
                size_t a_stride, int nc, float* out, size_t out_stride) {
-  kPanelMicroTiles[nc - 1](cols, static_cast<const uint16_t*>(w),
-                           static_cast<const unsigned char*>(a), a_stride, out, out_stride);
+  WithCount<kPanelCols>(nc, [&](auto k) {
+    PanelMicroTile<k(), k() == 1>(cols, static_cast<const uint16_t*>(w),
+                                  static_cast<const unsigned char*>(a), a_stride, out, out_stride);
+  });
 }
 
 }  // namespace
