@@ -11,9 +11,14 @@
 //
 // Prefill: micro-tiles of kMicroRows x kMicroCols pairs, all accumulators in
 // ymm registers; a kernel tile is three micro-tiles stacked. Decode (one
-// activation row) reads the kTileRows rows of a tile side by side, and each
-// block step prefetches its share of the next tile's rows (PrefetchShare):
-// 2 threads, 14336 x 4096, 14.0-17.2 GB/s without, 27.2-28.7 with (Zen 4).
+// activation row) reads a tile's rows one after another, as one stream (the
+// rows of a matrix lie end to end), each row a dot product of its own: the
+// integer sums of 8 blocks gathered into one vector's lanes and scaled by
+// one FMA, prefetching kStreamPrefetchAhead on where kStreamPrefetch. It
+// used to read the 12 rows of a tile side by side, 12 streams, each block
+// prefetching its share of the next tile (Zen 4, 2 threads, 14336 x 4096:
+// 27.2-28.7 GB/s), which on Zen 5 read 78% of the probe end to end
+// (docs/performance.md, "The AVX2 kernels on this machine").
 #include <immintrin.h>
 
 #include <algorithm>
@@ -73,18 +78,6 @@ void ConvertActivations(const float* x, int64_t cols, void* out) {
   }
 }
 
-// The f16 scales of blocks b0 .. b0 + m - 1 of a row (m <= 8) as floats,
-// zero past m. Built in general registers, which the vector units do not need.
-template <int M>
-inline __m256 BlockScales(const BlockQ8_0* row, int64_t b0, int m) {
-  uint64_t bits[2] = {0, 0};
-  for (int i = 0; i < (M > 0 ? M : m); ++i) {
-    bits[i / 4] |= uint64_t{row[b0 + i].d} << (16 * (i % 4));
-  }
-  return _mm256_cvtph_ps(
-      _mm_set_epi64x(static_cast<int64_t>(bits[1]), static_cast<int64_t>(bits[0])));
-}
-
 // Blocks per group whose pair scales d_w * d_a are formed together, 8 per
 // vector multiply, before the dot products read them back one by one.
 constexpr int kScaleGroup = 8;
@@ -109,9 +102,7 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsi
   const __m256i ones = _mm256_set1_epi16(1);
   const int64_t nb = cols / kQ8_0BlockSize;
   alignas(32) float scale[RM][RN][kScaleGroup];  // d_w * d_a of each pair, block b0 + i
-  const uintptr_t next = reinterpret_cast<uintptr_t>(w) + RM * w_stride;
   for (int64_t b = 0; b < nb; ++b) {
-    if constexpr (RN == 1) PrefetchShare(next, RM * w_stride, b, nb);
     const int i = static_cast<int>(b % kScaleGroup);
     if (i == 0) {
       const bool full = b + kScaleGroup <= nb;
@@ -119,12 +110,12 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsi
       __m256 a_scale[RN];
 #pragma GCC unroll 16
       for (int c = 0; c < RN; ++c) {
-        a_scale[c] = full ? BlockScales<kScaleGroup>(ac[c], b, m) : BlockScales<0>(ac[c], b, m);
+        a_scale[c] = full ? Q8_0Scales<kScaleGroup>(ac[c], b, m) : Q8_0Scales<0>(ac[c], b, m);
       }
 #pragma GCC unroll 16
       for (int r = 0; r < RM; ++r) {
         const __m256 w_scale =
-            full ? BlockScales<kScaleGroup>(wr[r], b, m) : BlockScales<0>(wr[r], b, m);
+            full ? Q8_0Scales<kScaleGroup>(wr[r], b, m) : Q8_0Scales<0>(wr[r], b, m);
 #pragma GCC unroll 16
         for (int c = 0; c < RN; ++c) {
           _mm256_store_ps(scale[r][c], _mm256_mul_ps(w_scale, a_scale[c]));
@@ -153,6 +144,63 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsi
   }
 }
 
+// Decode reads rows in chunks of this many blocks (all of a row up to 65536
+// columns), whose activation scales it converts to floats once for all the
+// tile's rows (8 KiB).
+constexpr int64_t kDecodeChunk = 2048;
+
+// Decode: the dot product of one weight row with the activation row a over
+// blocks b0 .. b0 + m - 1, a_scale[i] the float scale of a's block b0 + i
+// (zero past m, to the next multiple of kScaleGroup). The integer sums of
+// kScaleGroup blocks are gathered into one vector's lanes and scaled
+// together by their pair scales d_w * d_a. (Sums in another order than
+// MicroTile's, so a token's last bits differ between decode and prefill, as
+// on AVX-512.)
+float DecodeRow(const BlockQ8_0* row, const BlockQ8_0* a, const float* a_scale, int64_t b0,
+                int64_t m) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i0 = 0; i0 < m; i0 += kScaleGroup) {
+    const int64_t b = b0 + i0;
+    const bool full = i0 + kScaleGroup <= m;
+    const int n = full ? kScaleGroup : static_cast<int>(m - i0);
+    PrefetchAhead(row + b, kScaleGroup * sizeof(BlockQ8_0));
+    __m256i dot[kScaleGroup];
+#pragma GCC unroll 8
+    for (int i = 0; i < kScaleGroup; ++i) {
+      dot[i] = _mm256_setzero_si256();
+      if (!full && i >= n) continue;
+      const __m256i w = LoadQuants(row[b + i]);
+      const __m256i pairs =
+          _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(LoadQuants(a[b + i]), w));
+      dot[i] = _mm256_madd_epi16(pairs, ones);
+    }
+    const __m256 w_scale = full ? Q8_0Scales<kScaleGroup>(row, b, n) : Q8_0Scales<0>(row, b, n);
+    const __m256 pair_scale = _mm256_mul_ps(w_scale, _mm256_load_ps(a_scale + i0));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LaneSums(dot)), pair_scale, acc);
+  }
+  return HorizontalSum(acc);
+}
+
+// Decode of nr rows from w: row after row, one stream (the rows lie end to
+// end), a chunk of kDecodeChunk blocks at a time.
+void DecodeRows(int64_t nb, const unsigned char* w, size_t w_stride, int nr, const BlockQ8_0* a,
+                float* out) {
+  alignas(32) float a_scale[kDecodeChunk];
+  std::fill_n(out, nr, 0.0f);
+  for (int64_t b0 = 0; b0 < nb; b0 += kDecodeChunk) {
+    const int64_t m = std::min(kDecodeChunk, nb - b0);
+    for (int64_t i = 0; i < m; i += kScaleGroup) {
+      const __m256 s = i + kScaleGroup <= m ? Q8_0Scales<kScaleGroup>(a, b0 + i, kScaleGroup)
+                                            : Q8_0Scales<0>(a, b0 + i, static_cast<int>(m - i));
+      _mm256_store_ps(a_scale + i, s);
+    }
+    for (int r = 0; r < nr; ++r) {
+      out[r] += DecodeRow(reinterpret_cast<const BlockQ8_0*>(w + r * w_stride), a, a_scale, b0, m);
+    }
+  }
+}
+
 using MicroTileFn = void (*)(int64_t, const unsigned char*, size_t, const unsigned char*, size_t,
                              float*, size_t);
 
@@ -163,19 +211,13 @@ constexpr std::array<MicroTileFn, sizeof...(I)> MakeMicroTiles(std::index_sequen
 }
 constexpr auto kMicroTiles = MakeMicroTiles(std::make_index_sequence<kMicroRows * kMicroCols>());
 
-// Entry nr - 1 handles nr rows of decode (one activation row).
-template <size_t... I>
-constexpr std::array<MicroTileFn, sizeof...(I)> MakeDecodeTiles(std::index_sequence<I...>) {
-  return {&MicroTile<I + 1, 1>...};
-}
-constexpr auto kDecodeTiles = MakeDecodeTiles(std::make_index_sequence<kTileRows>());
-
 void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
           int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
   const auto* ab = static_cast<const unsigned char*>(a);
   if (nc == 1) {
-    kDecodeTiles[nr - 1](cols, wb, w_stride, ab, a_stride, out, out_stride);
+    DecodeRows(cols / kQ8_0BlockSize, wb, w_stride, nr, reinterpret_cast<const BlockQ8_0*>(ab),
+               out);
     return;
   }
   for (int r0 = 0; r0 < nr; r0 += kMicroRows) {

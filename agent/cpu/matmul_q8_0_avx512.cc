@@ -106,32 +106,9 @@ void ConvertActivations(const float* x, int64_t cols, void* out) {
   }
 }
 
-// The f16 scales of blocks b0 .. b0 + m - 1 of a row (m <= 8) as floats,
-// zero past m. Built in general registers, which the vector units do not need.
-template <int M>
-inline __m256 BlockScales(const BlockQ8_0* row, int64_t b0, int m) {
-  uint64_t bits[2] = {0, 0};
-  for (int i = 0; i < (M > 0 ? M : m); ++i) {
-    bits[i / 4] |= uint64_t{row[b0 + i].d} << (16 * (i % 4));
-  }
-  return _mm256_cvtph_ps(
-      _mm_set_epi64x(static_cast<int64_t>(bits[1]), static_cast<int64_t>(bits[0])));
-}
-
 // Decode on rows: blocks per group, whose pair scales d_w * d_a come from
 // one vector multiply, and whose integer sums are scaled by one FMA.
 constexpr int kScaleGroup = 8;
-
-// The sums of the eight lanes of each of d[0..7], in lanes 0..7.
-inline __m256i LaneSums(const __m256i d[8]) {
-  const __m256i h0123 =
-      _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
-  const __m256i h4567 =
-      _mm256_hadd_epi32(_mm256_hadd_epi32(d[4], d[5]), _mm256_hadd_epi32(d[6], d[7]));
-  // Lane i of each 128-bit half now holds half of the sum of d[i] (d[4 + i]).
-  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
-}
 
 // Decode on rows: the dot product of one weight row with the activation row
 // a, over nb blocks. vpdpbusd takes |w| (unsigned) and a with w's sign; the
@@ -152,7 +129,7 @@ float DecodeRow(int64_t nb, const BlockQ8_0* row, const ActivationRow& a) {
       dot[i] = _mm256_dpbusd_epi32(dot[i], _mm256_abs_epi8(w),
                                    _mm256_sign_epi8(LoadQuants(a.blocks[b + i]), w));
     }
-    const __m256 w_scale = full ? BlockScales<kScaleGroup>(row, b, m) : BlockScales<0>(row, b, m);
+    const __m256 w_scale = full ? Q8_0Scales<kScaleGroup>(row, b, m) : Q8_0Scales<0>(row, b, m);
     const __m256 a_scale = _mm256_maskz_loadu_ps(static_cast<__mmask8>((1u << m) - 1), a.scale + b);
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LaneSums(dot)), _mm256_mul_ps(w_scale, a_scale), acc);
   }
