@@ -13,8 +13,16 @@
 //
 // The mins term is (mins x pair sums of the Q8_K bsums), in int32; f32 scales
 // are applied once per super-block. Decode (one or two tokens) skips the
-// panel and feeds each transposed vector straight into the dot products,
-// while the next tile's rows are prefetched.
+// panel and feeds each transposed vector straight into the dot products.
+//
+// The transposes happen on GGUF rows only (RowSource, the next tile's rows
+// prefetched as a tile goes): CpuBackend repacks Q4_K matrices into the
+// panel layout (panel_layout.h, the AVX-512 kernel's), where each pair of
+// vectors lies as the kernel computes with it, and PanelTile loads them as
+// one stream (PanelSource). Zen 5, 2 threads, decode: 2048 x 4096 from
+// cache 46-55 GiB/s on rows, 78-79 on panels; target-7b at d512 with the
+// host fast, 63-64% of the probe on rows, 80-81% on panels
+// (docs/performance.md).
 //
 // This file also holds the AVX2 Q8_K activation converter that the Q4_K and
 // Q2_K kernels of both x86 ISAs share.
@@ -25,9 +33,11 @@
 #include <cstdint>
 #include <cstring>
 #include <iterator>
+#include <type_traits>
 
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/panel_layout.h"
 #include "agent/cpu/simd_helpers_x86.h"
 #include "agent/quant/blocks.h"
 
@@ -58,17 +68,8 @@ struct Panel {
 };
 
 inline __m256i Broadcast32(const unsigned char* p) { return _mm256_set1_epi32(Load32(p)); }
-
-// Loads packed quant dwords 8c .. 8c + 7 of the super-block at byte `block`
-// of rows[0..7], transposed: v[l] holds qs dword 8c + l, which holds
-// positions 16c + l (low nibbles) and 16c + 8 + l (high nibbles).
-inline void LoadQuants(const unsigned char* const rows[kHalfRows], size_t block, int c,
-                       __m256i v[8]) {
-  for (int r = 0; r < kHalfRows; ++r) {
-    v[r] =
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r] + block + kQsOffset + 32 * c));
-  }
-  Transpose8x8(v);
+inline __m256i Load256(const unsigned char* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
 // vpshufb pattern that puts, in each dword, byte b0 of that dword zero-extended
@@ -90,24 +91,11 @@ inline __m256 HalvesToFloat(__m256i v, int shift) {
   return _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
 }
 
-// Unpacks the header of the super-block at byte `block` of rows[0..7]: d and
-// dmin (dword 0) and 12 bytes of 6-bit scales and mins (dwords 1..3).
-void LoadScales(const unsigned char* const rows[kHalfRows], size_t block, Scales* s, int h) {
-  // z[g] holds the header bytes of rows g and 4 + g in its 128-bit lanes, so
-  // that an in-lane 4 x 4 transpose leaves row r in lane r.
-  __m256i z[4];
-  for (int g = 0; g < 4; ++g) {
-    z[g] = _mm256_inserti128_si256(_mm256_castsi128_si256(Load128(rows[g] + block)),
-                                   Load128(rows[4 + g] + block), 1);
-  }
-  const __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]);
-  const __m256i t1 = _mm256_unpackhi_epi32(z[0], z[1]);
-  const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]);
-  const __m256i t3 = _mm256_unpackhi_epi32(z[2], z[3]);
-  const __m256i hd = _mm256_unpacklo_epi64(t0, t2);
-  const __m256i s0 = _mm256_unpackhi_epi64(t0, t2);
-  const __m256i s1 = _mm256_unpacklo_epi64(t1, t3);
-  const __m256i s2 = _mm256_unpackhi_epi64(t1, t3);
+// Unpacks a super-block's header of 8 rows, transposed: lane r of hd holds
+// row 8h + r's d and dmin, of s0, s1, s2 its 12 bytes of 6-bit scales and
+// mins.
+inline __attribute__((always_inline)) void UnpackScales(const __m256i v[4], Scales* s, int h) {
+  const __m256i hd = v[0], s0 = v[1], s1 = v[2], s2 = v[3];
   s->d[h] = HalvesToFloat(hd, 0);
   s->dmin[h] = HalvesToFloat(hd, 16);
   // Byte k of these holds the scale (min) of sub-block k (lo) and 4 + k (hi).
@@ -130,18 +118,75 @@ void LoadScales(const unsigned char* const rows[kHalfRows], size_t block, Scales
   s->m[3][h] = _mm256_shuffle_epi8(min_hi, BytePattern(2, 3));
 }
 
-void BuildPanel(const unsigned char* const rows[kRows], size_t block, Panel* p) {
+// Where a super-block's scales and quants come from, transposed, for rows
+// 8h .. 8h + 7 (lane r: row 8h + r): HeaderOf(b, h, v) leaves in v[u] dword
+// u of super-block b's header (u < 4: d and dmin, then the 6-bit scales and
+// mins); QuantsOf(b, h, c, v) leaves in v[l] its qs dword 8c + l, which
+// holds positions 16c + l (low nibbles) and 16c + 8 + l (high nibbles).
+// - GGUF rows: transposed on every pass.
+struct RowSource {
+  const unsigned char* const* rows;  // kRows of them
+  void HeaderOf(int64_t b, int h, __m256i v[4]) const {
+    // z[g] holds the header bytes of rows g and 4 + g in its 128-bit lanes,
+    // so that an in-lane 4 x 4 transpose leaves row r in lane r.
+    const size_t block = b * sizeof(BlockQ4_K);
+    const unsigned char* const* half_rows = rows + kHalfRows * h;
+    __m256i z[4];
+    for (int g = 0; g < 4; ++g) {
+      z[g] = _mm256_inserti128_si256(_mm256_castsi128_si256(Load128(half_rows[g] + block)),
+                                     Load128(half_rows[4 + g] + block), 1);
+    }
+    const __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]);
+    const __m256i t1 = _mm256_unpackhi_epi32(z[0], z[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]);
+    const __m256i t3 = _mm256_unpackhi_epi32(z[2], z[3]);
+    v[0] = _mm256_unpacklo_epi64(t0, t2);
+    v[1] = _mm256_unpackhi_epi64(t0, t2);
+    v[2] = _mm256_unpacklo_epi64(t1, t3);
+    v[3] = _mm256_unpackhi_epi64(t1, t3);
+  }
+  void QuantsOf(int64_t b, int h, int c, __m256i v[8]) const {
+    const size_t at = b * sizeof(BlockQ4_K) + kQsOffset + 32 * c;
+    for (int r = 0; r < kHalfRows; ++r) {
+      v[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[kHalfRows * h + r] + at));
+    }
+    Transpose8x8(v);
+  }
+};
+// - A panel (panel_layout.h; the AVX-512 kernel's too): loaded as they lie,
+//   rows 8h .. 8h + 7 the half 32h of each 64-byte vector.
+struct PanelSource {
+  const unsigned char* panel;
+  const unsigned char* Block(int64_t b) const { return panel + b * kRows * sizeof(BlockQ4_K); }
+  void HeaderOf(int64_t b, int h, __m256i v[4]) const {
+    for (int u = 0; u < 4; ++u) v[u] = Load256(Block(b) + 64 * u + 32 * h);
+  }
+  void QuantsOf(int64_t b, int h, int c, __m256i v[8]) const {
+    for (int l = 0; l < 8; ++l) v[l] = Load256(Block(b) + kQ4_KPanelQs + 64 * (8 * c + l) + 32 * h);
+  }
+};
+
+template <class Source>
+inline __attribute__((always_inline)) void LoadScales(const Source& src, int64_t b, int h,
+                                                      Scales* s) {
+  __m256i v[4];
+  src.HeaderOf(b, h, v);
+  UnpackScales(v, s, h);
+}
+
+template <class Source>
+void BuildPanel(const Source& src, int64_t b, Panel* p) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   for (int h = 0; h < 2; ++h) {
     for (int c = 0; c < 4; ++c) {
       __m256i v[8];
-      LoadQuants(rows + kHalfRows * h, block, c, v);
+      src.QuantsOf(b, h, c, v);
       for (int l = 0; l < 8; ++l) {
         p->q[16 * c + l][h] = _mm256_and_si256(v[l], m4);
         p->q[16 * c + 8 + l][h] = _mm256_and_si256(_mm256_srli_epi32(v[l], 4), m4);
       }
     }
-    LoadScales(rows + kHalfRows * h, block, &p->s, h);
+    LoadScales(src, b, h, &p->s);
   }
 }
 
@@ -204,20 +249,19 @@ void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, const
 
 // The same for K <= kDirectCols tokens without a panel: each transposed quant
 // vector goes straight into the dot products (decode).
-template <int K>
-void DirectBlock(const unsigned char* const rows[kRows], size_t block, const unsigned char* act,
-                 size_t a_stride, const int32_t* bs8, float* acc) {
+template <int K, class Source>
+void DirectBlock(const Source& src, int64_t b, const unsigned char* act, size_t a_stride,
+                 const int32_t* bs8, float* acc) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   const unsigned char* a[K];
   for (int c = 0; c < K; ++c) a[c] = act + c * a_stride + kActQsOffset;
   Scales s;
   for (int h = 0; h < 2; ++h) {
-    const unsigned char* const* half_rows = rows + kHalfRows * h;
-    LoadScales(half_rows, block, &s, h);
+    LoadScales(src, b, h, &s);
     __m256i sum[K];
     for (int cq = 0; cq < 4; ++cq) {  // sub-blocks 2cq and 2cq + 1
       __m256i v[8];
-      LoadQuants(half_rows, block, cq, v);
+      src.QuantsOf(b, h, cq, v);
       __m256i part[K][2];  // i16 pairs
 #pragma GCC unroll 8
       for (int l = 0; l < 8; ++l) {
@@ -246,22 +290,25 @@ void DirectBlock(const unsigned char* const rows[kRows], size_t block, const uns
   }
 }
 
-void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
-          int nc, float* out, size_t out_stride) {
-  const auto* wb = static_cast<const unsigned char*>(w);
-  const auto* ab = static_cast<const unsigned char*>(a);
-  // Rows past nr repeat the last row; their lanes are computed and dropped.
-  const unsigned char* rows[kRows];
-  for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
+// The tile over the super-blocks of `src`. On rows, the next tile's 16 rows
+// (wb + 16 * w_stride) are prefetched as this one goes; on a panel (wb, read
+// as one stream), the bytes kStreamPrefetchAhead on.
+template <class Source>
+void SourceTile(const Source& src, int64_t cols, const unsigned char* wb, size_t w_stride, int nr,
+                const unsigned char* ab, size_t a_stride, int nc, float* out, size_t out_stride) {
   alignas(32) float acc[kTileCols * kRows];  // [token][row], tokens < nc
   std::fill_n(acc, kRows * nc, 0.0f);
   alignas(16) int32_t bs8[kTileCols * 4];  // [token][pair]: i16 sums of 32 activations
   Panel panel;
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {
-    const size_t block = b * sizeof(BlockQ4_K);
     const unsigned char* act = ab + b * sizeof(BlockQ8_K);
-    PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b, blocks);
+    if constexpr (std::is_same_v<Source, PanelSource>) {  // one stream
+      PrefetchAhead(src.Block(b), kRows * sizeof(BlockQ4_K));
+    } else {  // the next tile's 16 rows
+      PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b,
+                    blocks);
+    }
     for (int c = 0; c < nc; ++c) {
       const auto* bsums = act + c * a_stride + offsetof(BlockQ8_K, bsums);
       _mm_store_si128(reinterpret_cast<__m128i*>(bs8 + 4 * c),
@@ -269,10 +316,10 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
     }
     static_assert(kDirectCols == 2);
     if (nc <= kDirectCols) {
-      (nc == 1 ? DirectBlock<1> : DirectBlock<2>)(rows, block, act, a_stride, bs8, acc);
+      (nc == 1 ? DirectBlock<1, Source> : DirectBlock<2, Source>)(src, b, act, a_stride, bs8, acc);
       continue;
     }
-    BuildPanel(rows, block, &panel);
+    BuildPanel(src, b, &panel);
     ForTokenBlocks<kBlockCols>(nc, [&](auto k, int c) {
       PanelBlock<k()>(panel, act + c * a_stride, a_stride, bs8 + 4 * c, acc + kRows * c);
     });
@@ -281,10 +328,34 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
     std::memcpy(out + c * out_stride, acc + kRows * c, nr * sizeof(float));
 }
 
+void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+          int nc, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const unsigned char*>(w);
+  // Rows past nr repeat the last row; their lanes are computed and dropped.
+  const unsigned char* rows[kRows];
+  for (int r = 0; r < kRows; ++r) rows[r] = wb + std::min(r, nr - 1) * w_stride;
+  SourceTile(RowSource{rows}, cols, wb, w_stride, nr, static_cast<const unsigned char*>(a),
+             a_stride, nc, out, out_stride);
+}
+
+// The same on 16 rows repacked as a panel (panel_layout.h): w points at the
+// panel, nr == kRows.
+void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+               int nc, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const unsigned char*>(w);
+  SourceTile(PanelSource{wb}, cols, wb, w_stride, nr, static_cast<const unsigned char*>(a),
+             a_stride, nc, out, out_stride);
+}
+
 }  // namespace
 
-extern const MatMulKernel kQ4_KAvx2Kernel = {
-    Format::kQ4_K, Isa::kAvx2, ConvertActivationsQ8_KAvx2, ActivationRowBytesQ8_K, Tile,
-    kRows,         kTileCols};
+extern const MatMulKernel kQ4_KAvx2Kernel = {.format = Format::kQ4_K,
+                                             .isa = Isa::kAvx2,
+                                             .convert_activations = ConvertActivationsQ8_KAvx2,
+                                             .activation_row_bytes = ActivationRowBytesQ8_K,
+                                             .tile = Tile,
+                                             .tile_rows = kRows,
+                                             .tile_cols = kTileCols,
+                                             .panel_tile = PanelTile};
 
 }  // namespace aiscore

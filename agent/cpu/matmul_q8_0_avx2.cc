@@ -6,19 +6,20 @@
 // right for w = -128 too; activations are within +-127), vpmaddubsw sums
 // pairs into int16 (at most 2 * 128 * 127, no saturation),
 // vpmaddwd sums those into 8 int32 lanes, and one FMA adds them, scaled by
-// d_w * d_a, to the pair's float accumulator; the pair scales of 8 blocks
-// come from one multiply and are broadcast from memory, which costs no ALU.
+// d_w * d_a, to the pair's float accumulator (even and odd blocks to two,
+// kChains); the pair scales come from one multiply per 8 blocks and are
+// broadcast from memory, which costs no ALU.
 //
 // Prefill: micro-tiles of kMicroRows x kMicroCols pairs, all accumulators in
 // ymm registers; a kernel tile is three micro-tiles stacked. Decode (one
 // activation row) reads a tile's rows one after another, as one stream (the
-// rows of a matrix lie end to end), each row a dot product of its own: the
-// integer sums of 8 blocks gathered into one vector's lanes and scaled by
-// one FMA, prefetching kStreamPrefetchAhead on where kStreamPrefetch. It
+// rows of a matrix lie end to end), with a micro-tile's arithmetic on one
+// row, prefetching kStreamPrefetchAhead on where kStreamPrefetch. It
 // used to read the 12 rows of a tile side by side, 12 streams, each block
 // prefetching its share of the next tile (Zen 4, 2 threads, 14336 x 4096:
-// 27.2-28.7 GB/s), which on Zen 5 read 78% of the probe end to end
-// (docs/performance.md, "The AVX2 kernels on this machine").
+// 27.2-28.7 GB/s), which on Zen 5 read 67-71% of the probe end to end with
+// the host fast, where one stream reads 81-83% (docs/performance.md, "The
+// AVX2 kernels on this machine").
 #include <immintrin.h>
 
 #include <algorithm>
@@ -78,12 +79,39 @@ void ConvertActivations(const float* x, int64_t cols, void* out) {
   }
 }
 
-// Blocks per group whose pair scales d_w * d_a are formed together, 8 per
-// vector multiply, before the dot products read them back one by one.
-constexpr int kScaleGroup = 8;
+// A dot product sums its blocks in two chains of FMAs, the even blocks and
+// the odd ones, added at the end: decode, which has one dot product at a
+// time, then runs two chains side by side, and the latency of one (an FMA
+// a block) no longer bounds it (Zen 5, 2 threads, decode 2048 x 4096 from
+// cache: 68 GiB/s with one chain, 77-80 with two). Prefill, whose tile has
+// kMicroRows x kMicroCols chains already, runs the two one after the other
+// (the odd blocks from cache), and so holds no more accumulators. Both add
+// the same terms in the same order, so a token's bits do not depend on
+// whether it is decoded alone or in a batch (speculative verification).
+constexpr int kChains = 2;
+// Blocks per group, whose pair scales d_w * d_a are formed together, one
+// vector multiply per chain (8 blocks: every other one) before the dot
+// products read them back one by one.
+constexpr int kScaleGroup = 8 * kChains;
 
-// out[c * out_stride + r] = dot(weight row r, activation row c) for r < RM, c < RN.
-// (The unroll pragmas keep GCC from leaving the accumulators in memory.)
+// The integer dot product of a weight block (w, and |w| as u8) and an
+// activation block, as floats in 8 lanes: the sign trick, then pairs summed
+// into i16 and those into i32.
+inline __m256 BlockDot(__m256i w_abs, __m256i w, __m256i a) {
+  const __m256i pairs = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(a, w));
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+// The scales of chain k's blocks of the group at b0 (m blocks): lane i holds
+// block b0 + k + 2i's, zero past the group.
+inline __m256 ChainScales(const BlockQ8_0* row, int64_t b0, int m, int k) {
+  if (m == kScaleGroup) return Q8_0Scales<kScaleGroup / kChains>(row, b0 + k, 0, kChains);
+  return Q8_0Scales<0>(row, b0 + k, (m - k + kChains - 1) / kChains, kChains);
+}
+
+// out[c * out_stride + r] = dot(weight row r, activation row c) for r < RM,
+// c < RN (prefill): chain 0 over the row, then chain 1. (The unroll pragmas
+// keep GCC from leaving the accumulators in memory.)
 template <int RM, int RN>
 void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsigned char* a,
                size_t a_stride, float* out, size_t out_stride) {
@@ -93,112 +121,85 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsi
   for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const BlockQ8_0*>(w + r * w_stride);
 #pragma GCC unroll 16
   for (int c = 0; c < RN; ++c) ac[c] = reinterpret_cast<const BlockQ8_0*>(a + c * a_stride);
-  __m256 acc[RM][RN];
-#pragma GCC unroll 16
-  for (int r = 0; r < RM; ++r) {
-#pragma GCC unroll 16
-    for (int c = 0; c < RN; ++c) acc[r][c] = _mm256_setzero_ps();
-  }
-  const __m256i ones = _mm256_set1_epi16(1);
   const int64_t nb = cols / kQ8_0BlockSize;
-  alignas(32) float scale[RM][RN][kScaleGroup];  // d_w * d_a of each pair, block b0 + i
-  for (int64_t b = 0; b < nb; ++b) {
-    const int i = static_cast<int>(b % kScaleGroup);
-    if (i == 0) {
-      const bool full = b + kScaleGroup <= nb;
-      const int m = full ? kScaleGroup : static_cast<int>(nb - b);
+  __m256 chain_sum[RM][RN];  // of the chains done
+  for (int k = 0; k < kChains; ++k) {
+    __m256 acc[RM][RN];
+#pragma GCC unroll 16
+    for (int r = 0; r < RM; ++r) {
+#pragma GCC unroll 16
+      for (int c = 0; c < RN; ++c) acc[r][c] = _mm256_setzero_ps();
+    }
+    alignas(32) float scale[RM][RN][kScaleGroup / kChains];  // d_w * d_a, block b0 + k + 2i
+    for (int64_t b0 = 0; b0 < nb; b0 += kScaleGroup) {
+      const int m = static_cast<int>(std::min<int64_t>(kScaleGroup, nb - b0));
       __m256 a_scale[RN];
 #pragma GCC unroll 16
-      for (int c = 0; c < RN; ++c) {
-        a_scale[c] = full ? Q8_0Scales<kScaleGroup>(ac[c], b, m) : Q8_0Scales<0>(ac[c], b, m);
-      }
+      for (int c = 0; c < RN; ++c) a_scale[c] = ChainScales(ac[c], b0, m, k);
 #pragma GCC unroll 16
       for (int r = 0; r < RM; ++r) {
-        const __m256 w_scale =
-            full ? Q8_0Scales<kScaleGroup>(wr[r], b, m) : Q8_0Scales<0>(wr[r], b, m);
+        const __m256 w_scale = ChainScales(wr[r], b0, m, k);
 #pragma GCC unroll 16
         for (int c = 0; c < RN; ++c) {
           _mm256_store_ps(scale[r][c], _mm256_mul_ps(w_scale, a_scale[c]));
         }
       }
-    }
-    __m256i av[RN];
+      for (int i = 0; k + kChains * i < m; ++i) {
+        const int64_t b = b0 + k + kChains * i;
+        __m256i av[RN];
 #pragma GCC unroll 16
-    for (int c = 0; c < RN; ++c) av[c] = LoadQuants(ac[c][b]);
+        for (int c = 0; c < RN; ++c) av[c] = LoadQuants(ac[c][b]);
+#pragma GCC unroll 16
+        for (int r = 0; r < RM; ++r) {
+          const __m256i wv = LoadQuants(wr[r][b]);
+          const __m256i w_abs = _mm256_sign_epi8(wv, wv);  // -128 becomes 128 as u8
+#pragma GCC unroll 16
+          for (int c = 0; c < RN; ++c) {
+            acc[r][c] = _mm256_fmadd_ps(BlockDot(w_abs, wv, av[c]),
+                                        _mm256_broadcast_ss(&scale[r][c][i]), acc[r][c]);
+          }
+        }
+      }
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < RM; ++r) {
-      const __m256i wv = LoadQuants(wr[r][b]);
-      const __m256i w_abs = _mm256_sign_epi8(wv, wv);  // -128 becomes 128 as u8
 #pragma GCC unroll 16
       for (int c = 0; c < RN; ++c) {
-        const __m256i pairs = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(av[c], wv));
-        const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-        acc[r][c] = _mm256_fmadd_ps(dot, _mm256_broadcast_ss(&scale[r][c][i]), acc[r][c]);
+        chain_sum[r][c] = k == 0 ? acc[r][c] : _mm256_add_ps(chain_sum[r][c], acc[r][c]);
       }
     }
   }
 #pragma GCC unroll 16
   for (int r = 0; r < RM; ++r) {
 #pragma GCC unroll 16
-    for (int c = 0; c < RN; ++c) out[c * out_stride + r] = HorizontalSum(acc[r][c]);
+    for (int c = 0; c < RN; ++c) out[c * out_stride + r] = HorizontalSum(chain_sum[r][c]);
   }
 }
-
-// Decode reads rows in chunks of this many blocks (all of a row up to 65536
-// columns), whose activation scales it converts to floats once for all the
-// tile's rows (8 KiB).
-constexpr int64_t kDecodeChunk = 2048;
 
 // Decode: the dot product of one weight row with the activation row a over
-// blocks b0 .. b0 + m - 1, a_scale[i] the float scale of a's block b0 + i
-// (zero past m, to the next multiple of kScaleGroup). The integer sums of
-// kScaleGroup blocks are gathered into one vector's lanes and scaled
-// together by their pair scales d_w * d_a. (Sums in another order than
-// MicroTile's, so a token's last bits differ between decode and prefill, as
-// on AVX-512.)
-float DecodeRow(const BlockQ8_0* row, const BlockQ8_0* a, const float* a_scale, int64_t b0,
-                int64_t m) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i0 = 0; i0 < m; i0 += kScaleGroup) {
-    const int64_t b = b0 + i0;
-    const bool full = i0 + kScaleGroup <= m;
-    const int n = full ? kScaleGroup : static_cast<int>(m - i0);
-    PrefetchAhead(row + b, kScaleGroup * sizeof(BlockQ8_0));
-    __m256i dot[kScaleGroup];
-#pragma GCC unroll 8
-    for (int i = 0; i < kScaleGroup; ++i) {
-      dot[i] = _mm256_setzero_si256();
-      if (!full && i >= n) continue;
-      const __m256i w = LoadQuants(row[b + i]);
-      const __m256i pairs =
-          _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(LoadQuants(a[b + i]), w));
-      dot[i] = _mm256_madd_epi16(pairs, ones);
+// nb blocks, both chains side by side (MicroTile's terms in the same order),
+// prefetching kStreamPrefetchAhead on.
+float DecodeRow(int64_t nb, const BlockQ8_0* row, const BlockQ8_0* a) {
+  __m256 acc[kChains] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  alignas(32) float scale[kChains][kScaleGroup / kChains];  // d_w * d_a, block b0 + k + 2i
+  for (int64_t b0 = 0; b0 < nb; b0 += kScaleGroup) {
+    const int m = static_cast<int>(std::min<int64_t>(kScaleGroup, nb - b0));
+    PrefetchAhead(row + b0, kScaleGroup * sizeof(BlockQ8_0));
+#pragma GCC unroll 2
+    for (int k = 0; k < kChains; ++k) {
+      _mm256_store_ps(scale[k],
+                      _mm256_mul_ps(ChainScales(row, b0, m, k), ChainScales(a, b0, m, k)));
     }
-    const __m256 w_scale = full ? Q8_0Scales<kScaleGroup>(row, b, n) : Q8_0Scales<0>(row, b, n);
-    const __m256 pair_scale = _mm256_mul_ps(w_scale, _mm256_load_ps(a_scale + i0));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LaneSums(dot)), pair_scale, acc);
-  }
-  return HorizontalSum(acc);
-}
-
-// Decode of nr rows from w: row after row, one stream (the rows lie end to
-// end), a chunk of kDecodeChunk blocks at a time.
-void DecodeRows(int64_t nb, const unsigned char* w, size_t w_stride, int nr, const BlockQ8_0* a,
-                float* out) {
-  alignas(32) float a_scale[kDecodeChunk];
-  std::fill_n(out, nr, 0.0f);
-  for (int64_t b0 = 0; b0 < nb; b0 += kDecodeChunk) {
-    const int64_t m = std::min(kDecodeChunk, nb - b0);
-    for (int64_t i = 0; i < m; i += kScaleGroup) {
-      const __m256 s = i + kScaleGroup <= m ? Q8_0Scales<kScaleGroup>(a, b0 + i, kScaleGroup)
-                                            : Q8_0Scales<0>(a, b0 + i, static_cast<int>(m - i));
-      _mm256_store_ps(a_scale + i, s);
-    }
-    for (int r = 0; r < nr; ++r) {
-      out[r] += DecodeRow(reinterpret_cast<const BlockQ8_0*>(w + r * w_stride), a, a_scale, b0, m);
+#pragma GCC unroll 16
+    for (int j = 0; j < kScaleGroup; ++j) {
+      if (j >= m) break;
+      const int k = j % kChains, i = j / kChains;
+      const __m256i wv = LoadQuants(row[b0 + j]);
+      acc[k] = _mm256_fmadd_ps(BlockDot(_mm256_sign_epi8(wv, wv), wv, LoadQuants(a[b0 + j])),
+                               _mm256_broadcast_ss(&scale[k][i]), acc[k]);
     }
   }
+  return HorizontalSum(_mm256_add_ps(acc[0], acc[1]));
 }
 
 using MicroTileFn = void (*)(int64_t, const unsigned char*, size_t, const unsigned char*, size_t,
@@ -215,9 +216,12 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
           int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
   const auto* ab = static_cast<const unsigned char*>(a);
-  if (nc == 1) {
-    DecodeRows(cols / kQ8_0BlockSize, wb, w_stride, nr, reinterpret_cast<const BlockQ8_0*>(ab),
-               out);
+  if (nc == 1) {  // row after row: one stream (the rows lie end to end)
+    const auto* act = reinterpret_cast<const BlockQ8_0*>(ab);
+    for (int r = 0; r < nr; ++r) {
+      out[r] = DecodeRow(cols / kQ8_0BlockSize,
+                         reinterpret_cast<const BlockQ8_0*>(wb + r * w_stride), act);
+    }
     return;
   }
   for (int r0 = 0; r0 < nr; r0 += kMicroRows) {

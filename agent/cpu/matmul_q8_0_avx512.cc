@@ -110,6 +110,17 @@ void ConvertActivations(const float* x, int64_t cols, void* out) {
 // one vector multiply, and whose integer sums are scaled by one FMA.
 constexpr int kScaleGroup = 8;
 
+// The sums of the eight lanes of each of d[0..7], in lanes 0..7.
+inline __m256i LaneSums(const __m256i d[8]) {
+  const __m256i h0123 =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
+  const __m256i h4567 =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(d[4], d[5]), _mm256_hadd_epi32(d[6], d[7]));
+  // Lane i of each 128-bit half now holds half of the sum of d[i] (d[4 + i]).
+  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
+}
+
 // Decode on rows: the dot product of one weight row with the activation row
 // a, over nb blocks. vpdpbusd takes |w| (unsigned) and a with w's sign; the
 // integer sums of 8 blocks are gathered into one vector's lanes and scaled

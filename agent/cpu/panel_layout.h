@@ -1,7 +1,7 @@
 // The CPU backend's own weight layout for kernels whose vector lanes are
 // weight rows (WeightLayout::kPanels16).
 //
-// Such a kernel (Q2_K and F16 on AVX2 and AVX-512, Q4_K and Q8_0 on AVX-512) reads 16 rows
+// Such a kernel (Q2_K, Q4_K and F16 on AVX2 and AVX-512, Q8_0 on AVX-512) reads 16 rows
 // side by side and, from GGUF rows, would transpose them on each pass (for
 // Q2_K decode, about a third of its instructions) or reduce each dot product
 // across its lanes (F16 prefill). The backend therefore repacks those

@@ -36,26 +36,15 @@ inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// The sums of the eight lanes of each of d[0..7], in lanes 0..7.
-inline __m256i LaneSums(const __m256i d[8]) {
-  const __m256i h0123 =
-      _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
-  const __m256i h4567 =
-      _mm256_hadd_epi32(_mm256_hadd_epi32(d[4], d[5]), _mm256_hadd_epi32(d[6], d[7]));
-  // Lane i of each 128-bit half now holds half of the sum of d[i] (d[4 + i]).
-  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
-}
-
-// The f16 scales (member d) of blocks b0 .. b0 + m - 1 of a row of Q8_0
-// blocks (m <= 8) as floats, zero past m; M is m where it is known when
-// compiling (0 where not). Built in general registers, which the vector
-// units do not need.
+// The f16 scales (member d) of blocks b0, b0 + stride, ..., the first m
+// (m <= 8), of a row of Q8_0 blocks as floats, zero past m; M is m where it
+// is known when compiling (0 where not). Built in general registers, which
+// the vector units do not need.
 template <int M, class Block>
-inline __m256 Q8_0Scales(const Block* row, int64_t b0, int m) {
+inline __m256 Q8_0Scales(const Block* row, int64_t b0, int m, int stride = 1) {
   uint64_t bits[2] = {0, 0};
   for (int i = 0; i < (M > 0 ? M : m); ++i) {
-    bits[i / 4] |= uint64_t{row[b0 + i].d} << (16 * (i % 4));
+    bits[i / 4] |= uint64_t{row[b0 + i * stride].d} << (16 * (i % 4));
   }
   return _mm256_cvtph_ps(
       _mm_set_epi64x(static_cast<int64_t>(bits[1]), static_cast<int64_t>(bits[0])));

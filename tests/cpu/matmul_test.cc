@@ -139,13 +139,33 @@ TEST(KernelEdgeTest, Q8_0WeightsOfMinus128) {
   }
 }
 
-// Q8_0 decode scales its blocks 8 at a time and reads rows in chunks of 2048
-// blocks: block counts that are not a multiple of 8, and rows wider than a
-// chunk, against the scalar kernel.
+// Q8_0 decode scales its blocks in groups (8 on AVX-512, 16 on AVX2, in two
+// chains of 8): block counts that are not a multiple of either, and long
+// rows, against the scalar kernel.
 TEST(KernelEdgeTest, Q8_0DecodeTakesAnyBlockCount) {
-  for (int64_t blocks : {1, 3, 8, 13, 2048, 2061}) {
+  for (int64_t blocks : {1, 3, 8, 13, 17, 2048, 2061}) {
     const Problem p = MakeProblem(Format::kQ8_0, 5, 32 * blocks, 1, 500 + blocks);
     ExpectQ8_0KernelsMatchScalar(p, "blocks=" + std::to_string(blocks));
+  }
+}
+
+// AVX2 Q8_0 on rows decodes a token (one activation row, one stream, both
+// chains side by side) and computes it in a prefill tile (the chains one
+// after the other) to the same bits, as speculative decoding needs: the
+// target's verification of drafted tokens must give what decoding them one
+// at a time gives.
+TEST(KernelEdgeTest, Avx2Q8_0DecodeGivesPrefillsBits) {
+  const MatMulKernel* k = FindMatMulKernel(Format::kQ8_0, Isa::kAvx2);
+  if (k == nullptr || !IsaSupported(Isa::kAvx2)) GTEST_SKIP() << "no AVX2 Q8_0 kernel here";
+  const uint32_t seed = std::random_device{}();
+  for (int64_t blocks : {1, 2, 3, 15, 16, 17, 33, 130}) {
+    Problem p = MakeProblem(Format::kQ8_0, 13, 32 * blocks, 2, seed + blocks);
+    const std::vector<float> batch = RunKernel(*k, p);  // tiles of both tokens
+    p.n = 1;
+    const std::vector<float> alone = RunKernel(*k, p);  // the first token decoded
+    for (int64_t r = 0; r < p.rows; ++r) {
+      EXPECT_EQ(alone[r], batch[r]) << "blocks=" << blocks << " row=" << r << " seed=" << seed;
+    }
   }
 }
 
