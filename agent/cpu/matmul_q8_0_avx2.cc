@@ -13,12 +13,12 @@
 // Prefill: micro-tiles of kMicroRows x kMicroCols pairs, all accumulators in
 // ymm registers; a kernel tile is three micro-tiles stacked. Decode (one
 // activation row) reads a tile's rows one after another, as one stream (the
-// rows of a matrix lie end to end), with a micro-tile's arithmetic on one
-// row, prefetching kStreamPrefetchAhead on where kStreamPrefetch. It
+// rows of a matrix lie end to end), with a micro-tile's terms on one row
+// (DecodeRow), prefetching kStreamPrefetchAhead on where kStreamPrefetch. It
 // used to read the 12 rows of a tile side by side, 12 streams, each block
 // prefetching its share of the next tile (Zen 4, 2 threads, 14336 x 4096:
-// 27.2-28.7 GB/s), which on Zen 5 read 67-71% of the probe end to end with
-// the host fast, where one stream reads 81-83% (docs/performance.md, "The
+// 27.2-28.7 GB/s), which on Zen 5 read 66-71% of the probe end to end with
+// the host fast, where one stream reads 82-88% (docs/performance.md, "The
 // AVX2 kernels on this machine").
 #include <immintrin.h>
 
