@@ -127,23 +127,7 @@ inline __attribute__((always_inline)) void UnpackScales(const __m256i v[4], Scal
 struct RowSource {
   const unsigned char* const* rows;  // kRows of them
   void HeaderOf(int64_t b, int h, __m256i v[4]) const {
-    // z[g] holds the header bytes of rows g and 4 + g in its 128-bit lanes,
-    // so that an in-lane 4 x 4 transpose leaves row r in lane r.
-    const size_t block = b * sizeof(BlockQ4_K);
-    const unsigned char* const* half_rows = rows + kHalfRows * h;
-    __m256i z[4];
-    for (int g = 0; g < 4; ++g) {
-      z[g] = _mm256_inserti128_si256(_mm256_castsi128_si256(Load128(half_rows[g] + block)),
-                                     Load128(half_rows[4 + g] + block), 1);
-    }
-    const __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]);
-    const __m256i t1 = _mm256_unpackhi_epi32(z[0], z[1]);
-    const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]);
-    const __m256i t3 = _mm256_unpackhi_epi32(z[2], z[3]);
-    v[0] = _mm256_unpacklo_epi64(t0, t2);
-    v[1] = _mm256_unpackhi_epi64(t0, t2);
-    v[2] = _mm256_unpacklo_epi64(t1, t3);
-    v[3] = _mm256_unpackhi_epi64(t1, t3);
+    LoadTransposed4(rows + kHalfRows * h, b * sizeof(BlockQ4_K), v);
   }
   void QuantsOf(int64_t b, int h, int c, __m256i v[8]) const {
     const size_t at = b * sizeof(BlockQ4_K) + kQsOffset + 32 * c;

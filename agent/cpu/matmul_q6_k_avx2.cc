@@ -72,26 +72,6 @@ inline void Load8x8(const unsigned char* const rows[kHalfRows], size_t offset, _
   Transpose8x8(v);
 }
 
-// Loads the 16 bytes at byte `offset` of rows[0..7] transposed: v[k] holds
-// dword k of them. z[g] holds rows g and 4 + g in its 128-bit lanes, so that
-// an in-lane 4 x 4 transpose leaves row r in lane r.
-inline void LoadTransposed4(const unsigned char* const rows[kHalfRows], size_t offset,
-                            __m256i v[4]) {
-  __m256i z[4];
-  for (int g = 0; g < 4; ++g) {
-    z[g] = _mm256_inserti128_si256(_mm256_castsi128_si256(Load128(rows[g] + offset)),
-                                   Load128(rows[4 + g] + offset), 1);
-  }
-  const __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]);
-  const __m256i t1 = _mm256_unpackhi_epi32(z[0], z[1]);
-  const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]);
-  const __m256i t3 = _mm256_unpackhi_epi32(z[2], z[3]);
-  v[0] = _mm256_unpacklo_epi64(t0, t2);
-  v[1] = _mm256_unpackhi_epi64(t0, t2);
-  v[2] = _mm256_unpacklo_epi64(t1, t3);
-  v[3] = _mm256_unpackhi_epi64(t1, t3);
-}
-
 // vpshufb pattern that puts, in each dword, byte b0 of that dword into the
 // high byte of the low i16 and byte b1 into the high byte of the high i16,
 // with zero low bytes: an arithmetic shift right by 8 then sign-extends them.
