@@ -26,7 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <iterator>
+#include <type_traits>
 
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/matmul_kernel.h"
@@ -115,19 +115,12 @@ struct RowSource {
     UnpackScales(v, h, s);
   }
   void LoadQuants(int h, int c, __m256i v[8]) const {
-    for (int r = 0; r < kHalfRows; ++r) {
-      v[r] = _mm256_loadu_si256(
-          reinterpret_cast<const __m256i*>(rows[kHalfRows * h + r] + block + kQsOffset + 32 * c));
-    }
-    Transpose8x8(v);
+    Load8x8(rows + kHalfRows * h, block + kQsOffset + 32 * c, v);
   }
 };
 // - A panel block (panel_layout.h): each vector loaded as it lies.
 struct PanelSource {
   const unsigned char* panel;
-  static __m256i Load256(const unsigned char* p) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  }
   void LoadScales(int h, Scales* s) const {
     s->d[h] = _mm256_cvtph_ps(Load128(panel + kQ2_KPanelD + 16 * h));
     s->dmin[h] = _mm256_cvtph_ps(Load128(panel + kQ2_KPanelDmin + 16 * h));
@@ -263,15 +256,14 @@ void Block(const Source& source, const unsigned char* act, size_t a_stride, int 
 // at d512, host slow: 71-73% of the probe with the next panel prefetched,
 // 82-83% this way).
 template <class SourceOf>
-void SourceTile(SourceOf source_of, bool panels, int64_t cols, const unsigned char* wb,
-                size_t w_stride, int nr, const unsigned char* ab, size_t a_stride, int nc,
-                float* out, size_t out_stride) {
+void SourceTile(SourceOf source_of, int64_t cols, const unsigned char* wb, size_t w_stride, int nr,
+                const unsigned char* ab, size_t a_stride, int nc, float* out, size_t out_stride) {
   alignas(32) float acc[kTileCols * kRows];  // [token][row], tokens < nc
   std::fill_n(acc, kRows * nc, 0.0f);
   Panel panel;
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {
-    if (panels) {  // one stream
+    if constexpr (std::is_same_v<decltype(source_of(b)), PanelSource>) {  // one stream
       PrefetchAhead(wb + b * kRows * sizeof(BlockQ2_K), kRows * sizeof(BlockQ2_K));
     } else {  // the next tile's 16 rows
       PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b,
@@ -293,8 +285,7 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
       [&](int64_t b) {
         return RowSource{rows, b * sizeof(BlockQ2_K)};
       },
-      false, cols, wb, w_stride, nr, static_cast<const unsigned char*>(a), a_stride, nc, out,
-      out_stride);
+      cols, wb, w_stride, nr, static_cast<const unsigned char*>(a), a_stride, nc, out, out_stride);
 }
 
 // The same on 16 rows repacked as a panel (panel_layout.h): w points at the
@@ -302,8 +293,8 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
 void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
                int nc, float* out, size_t out_stride) {
   const auto* wb = static_cast<const unsigned char*>(w);
-  SourceTile([&](int64_t b) { return PanelSource{wb + b * kRows * sizeof(BlockQ2_K)}; }, true, cols,
-             wb, w_stride, nr, static_cast<const unsigned char*>(a), a_stride, nc, out, out_stride);
+  SourceTile([&](int64_t b) { return PanelSource{wb + b * kRows * sizeof(BlockQ2_K)}; }, cols, wb,
+             w_stride, nr, static_cast<const unsigned char*>(a), a_stride, nc, out, out_stride);
 }
 
 }  // namespace

@@ -32,7 +32,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <iterator>
 #include <type_traits>
 
 #include "agent/cpu/activation_layout.h"
@@ -68,9 +67,6 @@ struct Panel {
 };
 
 inline __m256i Broadcast32(const unsigned char* p) { return _mm256_set1_epi32(Load32(p)); }
-inline __m256i Load256(const unsigned char* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
 
 // vpshufb pattern that puts, in each dword, byte b0 of that dword zero-extended
 // into the low i16 and byte b1 zero-extended into the high i16.
@@ -130,11 +126,7 @@ struct RowSource {
     LoadTransposed4(rows + kHalfRows * h, b * sizeof(BlockQ4_K), v);
   }
   void QuantsOf(int64_t b, int h, int c, __m256i v[8]) const {
-    const size_t at = b * sizeof(BlockQ4_K) + kQsOffset + 32 * c;
-    for (int r = 0; r < kHalfRows; ++r) {
-      v[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[kHalfRows * h + r] + at));
-    }
-    Transpose8x8(v);
+    Load8x8(rows + kHalfRows * h, b * sizeof(BlockQ4_K) + kQsOffset + 32 * c, v);
   }
 };
 // - A panel (panel_layout.h; the AVX-512 kernel's too): loaded as they lie,

@@ -24,7 +24,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <iterator>
 
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/matmul_kernel.h"
@@ -62,15 +61,6 @@ struct Panel {
 };
 
 inline __m256i Broadcast32(const unsigned char* p) { return _mm256_set1_epi32(Load32(p)); }
-
-// Loads the 32 bytes at byte `offset` of rows[0..7] transposed: v[k] holds
-// dword k of each row.
-inline void Load8x8(const unsigned char* const rows[kHalfRows], size_t offset, __m256i v[8]) {
-  for (int r = 0; r < kHalfRows; ++r) {
-    v[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r] + offset));
-  }
-  Transpose8x8(v);
-}
 
 // vpshufb pattern that puts, in each dword, byte b0 of that dword into the
 // high byte of the low i16 and byte b1 into the high byte of the high i16,

@@ -53,6 +53,9 @@ inline __m256 Q8_0Scales(const Block* row, int64_t b0, int m, int stride = 1) {
 inline __m128i Load128(const unsigned char* p) {
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
 }
+inline __m256i Load256(const unsigned char* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
 
 // Adds i16 (i32) lanes. The empty asm keeps the compiler from reassociating a
 // chain of these into "all terms first, then a tree of adds", which spills.
@@ -88,6 +91,13 @@ inline void Transpose8x8(__m256i v[8]) {
     t[4 + k] = _mm256_permute2x128_si256(v[k], v[4 + k], 0x31);
   }
   for (int i = 0; i < 8; ++i) v[i] = t[i];
+}
+
+// Loads the 32 bytes at byte `offset` of rows[0..7] transposed: v[k] holds
+// dword k of each row.
+inline void Load8x8(const unsigned char* const rows[8], size_t offset, __m256i v[8]) {
+  for (int r = 0; r < 8; ++r) v[r] = Load256(rows[r] + offset);
+  Transpose8x8(v);
 }
 
 // Loads the 16 bytes at byte `offset` of rows[0..7] transposed: v[k] holds
