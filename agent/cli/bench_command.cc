@@ -222,7 +222,7 @@ void AddBenchCommand(CLI::App& app, std::function<int()>& run) {
       ->check(CLI::Range(1, 1000));
   cmd->add_option("--backend", o->backend, "Backend: auto, cpu");
   cmd->add_option("-t,--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--isa", o->isa, "CPU kernels: scalar, avx2, avx512 (default: best)");
+  cmd->add_option("--isa", o->isa, "CPU kernels: scalar, avx2, avxvnni, avx512 (default: best)");
   cmd->add_option("--seed", o->seed, "Seed of synthesized weights and prompts");
   cmd->callback([o, &run] { run = [o] { return RunBench(*o); }; });
 }

@@ -215,7 +215,7 @@ void AddRunCommand(CLI::App& app, std::function<int()>& run) {
                   "Suite: v1 (the leaderboard basket), quick, or a .textproto file");
   cmd->add_option("--backend", o->backend, "Backend: auto, cpu (and cuda when built)");
   cmd->add_option("-t,--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--isa", o->isa, "CPU kernels: scalar, avx2, avx512 (default: best)");
+  cmd->add_option("--isa", o->isa, "CPU kernels: scalar, avx2, avxvnni, avx512 (default: best)");
   cmd->add_option("--format", o->formats,
                   "Run only these formats, comma separated (others: not run)");
   cmd->add_option("--workload", o->workloads, "Run only these workloads, comma separated");

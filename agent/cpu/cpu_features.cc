@@ -23,6 +23,7 @@ std::vector<Flag> DetectFlags() {
       {"avx2", __builtin_cpu_supports("avx2") != 0},
       {"fma", __builtin_cpu_supports("fma") != 0},
       {"f16c", __builtin_cpu_supports("f16c") != 0},
+      {"avxvnni", __builtin_cpu_supports("avxvnni") != 0},
       {"avx512f", __builtin_cpu_supports("avx512f") != 0},
       {"avx512bw", __builtin_cpu_supports("avx512bw") != 0},
       {"avx512vl", __builtin_cpu_supports("avx512vl") != 0},
@@ -78,6 +79,8 @@ std::string_view IsaName(Isa isa) {
       return "scalar";
     case Isa::kAvx2:
       return "avx2";
+    case Isa::kAvxVnni:
+      return "avxvnni";
     case Isa::kAvx512:
       return "avx512";
   }
@@ -91,6 +94,12 @@ bool IsaSupported(Isa isa) {
     case Isa::kAvx2:
 #ifdef AISCORE_HAVE_X86_KERNELS
       return Has("avx2") && Has("fma") && Has("f16c");
+#else
+      return false;
+#endif
+    case Isa::kAvxVnni:
+#ifdef AISCORE_HAVE_X86_KERNELS
+      return IsaSupported(Isa::kAvx2) && Has("avxvnni");
 #else
       return false;
 #endif

@@ -15,12 +15,13 @@ namespace aiscore {
 // Kernel paths, slowest first. The scalar path is portable C++ and always there.
 enum class Isa {
   kScalar,
-  kAvx2,    // AVX2 + FMA + F16C
-  kAvx512,  // AVX-512 F/BW/VL/DQ + VNNI (Zen 4, Ice Lake and later)
+  kAvx2,     // AVX2 + FMA + F16C
+  kAvxVnni,  // the same + AVX-VNNI: vpdpbusd on ymm (Intel client cores since Alder Lake, Zen 5)
+  kAvx512,   // AVX-512 F/BW/VL/DQ + VNNI (Zen 4, Ice Lake and later)
 };
-inline constexpr Isa kAllIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
+inline constexpr Isa kAllIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512};
 
-std::string_view IsaName(Isa isa);  // "scalar", "avx2", "avx512"
+std::string_view IsaName(Isa isa);  // "scalar", "avx2", "avxvnni", "avx512"
 bool IsaSupported(Isa isa);         // by this CPU (and this build)
 Isa BestIsa();                      // the fastest supported; AISCORE_ISA=name overrides
 std::vector<Isa> SupportedIsas();

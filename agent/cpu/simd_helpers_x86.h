@@ -71,6 +71,30 @@ inline __m256i AddI32(__m256i a, __m256i b) {
   return sum;
 }
 
+// The path of the AVX2 kernel file being compiled. The files listed in
+// AISCORE_AVXVNNI_SOURCES (agent/cpu/CMakeLists.txt) are built twice: for
+// AVX2, and again with -mavxvnni for Isa::kAvxVnni, where their integer dot
+// products take vpdpbusd. Each defines its kernel under the name of the
+// path it is built for.
+#ifdef __AVXVNNI__
+inline constexpr Isa kAvx2FileIsa = Isa::kAvxVnni;
+#else
+inline constexpr Isa kAvx2FileIsa = Isa::kAvx2;
+#endif
+
+// acc + the u8 x s8 products of u and s, the four of each dword summed into
+// its i32 lane: one vpdpbusd with AVX-VNNI; on AVX2 vpmaddubsw, vpmaddwd
+// and an add, exact where each adjacent pair's sum fits an i16 (vpmaddubsw
+// saturates), as the callers' ranges ensure.
+inline __m256i DotU8S8(__m256i acc, __m256i u, __m256i s) {
+#ifdef __AVXVNNI__
+  return _mm256_dpbusd_avx_epi32(acc, u, s);
+#else
+  const __m256i pairs = _mm256_maddubs_epi16(u, s);
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+#endif
+}
+
 // Transposes 8 vectors of 8 dwords: afterwards v[k] holds element k of each
 // input, input i in lane i.
 inline void Transpose8x8(__m256i v[8]) {

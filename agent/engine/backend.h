@@ -63,7 +63,7 @@ class DeviceTimer {
 
 // How a backend runs, for results: empty/0 where it does not apply.
 struct BackendDetails {
-  std::string kernels;       // CPU kernel path: "scalar", "avx2", "avx512"
+  std::string kernels;       // CPU kernel path: "scalar", "avx2", "avxvnni", "avx512"
   int threads = 0;           // CPU threads
   bool host_memory = false;  // device memory is the host's: loaded weights count against both
   bool synthesizes_weights = false;  // SynthesizeOnDevice makes synthetic models in device memory

@@ -26,8 +26,8 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateCpu(const BackendOptions& options
       }
     }
     if (!found) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown ISA '", options.isa, "': expected scalar, avx2 or avx512"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown ISA '", options.isa, "': expected scalar, avx2, avxvnni or avx512"));
     }
   }
   return std::make_unique<CpuBackend>(options.threads, isa);

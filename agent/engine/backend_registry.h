@@ -15,7 +15,7 @@ namespace aiscore {
 
 struct BackendOptions {
   int threads = 0;  // CPU threads; 0 = one per online CPU
-  std::string isa;  // CPU kernel path ("scalar", "avx2", "avx512"); empty = best
+  std::string isa;  // CPU kernel path ("scalar", "avx2", "avxvnni", "avx512"); empty = best
   int device = 0;   // GPU index
 };
 

@@ -54,6 +54,7 @@
 #include "agent/cpu/matmul_kernel.h"
 #include "agent/cpu/panel_layout.h"
 #include "agent/cpu/thread_pool.h"
+#include "agent/cpu/vec_kernels.h"
 #include "agent/engine/host_memory.h"
 #include "agent/engine/model_config.h"
 #include "agent/engine/weight_tensor.h"
@@ -304,7 +305,8 @@ void RegisterAll() {
     const std::string f(FormatName(format));
     for (Isa isa : SupportedIsas()) {
       const MatMulKernel* k = FindMatMulKernel(format, isa);
-      const bool panels = k != nullptr && k->panel_tile != nullptr;
+      if (k == nullptr) continue;  // this format runs a lower ISA's kernel there
+      const bool panels = k->panel_tile != nullptr;
       for (WeightLayout layout : {WeightLayout::kRows, WeightLayout::kPanels16}) {
         if (layout != WeightLayout::kRows) {  // the kernel's own
           if (!panels) continue;
@@ -345,6 +347,7 @@ void RegisterAll() {
     }
   }
   for (Isa isa : SupportedIsas()) {
+    if (BestVecKernels(isa).isa != isa) continue;  // a lower ISA's attention
     for (int64_t context : {512, 8192}) {
       const std::string name = "BM_DecodeAttention/" + std::string(IsaName(isa)) + "/ctx" +
                                std::to_string(context) + threads;

@@ -109,12 +109,12 @@ TEST(KernelEdgeTest, PlainFormatsTakeAnyColumnCount) {
   }
 }
 
-// The AVX2 and AVX-512 Q8_0 kernels on p, against the scalar one.
+// The SIMD Q8_0 kernels on p, against the scalar one.
 void ExpectQ8_0KernelsMatchScalar(const Problem& p, const std::string& what) {
   const std::vector<float> ref = RunKernel(*FindMatMulKernel(Format::kQ8_0, Isa::kScalar), p);
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : kAllIsas) {
     const MatMulKernel* k = FindMatMulKernel(Format::kQ8_0, isa);
-    if (k == nullptr || !IsaSupported(isa)) continue;
+    if (k == nullptr || !IsaSupported(isa) || isa == Isa::kScalar) continue;
     const std::vector<float> got = RunKernel(*k, p);
     for (size_t i = 0; i < got.size(); ++i) {
       ASSERT_NEAR(got[i], ref[i], 1e-4f * (1 + std::fabs(ref[i])))
@@ -149,22 +149,33 @@ TEST(KernelEdgeTest, Q8_0DecodeTakesAnyBlockCount) {
   }
 }
 
-// AVX2 Q8_0 on rows decodes a token (one activation row, one stream, both
-// chains side by side) and computes it in a prefill tile (the chains one
-// after the other) to the same bits, as speculative decoding needs: the
+// Every kernel on rows decodes a token (one activation row) and computes it
+// in a prefill tile to the same bits, as speculative decoding needs: the
 // target's verification of drafted tokens must give what decoding them one
-// at a time gives.
-TEST(KernelEdgeTest, Avx2Q8_0DecodeGivesPrefillsBits) {
-  const MatMulKernel* k = FindMatMulKernel(Format::kQ8_0, Isa::kAvx2);
-  if (k == nullptr || !IsaSupported(Isa::kAvx2)) GTEST_SKIP() << "no AVX2 Q8_0 kernel here";
+// at a time gives. Decode and prefill take different code in most kernels
+// (AVX2 Q8_0: one stream with both chains side by side, against the chains
+// one after the other; Q2_K on AVX-VNNI: group sums scaled, against weights
+// scaled in the panel).
+TEST_P(KernelTest, DecodeGivesPrefillsBits) {
+  const KernelCase c = GetParam();
+  if (!IsaSupported(c.isa)) GTEST_SKIP() << "this CPU lacks " << IsaName(c.isa);
+  if (c.format == Format::kQ8_0 && c.isa == Isa::kAvx512) {
+    // Its decode on rows sums 8 blocks at a time, in another order
+    // (matmul_q8_0_avx512.cc); the engine reads Q8_0 as panels, where
+    // PanelKernelTest.ATokensSumsDoNotDependOnItsNeighbours holds it.
+    GTEST_SKIP() << "AVX-512 Q8_0 decode on rows differs in the last bits, as documented";
+  }
+  const MatMulKernel& k = *FindMatMulKernel(c.format, c.isa);
+  const int64_t block =
+      c.format == Format::kQ8_0 || c.format == Format::kF16 || c.format == Format::kF32 ? 32 : 256;
   const uint32_t seed = std::random_device{}();
   for (int64_t blocks : {1, 2, 3, 15, 16, 17, 33, 130}) {
-    Problem p = MakeProblem(Format::kQ8_0, 13, 32 * blocks, 2, seed + blocks);
-    const std::vector<float> batch = RunKernel(*k, p);  // tiles of both tokens
+    Problem p = MakeProblem(c.format, 13, block * blocks, 2, seed + blocks);
+    const std::vector<float> batch = RunKernel(k, p);  // tiles of both tokens
     p.n = 1;
-    const std::vector<float> alone = RunKernel(*k, p);  // the first token decoded
+    const std::vector<float> alone = RunKernel(k, p);  // the first token decoded
     for (int64_t r = 0; r < p.rows; ++r) {
-      EXPECT_EQ(alone[r], batch[r]) << "blocks=" << blocks << " row=" << r << " seed=" << seed;
+      ASSERT_EQ(alone[r], batch[r]) << "blocks=" << blocks << " row=" << r << " seed=" << seed;
     }
   }
 }
@@ -202,9 +213,9 @@ TEST(KernelEdgeTest, KQuantBlocksOfRandomBytes) {
       const std::vector<float> ref = RunKernel(*FindMatMulKernel(c.format, Isa::kScalar), q);
       EXPECT_LE(Nmse(q.expected, ref), Limit(c.format)) << FormatName(c.format) << " seed=" << seed;
       const std::vector<double> ref64(ref.begin(), ref.end());
-      for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+      for (Isa isa : kAllIsas) {
         const MatMulKernel* k = FindMatMulKernel(c.format, isa);
-        if (k == nullptr || !IsaSupported(isa)) continue;
+        if (k == nullptr || !IsaSupported(isa) || isa == Isa::kScalar) continue;
         EXPECT_LE(Nmse(ref64, RunKernel(*k, q)), 1e-9)
             << FormatName(c.format) << " " << IsaName(isa) << " n=" << n << " seed=" << seed;
       }
