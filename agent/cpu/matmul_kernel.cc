@@ -21,6 +21,7 @@ extern const MatMulKernel kQ6_KAvx2Kernel;
 extern const MatMulKernel kQ3_KAvx2Kernel;
 extern const MatMulKernel kQ8_0AvxVnniKernel;
 extern const MatMulKernel kQ2_KAvxVnniKernel;
+extern const MatMulKernel kQ4_KAvxVnniKernel;
 extern const MatMulKernel kF32Avx512Kernel;
 extern const MatMulKernel kF16Avx512Kernel;
 extern const MatMulKernel kQ8_0Avx512Kernel;
@@ -33,13 +34,14 @@ extern const MatMulKernel kQ3_KAvx512Kernel;
 namespace {
 
 const MatMulKernel* const kKernelTable[] = {
-    &kF32ScalarKernel,  &kF16ScalarKernel,  &kQ8_0ScalarKernel,  &kQ4_KScalarKernel,
-    &kQ2_KScalarKernel, &kQ6_KScalarKernel, &kQ3_KScalarKernel,
+    &kF32ScalarKernel,   &kF16ScalarKernel,  &kQ8_0ScalarKernel,  &kQ4_KScalarKernel,
+    &kQ2_KScalarKernel,  &kQ6_KScalarKernel, &kQ3_KScalarKernel,
 #ifdef AISCORE_HAVE_X86_KERNELS
-    &kF32Avx2Kernel,    &kF16Avx2Kernel,    &kQ8_0Avx2Kernel,    &kQ4_KAvx2Kernel,
-    &kQ2_KAvx2Kernel,   &kF16Avx512Kernel,  &kQ8_0Avx512Kernel,  &kQ4_KAvx512Kernel,
-    &kQ2_KAvx512Kernel, &kQ6_KAvx2Kernel,   &kQ3_KAvx2Kernel,    &kQ6_KAvx512Kernel,
-    &kQ3_KAvx512Kernel, &kF32Avx512Kernel,  &kQ8_0AvxVnniKernel, &kQ2_KAvxVnniKernel,
+    &kF32Avx2Kernel,     &kF16Avx2Kernel,    &kQ8_0Avx2Kernel,    &kQ4_KAvx2Kernel,
+    &kQ2_KAvx2Kernel,    &kF16Avx512Kernel,  &kQ8_0Avx512Kernel,  &kQ4_KAvx512Kernel,
+    &kQ2_KAvx512Kernel,  &kQ6_KAvx2Kernel,   &kQ3_KAvx2Kernel,    &kQ6_KAvx512Kernel,
+    &kQ3_KAvx512Kernel,  &kF32Avx512Kernel,  &kQ8_0AvxVnniKernel, &kQ2_KAvxVnniKernel,
+    &kQ4_KAvxVnniKernel,
 #endif
 };
 

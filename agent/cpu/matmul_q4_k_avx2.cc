@@ -24,8 +24,8 @@
 // host fast, 63-64% of the probe on rows, 80-81% on panels
 // (docs/performance.md).
 //
-// This file also holds the AVX2 Q8_K activation converter that the Q4_K and
-// Q2_K kernels of both x86 ISAs share.
+// Built again for AVX-VNNI, vpdpbusd sums a sub-block's products straight
+// into int32 and vpmulld scales them (DotPanelSums).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -182,15 +182,11 @@ inline void Finish(const Scales& s, int h, __m256i sum, const int32_t* bs8,
   _mm256_store_ps(out, _mm256_fmadd_ps(f, _mm256_set1_ps(d), _mm256_load_ps(out)));
 }
 
-// Adds one super-block of K tokens to acc[token][row], from a panel. act
-// points at the super-block's Q8_K block of the first token; bs8 holds each
-// token's sub-block sums of activations as i16 pairs.
+// The i32 sums of PanelBlock (a[c]: token c's Q8_K quants) on AVX2: a
+// sub-block's 8 positions summed in i16 by vpmaddubsw, then scaled and
+// widened by vpmaddwd.
 template <int K>
-void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, const int32_t* bs8,
-                float* acc) {
-  const unsigned char* a[K];
-  for (int c = 0; c < K; ++c) a[c] = act + c * a_stride + kActQsOffset;
-  __m256i sum[K][2];
+void GroupPanelSums(const Panel& p, const unsigned char* const a[K], __m256i sum[K][2]) {
 #pragma GCC unroll 8
   for (int j = 0; j < 8; ++j) {
     __m256i part[K][2];  // i16 pairs
@@ -214,6 +210,50 @@ void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, const
         sum[c][h] = j == 0 ? scaled : AddI32(sum[c][h], scaled);
       }
     }
+  }
+}
+
+// The same with AVX-VNNI: a sub-block's products summed into i32 by
+// vpdpbusd (no i16 step), then scaled by vpmulld (a 6-bit scale times at
+// most 32 * 15 * 127 fits an i32).
+template <int K>
+void DotPanelSums(const Panel& p, const unsigned char* const a[K], __m256i sum[K][2]) {
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) {
+    __m256i part[K][2];
+    for (int c = 0; c < K; ++c) part[c][0] = part[c][1] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+#pragma GCC unroll 4
+      for (int c = 0; c < K; ++c) {
+        const __m256i x = Broadcast32(a[c] + 32 * j + 4 * i);
+        for (int h = 0; h < 2; ++h) part[c][h] = DotU8S8(part[c][h], p.q[8 * j + i][h], x);
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      const __m256i scale = _mm256_srli_epi32(p.s.sc[j][h], 16);  // (sc, sc) -> sc
+#pragma GCC unroll 4
+      for (int c = 0; c < K; ++c) {
+        const __m256i scaled = _mm256_mullo_epi32(part[c][h], scale);
+        sum[c][h] = j == 0 ? scaled : AddI32(sum[c][h], scaled);
+      }
+    }
+  }
+}
+
+// Adds one super-block of K tokens to acc[token][row], from a panel. act
+// points at the super-block's Q8_K block of the first token; bs8 holds each
+// token's sub-block sums of activations as i16 pairs.
+template <int K>
+void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, const int32_t* bs8,
+                float* acc) {
+  const unsigned char* a[K];
+  for (int c = 0; c < K; ++c) a[c] = act + c * a_stride + kActQsOffset;
+  __m256i sum[K][2];
+  if constexpr (kAvx2FileIsa == Isa::kAvxVnni) {
+    DotPanelSums<K>(p, a, sum);
+  } else {
+    GroupPanelSums<K>(p, a, sum);
   }
 #pragma GCC unroll 4
   for (int c = 0; c < K; ++c) {
@@ -325,13 +365,18 @@ void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void*
 
 }  // namespace
 
-extern const MatMulKernel kQ4_KAvx2Kernel = {.format = Format::kQ4_K,
-                                             .isa = Isa::kAvx2,
-                                             .convert_activations = ConvertActivationsQ8_KAvx2,
-                                             .activation_row_bytes = ActivationRowBytesQ8_K,
-                                             .tile = Tile,
-                                             .tile_rows = kRows,
-                                             .tile_cols = kTileCols,
-                                             .panel_tile = PanelTile};
+#ifdef __AVXVNNI__
+extern const MatMulKernel kQ4_KAvxVnniKernel = {
+#else
+extern const MatMulKernel kQ4_KAvx2Kernel = {
+#endif
+    .format = Format::kQ4_K,
+    .isa = kAvx2FileIsa,
+    .convert_activations = ConvertActivationsQ8_KAvx2,
+    .activation_row_bytes = ActivationRowBytesQ8_K,
+    .tile = Tile,
+    .tile_rows = kRows,
+    .tile_cols = kTileCols,
+    .panel_tile = PanelTile};
 
 }  // namespace aiscore
