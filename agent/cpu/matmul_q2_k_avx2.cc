@@ -345,11 +345,7 @@ void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void*
 
 }  // namespace
 
-#ifdef __AVXVNNI__
-extern const MatMulKernel kQ2_KAvxVnniKernel = {
-#else
-extern const MatMulKernel kQ2_KAvx2Kernel = {
-#endif
+extern const MatMulKernel AISCORE_AVX2_KERNEL(Q2_K) = {
     .format = Format::kQ2_K,
     .isa = kAvx2FileIsa,
     .convert_activations = ConvertActivationsQ8_KAvx2,

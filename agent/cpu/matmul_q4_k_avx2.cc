@@ -365,11 +365,7 @@ void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void*
 
 }  // namespace
 
-#ifdef __AVXVNNI__
-extern const MatMulKernel kQ4_KAvxVnniKernel = {
-#else
-extern const MatMulKernel kQ4_KAvx2Kernel = {
-#endif
+extern const MatMulKernel AISCORE_AVX2_KERNEL(Q4_K) = {
     .format = Format::kQ4_K,
     .isa = kAvx2FileIsa,
     .convert_activations = ConvertActivationsQ8_KAvx2,

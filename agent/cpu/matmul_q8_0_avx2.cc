@@ -236,11 +236,7 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
 
 }  // namespace
 
-#ifdef __AVXVNNI__
-extern const MatMulKernel kQ8_0AvxVnniKernel = {
-#else
-extern const MatMulKernel kQ8_0Avx2Kernel = {
-#endif
+extern const MatMulKernel AISCORE_AVX2_KERNEL(Q8_0) = {
     Format::kQ8_0, kAvx2FileIsa, ConvertActivations, ActivationRowBytesQ8_0,
     Tile,          kTileRows,    kTileCols};
 

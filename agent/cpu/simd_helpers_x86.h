@@ -75,11 +75,14 @@ inline __m256i AddI32(__m256i a, __m256i b) {
 // AISCORE_AVXVNNI_SOURCES (agent/cpu/CMakeLists.txt) are built twice: for
 // AVX2, and again with -mavxvnni for Isa::kAvxVnni, where their integer dot
 // products take vpdpbusd. Each defines its kernel under the name of the
-// path it is built for.
+// path it is built for: AISCORE_AVX2_KERNEL(Q8_0) is kQ8_0Avx2Kernel, or
+// kQ8_0AvxVnniKernel in the AVX-VNNI build.
 #ifdef __AVXVNNI__
 inline constexpr Isa kAvx2FileIsa = Isa::kAvxVnni;
+#define AISCORE_AVX2_KERNEL(format) k##format##AvxVnniKernel
 #else
 inline constexpr Isa kAvx2FileIsa = Isa::kAvx2;
+#define AISCORE_AVX2_KERNEL(format) k##format##Avx2Kernel
 #endif
 
 // acc + the u8 x s8 products of u and s, the four of each dword summed into
