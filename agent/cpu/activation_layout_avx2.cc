@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "agent/cpu/activation_layout.h"
+#include "agent/cpu/simd_helpers_x86.h"
 #include "agent/quant/blocks.h"
 
 namespace aiscore {
@@ -28,7 +29,6 @@ void ConvertActivationsQ8_KAvx2(const float* x, int64_t cols, void* out) {
     BlockQ8_K& block = blocks[b];
     block.d = amax / 127.0f;
     const __m256i ones8 = _mm256_set1_epi8(1);
-    const __m256i ones16 = _mm256_set1_epi16(1);
     for (int i = 0; i < kSuperBlockSize; i += 32) {
       __m256i q[4];
       for (int k = 0; k < 4; ++k) {
@@ -41,7 +41,7 @@ void ConvertActivationsQ8_KAvx2(const float* x, int64_t cols, void* out) {
       q8 = _mm256_max_epi8(q8, _mm256_set1_epi8(-127));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(block.qs + i), q8);
       // Sums of 4, then of 16: lanes 0 and 4 hold the sums of the two groups.
-      __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q8), ones16);
+      __m256i sums = DotU8S8(_mm256_setzero_si256(), ones8, q8);
       sums = _mm256_hadd_epi32(sums, sums);
       sums = _mm256_hadd_epi32(sums, sums);
       block.bsums[i / 16] = static_cast<int16_t>(_mm256_extract_epi32(sums, 0));

@@ -7,10 +7,10 @@
 // pairs into int16 (at most 2 * 128 * 127, no saturation),
 // vpmaddwd sums those into 8 int32 lanes (built again for AVX-VNNI, one
 // vpdpbusd does both: prefill 4096 x 4096 x 512 on Zen 5 takes 10% less
-// time), and one FMA adds them, scaled by
-// d_w * d_a, to the pair's float accumulator (even and odd blocks to two,
-// kChains); the pair scales come from one multiply per 8 blocks and are
-// broadcast from memory, which costs no ALU.
+// time), and one FMA adds them, scaled by d_w * d_a, to the pair's float
+// accumulator (even and odd blocks to two, kChains); the pair scales come
+// from one multiply per 8 blocks and are broadcast from memory, which costs
+// no ALU.
 //
 // Prefill: micro-tiles of kMicroRows x kMicroCols pairs, all accumulators in
 // ymm registers; a kernel tile is three micro-tiles stacked. Decode (one

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -166,8 +167,8 @@ TEST_P(KernelTest, DecodeGivesPrefillsBits) {
     GTEST_SKIP() << "AVX-512 Q8_0 decode on rows differs in the last bits, as documented";
   }
   const MatMulKernel& k = *FindMatMulKernel(c.format, c.isa);
-  const int64_t block =
-      c.format == Format::kQ8_0 || c.format == Format::kF16 || c.format == Format::kF32 ? 32 : 256;
+  // A block of the format, at least 32 columns (F32 and F16 have blocks of 1).
+  const int64_t block = std::max(Traits(c.format).block_size, 32);
   const uint32_t seed = std::random_device{}();
   for (int64_t blocks : {1, 2, 3, 15, 16, 17, 33, 130}) {
     Problem p = MakeProblem(c.format, 13, block * blocks, 2, seed + blocks);
