@@ -15,10 +15,12 @@
 // and reused over up to kTileCols tokens, and each lane ends up holding its
 // row's dot product.
 //
-// The mins term is (mins x Q8_K bsums), in int32; f32 scales are applied once
-// per super-block. Decode (one token) skips the panel and feeds each
-// unpacked vector straight into the dot products, while the next tile's rows
-// are prefetched.
+// The mins term is (mins x Q8_K bsums), in int32, the bsums paired as the
+// AVX-512 kernel pairs them (PairQ8_KBsums); f32 scales are applied once per
+// super-block. Decode (one token) skips the panel: on AVX2 each unpacked
+// vector goes straight into vpmaddubsw; on AVX-VNNI, from a panel block, each
+// bit pair is masked in place and goes into vpdpbusd, as in the AVX-512
+// kernel (PanelDecodeBlock).
 //
 // The transposes happen on GGUF rows only: CpuBackend repacks Q2_K matrices
 // into the panel layout (panel_layout.h), whose blocks hold each vector the
@@ -59,8 +61,10 @@ static_assert(offsetof(BlockQ2_K, scales) == 0 && offsetof(BlockQ2_K, dmin) == k
 
 // The scales of one super-block of 16 rows. Lane r of vector [h] is row 8h + r.
 struct Scales {
-  __m256i sc[16][2];     // [group g]: 4-bit scale as an i16 pair (sc, sc)
-  __m256i m[8][2];       // [pair i]: 4-bit mins of groups 2i, 2i+1, i16 x 2
+  __m256i sc[16][2];  // [group g]: 4-bit scale as an i16 pair (sc, sc)
+  // [pair i = 2k + j]: 4-bit mins of groups 4k + j and 4k + j + 2 as an i16
+  // pair, the order of the activations' paired bsums (PairQ8_KBsums).
+  __m256i m[8][2];
   __m256 d[2], dmin[2];  // super-block scales, f32
 };
 
@@ -96,16 +100,23 @@ inline __m256 HalvesToFloat(__m256i v, int shift) {
   return _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
 }
 
+// The nibbles at bit `shift` of bytes 0 and 2 of each dword of v, as an i16
+// pair: from a scales dword (byte j: the scale of group 4k + j in the low
+// nibble, its min in the high one), shift 8j gives the scales of groups 4k + j
+// and 4k + j + 2, shift 8j + 4 their mins (j < 2).
+inline __m256i NibblePair(__m256i v, int shift) {
+  return _mm256_and_si256(shift == 0 ? v : _mm256_srli_epi32(v, shift),
+                          _mm256_set1_epi32(0x000f000f));
+}
+
 // Fills half h of s->sc and s->m from v[k], lane r = scales dword k of row
-// 8h + r (byte b: scale and min of group 4k + b).
+// 8h + r.
 void UnpackScales(const __m256i v[4], int h, Scales* s) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   for (int k = 0; k < 4; ++k) {
     const __m256i sc = _mm256_and_si256(v[k], m4);
-    const __m256i mins = _mm256_and_si256(_mm256_srli_epi32(v[k], 4), m4);
     for (int b = 0; b < 4; ++b) s->sc[4 * k + b][h] = _mm256_shuffle_epi8(sc, BytePattern(b, b));
-    s->m[2 * k][h] = _mm256_shuffle_epi8(mins, BytePattern(0, 1));
-    s->m[2 * k + 1][h] = _mm256_shuffle_epi8(mins, BytePattern(2, 3));
+    for (int j = 0; j < 2; ++j) s->m[2 * k + j][h] = NibblePair(v[k], 8 * j + 4);
   }
 }
 
@@ -172,6 +183,17 @@ void BuildPanel(const Source& source, Panel* p) {
   }
 }
 
+// Adds d_token * (d * sum - dmin * mins) of one token to out[row], 8 rows;
+// mins = the mins . bsums of each row, act the token's Q8_K block.
+inline void FinishSums(__m256i sum, __m256i mins, __m256 d, __m256 dmin, const unsigned char* act,
+                       float* out) {
+  const __m256 f =
+      _mm256_fmsub_ps(_mm256_cvtepi32_ps(sum), d, _mm256_mul_ps(_mm256_cvtepi32_ps(mins), dmin));
+  float d_token;
+  std::memcpy(&d_token, act + offsetof(BlockQ8_K, d), sizeof(d_token));
+  _mm256_store_ps(out, _mm256_fmadd_ps(f, _mm256_set1_ps(d_token), _mm256_load_ps(out)));
+}
+
 // Adds d_token * (d * sum - dmin * mins . bsums) of one token to acc[row],
 // rows 8h..8h+7.
 inline void Finish(const Scales& s, int h, __m256i sum, const unsigned char* act, float* acc) {
@@ -180,12 +202,7 @@ inline void Finish(const Scales& s, int h, __m256i sum, const unsigned char* act
     mins = _mm256_add_epi32(
         mins, _mm256_madd_epi16(s.m[i][h], Broadcast32(act + kActBsumsOffset + 4 * i)));
   }
-  const __m256 f = _mm256_fmsub_ps(_mm256_cvtepi32_ps(sum), s.d[h],
-                                   _mm256_mul_ps(_mm256_cvtepi32_ps(mins), s.dmin[h]));
-  float d;
-  std::memcpy(&d, act + offsetof(BlockQ8_K, d), sizeof(d));
-  float* out = acc + kHalfRows * h;
-  _mm256_store_ps(out, _mm256_fmadd_ps(f, _mm256_set1_ps(d), _mm256_load_ps(out)));
+  FinishSums(sum, mins, s.d[h], s.dmin[h], act, acc + kHalfRows * h);
 }
 
 // The i32 sums of PanelBlock on an unscaled panel: each group's four
@@ -281,11 +298,77 @@ void DirectBlock(const Source& source, const unsigned char* act, float* acc) {
   }
 }
 
+#ifdef __AVXVNNI__
+// Decode on a panel block with AVX-VNNI, as the AVX-512 kernel's DecodeBlock
+// does on zmm: each bit pair of the packed quants is masked in place (q * 4^p
+// <= 192 still fits a byte; vpmaddubsw's i16 would saturate) and fed to
+// vpdpbusd, for both halves of the 16 rows at once, so that each activation
+// broadcast serves both. A group's sum, a multiple of 4^p, is scaled with the
+// group two bit pairs on by one vpdpwssd: both sums, divided by 4^p, fit an
+// i16 (|sum| <= 16 * 3 * 128) and are packed as the pair (g, g + 2), whose
+// scales lie two bytes apart in their scales dword. No Panel, no vpshufb.
+void PanelDecodeBlock(const unsigned char* panel, const unsigned char* act, float* acc) {
+  const unsigned char* a = act + kActQsOffset;
+  auto scale_dword = [panel](int k, int h) {
+    return Load256(panel + kQ2_KPanelScales + 64 * k + 32 * h);
+  };
+  __m256i sum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+#pragma GCC unroll 4
+  for (int quarter = 0; quarter < 4; ++quarter) {  // qs dwords 4 * quarter .. + 3
+    const int c = quarter / 2, l0 = 4 * (quarter % 2);
+    __m256i group[2][4];  // [half][pair]: groups 8c + 2 * pair + quarter % 2
+    for (int h = 0; h < 2; ++h) {
+      for (int pair = 0; pair < 4; ++pair) group[h][pair] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 4
+    for (int l = l0; l < l0 + 4; ++l) {
+      __m256i v[2];
+      for (int h = 0; h < 2; ++h) v[h] = Load256(panel + kQ2_KPanelQs + 64 * (8 * c + l) + 32 * h);
+#pragma GCC unroll 4
+      for (int pair = 0; pair < 4; ++pair) {
+        const __m256i mask = _mm256_set1_epi8(static_cast<char>(3 << (2 * pair)));
+        const __m256i x = Broadcast32(a + 4 * (32 * c + 8 * pair + l));
+        for (int h = 0; h < 2; ++h) {
+          group[h][pair] = DotU8S8(group[h][pair], _mm256_and_si256(v[h], mask), x);
+        }
+      }
+    }
+#pragma GCC unroll 2
+    for (int k = 0; k < 2; ++k) {  // bit pairs 2k and 2k + 1: groups g and g + 2
+      const int g = 8 * c + 4 * k + quarter % 2;
+      for (int h = 0; h < 2; ++h) {
+        const __m256i lo = k == 0 ? group[h][0] : _mm256_srai_epi32(group[h][2], 4);
+        // 4^(2k + 1) * sum shifted left by 16 - 2 (2k + 1): the sum in the high i16.
+        const __m256i hi = _mm256_slli_epi32(group[h][2 * k + 1], 14 - 4 * k);
+        const __m256i sums = _mm256_blend_epi16(lo, hi, 0xaa);
+        sum[h] =
+            _mm256_dpwssd_avx_epi32(sum[h], sums, NibblePair(scale_dword(g / 4, h), 8 * (g % 4)));
+      }
+    }
+  }
+  for (int h = 0; h < 2; ++h) {
+    __m256i mins = _mm256_setzero_si256();
+    for (int i = 0; i < 8; ++i) {
+      mins = _mm256_dpwssd_avx_epi32(mins, NibblePair(scale_dword(i / 2, h), 8 * (i % 2) + 4),
+                                     Broadcast32(act + kActBsumsOffset + 4 * i));
+    }
+    FinishSums(sum[h], mins, _mm256_cvtph_ps(Load128(panel + kQ2_KPanelD + 16 * h)),
+               _mm256_cvtph_ps(Load128(panel + kQ2_KPanelDmin + 16 * h)), act, acc + kHalfRows * h);
+  }
+}
+#endif
+
 // Adds one super-block of nc tokens to acc[token][row].
 template <class Source>
 void Block(const Source& source, const unsigned char* act, size_t a_stride, int nc, Panel* panel,
            float* acc) {
   if (nc == 1) {
+#ifdef __AVXVNNI__
+    if constexpr (std::is_same_v<Source, PanelSource>) {
+      PanelDecodeBlock(source.panel, act, acc);
+      return;
+    }
+#endif
     DirectBlock(source, act, acc);
     return;
   }
@@ -343,12 +426,17 @@ void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void*
              w_stride, nr, static_cast<const unsigned char*>(a), a_stride, nc, out, out_stride);
 }
 
+void ConvertActivations(const float* x, int64_t cols, void* out) {
+  ConvertActivationsQ8_KAvx2(x, cols, out);
+  PairQ8_KBsums(out, cols);
+}
+
 }  // namespace
 
 extern const MatMulKernel AISCORE_AVX2_KERNEL(Q2_K) = {
     .format = Format::kQ2_K,
     .isa = kAvx2FileIsa,
-    .convert_activations = ConvertActivationsQ8_KAvx2,
+    .convert_activations = ConvertActivations,
     .activation_row_bytes = ActivationRowBytesQ8_K,
     .tile = Tile,
     .tile_rows = kRows,

@@ -8,7 +8,12 @@
 //     bytes_per_second = weight bytes read per second.
 //   BM_DecodeCached/<format>/<isa>/2048x4096/threads:T   the same on one
 //     matrix read over and over from the caches (L3 on Zen 4; 2.7 to 16 MiB):
-//     the kernel's own ceiling, which decode meets when memory is faster.
+//     the kernel's ceiling from L3 (on Zen 5, 2.7 MiB of Q2_K read 64-66
+//     GiB/s on one core where the same kernel reads 69-70 from L2).
+//   BM_DecodeL2/<format>/<isa>/<rows>x4096/threads:T   the same on about 512
+//     KiB of whole 32-row tiles, which one core's L2 holds: the kernel's own
+//     ceiling, its arithmetic. Meant for --threads=1 (on two threads the
+//     split of so few tiles costs more than it shares).
 //   BM_Prefill/<format>/<isa>/<rows>x<cols>x512/threads:T   Y = X W^T, n = 512;
 //     shapes 4096x4096 (attention), 14336x4096 and 4096x14336 (FFN).
 //     Compute-bound; flop_per_second counts 2 * rows * cols * n per run,
@@ -65,6 +70,7 @@ namespace aiscore {
 namespace {
 
 constexpr size_t kDecodeWorkingSetBytes = size_t{512} << 20;
+constexpr int64_t kL2MatrixBytes = int64_t{512} << 10;  // BM_DecodeL2
 constexpr int64_t kPrefillTokens = 512;
 // Distinct random rows quantized per matrix set; the rest are copies.
 constexpr int64_t kSeedRows = 16;
@@ -329,6 +335,15 @@ void RegisterAll() {
         }
         const std::string cached = "BM_DecodeCached/" + f + "/" + i + "/2048x4096" + threads;
         benchmark::RegisterBenchmark(cached.c_str(), BM_Decode, format, isa, layout, 2048, 4096,
+                                     true)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+        // About 512 KiB of rows in whole tiles: each core's L2 holds them.
+        const int64_t l2_rows =
+            std::max<int64_t>(32, kL2MatrixBytes / RowBytes(format, 4096) / 32 * 32);
+        const std::string l2 =
+            "BM_DecodeL2/" + f + "/" + i + "/" + std::to_string(l2_rows) + "x4096" + threads;
+        benchmark::RegisterBenchmark(l2.c_str(), BM_Decode, format, isa, layout, l2_rows, 4096,
                                      true)
             ->UseRealTime()
             ->Unit(benchmark::kMicrosecond);
