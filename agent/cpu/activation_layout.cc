@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "agent/quant/blocks.h"
+#include "agent/quant/fp16.h"
 #include "agent/quant/reference.h"
 
 namespace aiscore {
@@ -22,6 +23,34 @@ void ConvertActivationsQ8_K(const float* x, int64_t cols, void* out) {
   QuantizeRowQ8_K(x, static_cast<BlockQ8_K*>(out), cols);
 }
 size_t ActivationRowBytesQ8_K(int64_t cols) { return cols / kSuperBlockSize * sizeof(BlockQ8_K); }
+
+size_t Q8_0OffsetScalesAt(int64_t nb) { return (nb * sizeof(BlockQ8_0) + 3) / 4 * 4; }
+size_t Q8_0OffsetSharesAt(int64_t nb) { return Q8_0OffsetScalesAt(nb) + nb * sizeof(float); }
+size_t ActivationRowBytesQ8_0Offset(int64_t cols) {
+  const int64_t nb = cols / kQ8_0BlockSize;
+  return Q8_0OffsetSharesAt(nb) + nb * sizeof(int32_t);
+}
+
+Q8_0OffsetRow Q8_0OffsetRowAt(const void* row, int64_t nb) {
+  const auto* a = static_cast<const unsigned char*>(row);
+  return {reinterpret_cast<const BlockQ8_0*>(a),
+          reinterpret_cast<const float*>(a + Q8_0OffsetScalesAt(nb)),
+          reinterpret_cast<const int32_t*>(a + Q8_0OffsetSharesAt(nb))};
+}
+
+void AddQ8_0OffsetShares(void* row, int64_t cols) {
+  const int64_t nb = cols / kQ8_0BlockSize;
+  auto* a = static_cast<unsigned char*>(row);
+  const auto* blocks = reinterpret_cast<const BlockQ8_0*>(a);
+  for (int64_t b = 0; b < nb; ++b) {
+    const float scale = Fp16ToFp32(blocks[b].d);
+    int32_t sum = 0;
+    for (int8_t q : blocks[b].qs) sum += q;
+    const int32_t share = 128 * sum;
+    std::memcpy(a + Q8_0OffsetScalesAt(nb) + b * sizeof(float), &scale, sizeof(scale));
+    std::memcpy(a + Q8_0OffsetSharesAt(nb) + b * sizeof(int32_t), &share, sizeof(share));
+  }
+}
 
 void PairQ8_KBsums(void* row, int64_t cols) {
   auto* blocks = static_cast<BlockQ8_K*>(row);

@@ -79,8 +79,6 @@ struct Panel {
   Scales s;
 };
 
-inline __m256i Broadcast32(const unsigned char* p) { return _mm256_set1_epi32(Load32(p)); }
-
 // vpshufb pattern that puts, in each dword, byte b0 of that dword zero-extended
 // into the low i16 and byte b1 zero-extended into the high i16.
 inline __m256i BytePattern(int b0, int b1) {
@@ -197,10 +195,10 @@ inline void FinishSums(__m256i sum, __m256i mins, __m256 d, __m256 dmin, const u
 // Adds d_token * (d * sum - dmin * mins . bsums) of one token to acc[row],
 // rows 8h..8h+7.
 inline void Finish(const Scales& s, int h, __m256i sum, const unsigned char* act, float* acc) {
-  __m256i mins = _mm256_madd_epi16(s.m[0][h], Broadcast32(act + kActBsumsOffset));
+  __m256i mins = _mm256_madd_epi16(s.m[0][h], Broadcast32x8(act + kActBsumsOffset));
   for (int i = 1; i < 8; ++i) {
     mins = _mm256_add_epi32(
-        mins, _mm256_madd_epi16(s.m[i][h], Broadcast32(act + kActBsumsOffset + 4 * i)));
+        mins, _mm256_madd_epi16(s.m[i][h], Broadcast32x8(act + kActBsumsOffset + 4 * i)));
   }
   FinishSums(sum, mins, s.d[h], s.dmin[h], act, acc + kHalfRows * h);
 }
@@ -218,7 +216,7 @@ void GroupPanelSums(const Panel& p, const unsigned char* const a[K], __m256i sum
       const __m256i w1 = p.q[4 * g + i][1];
 #pragma GCC unroll 4
       for (int c = 0; c < K; ++c) {
-        const __m256i x = Broadcast32(a[c] + kActQsOffset + 16 * g + 4 * i);
+        const __m256i x = Broadcast32x8(a[c] + kActQsOffset + 16 * g + 4 * i);
         const __m256i p0 = _mm256_maddubs_epi16(w0, x);
         const __m256i p1 = _mm256_maddubs_epi16(w1, x);
         part[c][0] = i == 0 ? p0 : AddI16(part[c][0], p0);
@@ -243,7 +241,7 @@ void ScaledPanelSums(const Panel& p, const unsigned char* const a[K], __m256i su
   for (int pos = 0; pos < kPositions; ++pos) {
 #pragma GCC unroll 4
     for (int c = 0; c < K; ++c) {
-      const __m256i x = Broadcast32(a[c] + kActQsOffset + 4 * pos);
+      const __m256i x = Broadcast32x8(a[c] + kActQsOffset + 4 * pos);
       for (int h = 0; h < 2; ++h) sum[c][h] = DotU8S8(sum[c][h], p.q[pos][h], x);
     }
   }
@@ -284,11 +282,11 @@ void DirectBlock(const Source& source, const unsigned char* act, float* acc) {
 #pragma GCC unroll 4
         for (int pair = 0; pair < 4; ++pair) {
           const int g = 8 * c + 2 * pair + l0 / 4;
-          __m256i part = _mm256_maddubs_epi16(BitPair(v[l0], pair), Broadcast32(a + 16 * g));
+          __m256i part = _mm256_maddubs_epi16(BitPair(v[l0], pair), Broadcast32x8(a + 16 * g));
 #pragma GCC unroll 3
           for (int i = 1; i < 4; ++i) {
             part = AddI16(part, _mm256_maddubs_epi16(BitPair(v[l0 + i], pair),
-                                                     Broadcast32(a + 16 * g + 4 * i)));
+                                                     Broadcast32x8(a + 16 * g + 4 * i)));
           }
           sum = AddI32(sum, _mm256_madd_epi16(part, s.sc[g][h]));
         }
@@ -327,7 +325,7 @@ void PanelDecodeBlock(const unsigned char* panel, const unsigned char* act, floa
 #pragma GCC unroll 4
       for (int pair = 0; pair < 4; ++pair) {
         const __m256i mask = _mm256_set1_epi8(static_cast<char>(3 << (2 * pair)));
-        const __m256i x = Broadcast32(a + 4 * (32 * c + 8 * pair + l));
+        const __m256i x = Broadcast32x8(a + 4 * (32 * c + 8 * pair + l));
         for (int h = 0; h < 2; ++h) {
           group[h][pair] = DotU8S8(group[h][pair], _mm256_and_si256(v[h], mask), x);
         }
@@ -350,7 +348,7 @@ void PanelDecodeBlock(const unsigned char* panel, const unsigned char* act, floa
     __m256i mins = _mm256_setzero_si256();
     for (int i = 0; i < 8; ++i) {
       mins = _mm256_dpwssd_avx_epi32(mins, NibblePair(scale_dword(i / 2, h), 8 * (i % 2) + 4),
-                                     Broadcast32(act + kActBsumsOffset + 4 * i));
+                                     Broadcast32x8(act + kActBsumsOffset + 4 * i));
     }
     FinishSums(sum[h], mins, _mm256_cvtph_ps(Load128(panel + kQ2_KPanelD + 16 * h)),
                _mm256_cvtph_ps(Load128(panel + kQ2_KPanelDmin + 16 * h)), act, acc + kHalfRows * h);

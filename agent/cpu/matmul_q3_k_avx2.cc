@@ -62,8 +62,6 @@ struct Panel {
   Scales s;
 };
 
-inline __m256i Broadcast32(const unsigned char* p) { return _mm256_set1_epi32(Load32(p)); }
-
 // vpshufb pattern that puts, in each dword, byte b0 of that dword into the
 // high byte of the low i16 and byte b1 into the high byte of the high i16,
 // with zero low bytes: an arithmetic shift right by 8 then sign-extends them.
@@ -163,10 +161,10 @@ void BuildPanel(const unsigned char* const rows[kRows], size_t block, Panel* p) 
 // Adds d_token * d * (sum - sum_j 4 sc[j] bsums[j]) of one token to acc[row],
 // rows 8h..8h+7.
 inline void Finish(const Scales& s, int h, __m256i sum, const unsigned char* act, float* acc) {
-  __m256i offsets = _mm256_madd_epi16(s.m[0][h], Broadcast32(act + kActBsumsOffset));
+  __m256i offsets = _mm256_madd_epi16(s.m[0][h], Broadcast32x8(act + kActBsumsOffset));
   for (int i = 1; i < 8; ++i) {
     offsets = _mm256_add_epi32(
-        offsets, _mm256_madd_epi16(s.m[i][h], Broadcast32(act + kActBsumsOffset + 4 * i)));
+        offsets, _mm256_madd_epi16(s.m[i][h], Broadcast32x8(act + kActBsumsOffset + 4 * i)));
   }
   const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sum, offsets)), s.d[h]);
   float d;
@@ -191,7 +189,7 @@ void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, float
       const __m256i w1 = p.q[4 * g + i][1];
 #pragma GCC unroll 4
       for (int c = 0; c < K; ++c) {
-        const __m256i x = Broadcast32(a[c] + kActQsOffset + 16 * g + 4 * i);
+        const __m256i x = Broadcast32x8(a[c] + kActQsOffset + 16 * g + 4 * i);
         const __m256i p0 = _mm256_maddubs_epi16(w0, x);
         const __m256i p1 = _mm256_maddubs_epi16(w1, x);
         part[c][0] = i == 0 ? p0 : AddI16(part[c][0], p0);
@@ -241,7 +239,7 @@ void DirectBlock(const unsigned char* const rows[kRows], size_t block, const uns
             const __m256i w = Quants(qs[l0 + i], hmask[l0 + i], ch, pair);
 #pragma GCC unroll 2
             for (int c = 0; c < K; ++c) {
-              const __m256i pr = _mm256_maddubs_epi16(w, Broadcast32(a[c] + 16 * g + 4 * i));
+              const __m256i pr = _mm256_maddubs_epi16(w, Broadcast32x8(a[c] + 16 * g + 4 * i));
               part[c] = i == 0 ? pr : AddI16(part[c], pr);
             }
           }

@@ -68,8 +68,6 @@ struct Panel {
   Scales s;
 };
 
-inline __m256i Broadcast32(const unsigned char* p) { return _mm256_set1_epi32(Load32(p)); }
-
 // vpshufb pattern that puts, in each dword, byte b0 of that dword zero-extended
 // into the low i16 and byte b1 zero-extended into the high i16.
 inline __m256i BytePattern(int b0, int b1) {
@@ -198,7 +196,7 @@ void GroupPanelSums(const Panel& p, const unsigned char* const a[K], __m256i sum
       const __m256i w1 = p.q[8 * j + i][1];
 #pragma GCC unroll 4
       for (int c = 0; c < K; ++c) {
-        const __m256i x = Broadcast32(a[c] + 32 * j + 4 * i);
+        const __m256i x = Broadcast32x8(a[c] + 32 * j + 4 * i);
         const __m256i p0 = _mm256_maddubs_epi16(w0, x);
         const __m256i p1 = _mm256_maddubs_epi16(w1, x);
         part[c][0] = i == 0 ? p0 : AddI16(part[c][0], p0);
@@ -228,7 +226,7 @@ void DotPanelSums(const Panel& p, const unsigned char* const a[K], __m256i sum[K
     for (int i = 0; i < 8; ++i) {
 #pragma GCC unroll 4
       for (int c = 0; c < K; ++c) {
-        const __m256i x = Broadcast32(a[c] + 32 * j + 4 * i);
+        const __m256i x = Broadcast32x8(a[c] + 32 * j + 4 * i);
         for (int h = 0; h < 2; ++h) part[c][h] = DotU8S8(part[c][h], p.q[8 * j + i][h], x);
       }
     }
@@ -296,8 +294,8 @@ void PanelDecodeBlock(const PanelSource& src, int64_t b, const unsigned char* ac
       }
 #pragma GCC unroll 2
       for (int c = 0; c < K; ++c) {
-        const __m256i x_lo = Broadcast32(a[c] + 4 * pos);
-        const __m256i x_hi = Broadcast32(a[c] + 4 * pos + 32);
+        const __m256i x_lo = Broadcast32x8(a[c] + 4 * pos);
+        const __m256i x_hi = Broadcast32x8(a[c] + 4 * pos + 32);
         for (int h = 0; h < 2; ++h) {
           sub[c][h][0] = DotU8S8(sub[c][h][0], lo[h], x_lo);
           sub[c][h][1] = DotU8S8(sub[c][h][1], hi16[h], x_hi);
@@ -356,8 +354,8 @@ void DirectBlock(const Source& src, int64_t b, const unsigned char* act, size_t 
         const int pos = 16 * cq + l;
 #pragma GCC unroll 2
         for (int c = 0; c < K; ++c) {
-          const __m256i p0 = _mm256_maddubs_epi16(lo, Broadcast32(a[c] + 4 * pos));
-          const __m256i p1 = _mm256_maddubs_epi16(hi, Broadcast32(a[c] + 4 * pos + 32));
+          const __m256i p0 = _mm256_maddubs_epi16(lo, Broadcast32x8(a[c] + 4 * pos));
+          const __m256i p1 = _mm256_maddubs_epi16(hi, Broadcast32x8(a[c] + 4 * pos + 32));
           part[c][0] = l == 0 ? p0 : AddI16(part[c][0], p0);
           part[c][1] = l == 0 ? p1 : AddI16(part[c][1], p1);
         }

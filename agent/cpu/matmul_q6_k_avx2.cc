@@ -60,8 +60,6 @@ struct Panel {
   Scales s;
 };
 
-inline __m256i Broadcast32(const unsigned char* p) { return _mm256_set1_epi32(Load32(p)); }
-
 // vpshufb pattern that puts, in each dword, byte b0 of that dword into the
 // high byte of the low i16 and byte b1 into the high byte of the high i16,
 // with zero low bytes: an arithmetic shift right by 8 then sign-extends them.
@@ -147,10 +145,10 @@ void BuildPanel(const unsigned char* const rows[kRows], size_t block, Panel* p) 
 // Adds d_token * d * (sum - sum_j 32 sc[j] bsums[j]) of one token to
 // acc[row], rows 8h..8h+7.
 inline void Finish(const Scales& s, int h, __m256i sum, const unsigned char* act, float* acc) {
-  __m256i offsets = _mm256_madd_epi16(s.m[0][h], Broadcast32(act + kActBsumsOffset));
+  __m256i offsets = _mm256_madd_epi16(s.m[0][h], Broadcast32x8(act + kActBsumsOffset));
   for (int i = 1; i < 8; ++i) {
     offsets = _mm256_add_epi32(
-        offsets, _mm256_madd_epi16(s.m[i][h], Broadcast32(act + kActBsumsOffset + 4 * i)));
+        offsets, _mm256_madd_epi16(s.m[i][h], Broadcast32x8(act + kActBsumsOffset + 4 * i)));
   }
   const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sum, offsets)), s.d[h]);
   float d;
@@ -173,8 +171,8 @@ void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, float
       const int pos = 4 * g + i;
 #pragma GCC unroll 4
       for (int c = 0; c < K; ++c) {
-        const __m256i x0 = Broadcast32(a[c] + kActQsOffset + 4 * pos);
-        const __m256i x1 = Broadcast32(a[c] + kActQsOffset + 4 * pos + 4);
+        const __m256i x0 = Broadcast32x8(a[c] + kActQsOffset + 4 * pos);
+        const __m256i x1 = Broadcast32x8(a[c] + kActQsOffset + 4 * pos + 4);
         for (int h = 0; h < 2; ++h) {
           const __m256i part = AddI16(_mm256_maddubs_epi16(p.q[pos][h], x0),
                                       _mm256_maddubs_epi16(p.q[pos + 1][h], x1));
@@ -220,8 +218,8 @@ void DirectBlock(const unsigned char* const rows[kRows], size_t block, const uns
 #pragma GCC unroll 2
             for (int c = 0; c < K; ++c) {
               const unsigned char* x = a[c] + kActQsOffset + 4 * pos;
-              const __m256i part = AddI16(_mm256_maddubs_epi16(w0, Broadcast32(x)),
-                                          _mm256_maddubs_epi16(w1, Broadcast32(x + 4)));
+              const __m256i part = AddI16(_mm256_maddubs_epi16(w0, Broadcast32x8(x)),
+                                          _mm256_maddubs_epi16(w1, Broadcast32x8(x + 4)));
               sum[c] = AddI32(sum[c], _mm256_madd_epi16(part, s.sc[pos / 4][h]));
             }
           }

@@ -32,6 +32,7 @@
 
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/matmul_kernel.h"
+#include "agent/cpu/panel_layout.h"
 #include "agent/cpu/simd_helpers_x86.h"
 #include "agent/quant/blocks.h"
 
@@ -234,10 +235,163 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
   }
 }
 
+#ifdef __AVXVNNI__
+// With AVX-VNNI, the weights in panels, offset to u8, as the AVX-512 kernel
+// takes them (panel_layout.h): vector j of a panel block holds bytes 4j ..
+// 4j + 3 of the block of each of 16 rows, plus 128; its half h (32 bytes) the
+// rows 8h .. 8h + 7, a lane each. vpdpbusd advances 8 dot products by 4
+// weights against 4 activation bytes broadcast from the Q8_0 block, with no
+// sign trick and no horizontal sums, and the offset's share (128 x the sum of
+// the block's activations) is taken off once per block: the activations are
+// Q8_0 with offset shares (activation_layout.h). A block's term for a token
+// is added as AddBlockTerm does, in block order, whether the token is decoded
+// alone or with others (prefill, speculative verification), so its bits do
+// not depend on its batch. Without AVX-VNNI this cannot work: vpmaddubsw on
+// w + 128 saturates its i16.
+constexpr int kPanelTileCols = 64;  // tokens per panel tile
+constexpr int kChunkBlocks = 16;    // blocks of a panel a group of tokens passes over: 8.5 KiB
+constexpr int kColGroup = 4;        // tokens whose dot products are in registers at once
+
+void ConvertOffsetActivations(const float* x, int64_t cols, void* out) {
+  ConvertActivations(x, cols, out);
+  AddQ8_0OffsetShares(out, cols);
+}
+
+// sum + (dots - the offset's share) x a's scale x w_scale: block b's term of
+// one token's dot products with 8 rows.
+inline __m256 AddBlockTerm(__m256i dots, const Q8_0OffsetRow& a, int64_t b, __m256 w_scale,
+                           __m256 sum) {
+  const __m256i exact = _mm256_sub_epi32(dots, _mm256_set1_epi32(a.offset_share[b]));
+  const __m256 scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(exact), _mm256_set1_ps(a.scale[b]));
+  return _mm256_fmadd_ps(scaled, w_scale, sum);
+}
+
+// The 8 rows' scales of half h of the panel block whose scales are at d.
+inline __m256 PanelScales(const unsigned char* d, int h) {
+  return _mm256_cvtph_ps(Load128(d + 16 * h));
+}
+
+// Decode (one token) on a panel of nb blocks: out[r] = the dot product of
+// row r. A pair of blocks at a time, at fixed offsets, the pair 8 KiB on
+// prefetched, as the AVX-512 kernel.
+void PanelDecode(int64_t nb, const unsigned char* panel, const Q8_0OffsetRow& a, float* out) {
+  __m256 sum[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  auto block = [&](const unsigned char* d, const unsigned char* qs, int64_t b) {
+    const auto* aq = reinterpret_cast<const unsigned char*>(a.blocks[b].qs);
+    __m256i dot[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const __m256i x = Broadcast32x8(aq + 4 * j);
+      for (int h = 0; h < 2; ++h) dot[h] = DotU8S8(dot[h], Load256(qs + 64 * j + 32 * h), x);
+    }
+    for (int h = 0; h < 2; ++h) sum[h] = AddBlockTerm(dot[h], a, b, PanelScales(d, h), sum[h]);
+  };
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const unsigned char* pair = panel + (b / 2) * kQ8_0PanelPair;
+    PrefetchAhead(pair, kQ8_0PanelPair);
+    block(pair + kQ8_0PanelD0, pair + kQ8_0PanelQs0, b);
+    block(pair + kQ8_0PanelD1, pair + kQ8_0PanelQs1, b + 1);
+  }
+  if (b < nb) block(panel + Q8_0PanelD(b), panel + Q8_0PanelQs(b, nb), b);
+  for (int h = 0; h < 2; ++h) _mm256_storeu_ps(out + 8 * h, sum[h]);
+}
+
+// acc[c][r] += the dot products of panel row r with activation row a[c],
+// blocks b0 .. b0 + m - 1 (prefill): NC tokens' integer sums in registers,
+// each block's term added to acc as PanelDecode adds it.
+template <int NC>
+void GroupChunk(int64_t nb, const unsigned char* panel, int64_t b0, int64_t m,
+                const Q8_0OffsetRow* a, float (*acc)[kPanelRows]) {
+  for (int64_t b = b0; b < b0 + m; ++b) {
+    const unsigned char* qs = panel + Q8_0PanelQs(b, nb);
+    __m256i dot[NC][2];
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; ++c) dot[c][0] = dot[c][1] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const __m256i w0 = Load256(qs + 64 * j), w1 = Load256(qs + 64 * j + 32);
+#pragma GCC unroll 8
+      for (int c = 0; c < NC; ++c) {
+        const __m256i x =
+            Broadcast32x8(reinterpret_cast<const unsigned char*>(a[c].blocks[b].qs) + 4 * j);
+        dot[c][0] = DotU8S8(dot[c][0], w0, x);
+        dot[c][1] = DotU8S8(dot[c][1], w1, x);
+      }
+    }
+    const unsigned char* d = panel + Q8_0PanelD(b);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256 w_scale = PanelScales(d, h);
+#pragma GCC unroll 8
+      for (int c = 0; c < NC; ++c) {
+        float* out = acc[c] + 8 * h;
+        _mm256_store_ps(out, AddBlockTerm(dot[c][h], a[c], b, w_scale, _mm256_load_ps(out)));
+      }
+    }
+  }
+}
+
+using GroupChunkFn = void (*)(int64_t, const unsigned char*, int64_t, int64_t, const Q8_0OffsetRow*,
+                              float (*)[kPanelRows]);
+template <size_t... I>
+constexpr std::array<GroupChunkFn, sizeof...(I)> MakeGroupChunks(std::index_sequence<I...>) {
+  return {&GroupChunk<I + 1>...};
+}
+constexpr auto kGroupChunks = MakeGroupChunks(std::make_index_sequence<kColGroup>());
+
+// A panel of 16 rows (panel_layout.h): w points at the panel, nr == 16. The
+// panel goes by chunks of kChunkBlocks blocks, which each group of
+// kColGroup tokens reads from L1.
+void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+               int nc, float* out, size_t out_stride) {
+  const int64_t nb = cols / kQ8_0BlockSize;
+  const auto* panel = static_cast<const unsigned char*>(w);
+  const auto* ab = static_cast<const unsigned char*>(a);
+  if (nc == 1) {
+    PanelDecode(nb, panel, Q8_0OffsetRowAt(ab, nb), out);
+    return;
+  }
+  alignas(32) float acc[kPanelTileCols][kPanelRows] = {};
+  Q8_0OffsetRow rows[kPanelTileCols];
+  for (int c = 0; c < nc; ++c) rows[c] = Q8_0OffsetRowAt(ab + c * a_stride, nb);
+  for (int64_t b0 = 0; b0 < nb; b0 += kChunkBlocks) {
+    const int64_t m = std::min<int64_t>(kChunkBlocks, nb - b0);
+    PrefetchAhead(panel + Q8_0PanelD(b0), m * kPanelRows * sizeof(BlockQ8_0));
+    for (int c0 = 0; c0 < nc; c0 += kColGroup) {
+      kGroupChunks[std::min(kColGroup, nc - c0) - 1](nb, panel, b0, m, rows + c0, acc + c0);
+    }
+  }
+  for (int c = 0; c < nc; ++c) std::memcpy(out + c * out_stride, acc[c], nr * sizeof(float));
+}
+
+// GGUF rows, up to kPanelRows x kPanelTileCols (the panel tile's size, which
+// the kernel declares): Tile's micro-tiles, kTileCols tokens at a time.
+void WideTile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+              int nc, float* out, size_t out_stride) {
+  for (int c0 = 0; c0 < nc; c0 += kTileCols) {
+    Tile(cols, w, w_stride, nr, static_cast<const unsigned char*>(a) + c0 * a_stride, a_stride,
+         std::min(kTileCols, nc - c0), out + c0 * out_stride, out_stride);
+  }
+}
+#endif
+
 }  // namespace
 
+#ifdef __AVXVNNI__
+extern const MatMulKernel AISCORE_AVX2_KERNEL(Q8_0) = {
+    .format = Format::kQ8_0,
+    .isa = kAvx2FileIsa,
+    .convert_activations = ConvertOffsetActivations,
+    .activation_row_bytes = ActivationRowBytesQ8_0Offset,
+    .tile = WideTile,
+    .tile_rows = kPanelRows,
+    .tile_cols = kPanelTileCols,
+    .panel_tile = PanelTile};
+#else
 extern const MatMulKernel AISCORE_AVX2_KERNEL(Q8_0) = {
     Format::kQ8_0, kAvx2FileIsa, ConvertActivations, ActivationRowBytesQ8_0,
     Tile,          kTileRows,    kTileCols};
+#endif
 
 }  // namespace aiscore

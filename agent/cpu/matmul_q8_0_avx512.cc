@@ -4,8 +4,8 @@
 // vpdpbusd multiplies unsigned by signed bytes, so weights are offset to
 // unsigned (w ^ 0x80 = w + 128) and the offset's share, 128 * the sum of the
 // activations it met, is taken off again: this kernel's activation rows
-// carry it per block, beside each block's scale as a float (see
-// ActivationRowBytes). Every 32-weight block has its own float scale on both
+// carry it per block, beside each block's scale as a float (Q8_0 with
+// offset shares, activation_layout.h). Every 32-weight block has its own float scale on both
 // sides, so each block's integer dot product is scaled on its own.
 //
 // The 16 rows of a tile are the 16 lanes of a zmm register: one vpdpbusd
@@ -32,6 +32,7 @@
 #include <cstring>
 #include <utility>
 
+#include "agent/cpu/activation_layout.h"
 #include "agent/cpu/avx512_helpers.h"
 #include "agent/cpu/avx512_intrinsics.h"
 #include "agent/cpu/matmul_kernel.h"
@@ -49,29 +50,10 @@ inline __m256i LoadQuants(const BlockQ8_0& block) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs));
 }
 
-// This kernel's activation row of nb blocks: the nb Q8_0 blocks as the
-// portable converter writes them; then, from a multiple of 4 bytes, nb
-// floats (each block's scale) and nb int32 (128 x the sum of each block's
-// quants: what the weights' offset adds to the block's dot product).
-size_t ScaleOffset(int64_t nb) { return (nb * sizeof(BlockQ8_0) + 3) / 4 * 4; }
-size_t OffsetShareOffset(int64_t nb) { return ScaleOffset(nb) + nb * sizeof(float); }
-
-size_t ActivationRowBytes(int64_t cols) {
-  const int64_t nb = cols / kQ8_0BlockSize;
-  return OffsetShareOffset(nb) + nb * sizeof(int32_t);
-}
-
-struct ActivationRow {
-  const BlockQ8_0* blocks;
-  const float* scale;
-  const int32_t* offset_share;
-};
-
-ActivationRow ActivationRowAt(const unsigned char* a, int64_t nb) {
-  return {reinterpret_cast<const BlockQ8_0*>(a),
-          reinterpret_cast<const float*>(a + ScaleOffset(nb)),
-          reinterpret_cast<const int32_t*>(a + OffsetShareOffset(nb))};
-}
+// This kernel's activation rows: Q8_0 with offset shares
+// (activation_layout.h).
+using ActivationRow = Q8_0OffsetRow;
+constexpr auto ActivationRowAt = Q8_0OffsetRowAt;
 
 // Same arithmetic as QuantizeRowQ8_0: d = f16(amax / 127), q = clamp(round(x
 // / d), -127, 127) with round half to even (vcvtps2dq under the default MXCSR).
@@ -79,8 +61,8 @@ void ConvertActivations(const float* x, int64_t cols, void* out) {
   const int64_t nb = cols / kQ8_0BlockSize;
   auto* row = static_cast<unsigned char*>(out);
   auto* blocks = reinterpret_cast<BlockQ8_0*>(row);
-  auto* scale = reinterpret_cast<float*>(row + ScaleOffset(nb));
-  auto* offset_share = reinterpret_cast<int32_t*>(row + OffsetShareOffset(nb));
+  auto* scale = reinterpret_cast<float*>(row + Q8_0OffsetScalesAt(nb));
+  auto* offset_share = reinterpret_cast<int32_t*>(row + Q8_0OffsetSharesAt(nb));
   for (int64_t b = 0; b < nb; ++b, x += kQ8_0BlockSize) {
     const __m512 v0 = _mm512_loadu_ps(x);
     const __m512 v1 = _mm512_loadu_ps(x + 16);
@@ -379,7 +361,7 @@ void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void*
 extern const MatMulKernel kQ8_0Avx512Kernel = {.format = Format::kQ8_0,
                                                .isa = Isa::kAvx512,
                                                .convert_activations = ConvertActivations,
-                                               .activation_row_bytes = ActivationRowBytes,
+                                               .activation_row_bytes = ActivationRowBytesQ8_0Offset,
                                                .tile = Tile,
                                                .tile_rows = kTileRows,
                                                .tile_cols = kTileCols,

@@ -56,6 +56,8 @@ inline __m128i Load128(const unsigned char* p) {
 inline __m256i Load256(const unsigned char* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
+// The dword at p in every lane.
+inline __m256i Broadcast32x8(const unsigned char* p) { return _mm256_set1_epi32(Load32(p)); }
 
 // Adds i16 (i32) lanes. The empty asm keeps the compiler from reassociating a
 // chain of these into "all terms first, then a tree of adds", which spills.
