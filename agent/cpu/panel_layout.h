@@ -1,17 +1,15 @@
 // The CPU backend's own weight layout for kernels whose vector lanes are
 // weight rows (WeightLayout::kPanels16).
 //
-// Such a kernel (Q2_K, Q4_K and F16 on AVX2 and AVX-512, Q8_0 on AVX-512) reads 16 rows
-// side by side and, from GGUF rows, would transpose them on each pass (for
-// Q2_K decode, about a third of its instructions) or reduce each dot product
-// across its lanes (F16 prefill). The backend therefore repacks those
-// weights once, when it takes them, into panels: each run of 16 rows (rows
-// 16g .. 16g + 15) keeps its 16 * row_bytes bytes at the same place, but
-// ordered column block by column block, each a 16-row block of the same
-// bytes transposed. Rows past the last multiple of 16 stay as rows. A kernel
-// then loads each vector it computes with directly. Column blocks follow one
-// another, so columns [k0, k0 + kc) of a panel start 16 * RowBytes(k0)
-// bytes into it (a slice, for kernels that take them).
+// Such a kernel (Q2_K, Q4_K and F16 on AVX2 and AVX-512, Q8_0 on AVX-VNNI and AVX-512) reads 16
+// rows side by side and, from GGUF rows, would transpose them on each pass (for Q2_K decode, about
+// a third of its instructions) or reduce each dot product across its lanes (F16 prefill). The
+// backend therefore repacks those weights once, when it takes them, into panels: each run of 16
+// rows (rows 16g .. 16g + 15) keeps its 16 * row_bytes bytes at the same place, but ordered column
+// block by column block, each a 16-row block of the same bytes transposed. Rows past the last
+// multiple of 16 stay as rows. A kernel then loads each vector it computes with directly. Column
+// blocks follow one another, so columns [k0, k0 + kc) of a panel start 16 * RowBytes(k0) bytes into
+// it (a slice, for kernels that take them).
 //
 // Q4_K panel block (16 x 144 = 2304 bytes, 36 cache lines): the 16 rows'
 // blocks transposed in 4-byte units, byte 64u + 4r + j = byte 4u + j of row
