@@ -42,13 +42,13 @@ void AddQ8_0OffsetShares(void* row, int64_t cols) {
   const int64_t nb = cols / kQ8_0BlockSize;
   auto* a = static_cast<unsigned char*>(row);
   const auto* blocks = reinterpret_cast<const BlockQ8_0*>(a);
+  auto* scale = reinterpret_cast<float*>(a + Q8_0OffsetScalesAt(nb));
+  auto* offset_share = reinterpret_cast<int32_t*>(a + Q8_0OffsetSharesAt(nb));
   for (int64_t b = 0; b < nb; ++b) {
-    const float scale = Fp16ToFp32(blocks[b].d);
+    scale[b] = Fp16ToFp32(blocks[b].d);
     int32_t sum = 0;
     for (int8_t q : blocks[b].qs) sum += q;
-    const int32_t share = 128 * sum;
-    std::memcpy(a + Q8_0OffsetScalesAt(nb) + b * sizeof(float), &scale, sizeof(scale));
-    std::memcpy(a + Q8_0OffsetSharesAt(nb) + b * sizeof(int32_t), &share, sizeof(share));
+    offset_share[b] = 128 * sum;
   }
 }
 

@@ -44,9 +44,7 @@ constexpr int kDecodeRows = kTileRows;     // rows one decode pass reads side by
 constexpr int64_t kSliceAlign = 16;
 
 // Eight weights as floats.
-inline __m256 LoadWeights(const uint16_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
+inline __m256 LoadWeights(const uint16_t* p) { return LoadF16x8(p); }
 inline __m256 LoadWeights(const float* p) { return _mm256_loadu_ps(p); }
 
 // Elements k..cols (fewer than 8) of a row, zero-padded to a vector, so that

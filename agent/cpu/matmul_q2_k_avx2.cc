@@ -144,8 +144,8 @@ struct RowSource {
 struct PanelSource {
   const unsigned char* panel;
   void LoadScales(int h, Scales* s) const {
-    s->d[h] = _mm256_cvtph_ps(Load128(panel + kQ2_KPanelD + 16 * h));
-    s->dmin[h] = _mm256_cvtph_ps(Load128(panel + kQ2_KPanelDmin + 16 * h));
+    s->d[h] = LoadF16x8(panel + kQ2_KPanelD + 16 * h);
+    s->dmin[h] = LoadF16x8(panel + kQ2_KPanelDmin + 16 * h);
     __m256i v[4];
     for (int k = 0; k < 4; ++k) v[k] = Load256(panel + kQ2_KPanelScales + 64 * k + 32 * h);
     UnpackScales(v, h, s);
@@ -350,8 +350,8 @@ void PanelDecodeBlock(const unsigned char* panel, const unsigned char* act, floa
       mins = _mm256_dpwssd_avx_epi32(mins, NibblePair(scale_dword(i / 2, h), 8 * (i % 2) + 4),
                                      Broadcast32x8(act + kActBsumsOffset + 4 * i));
     }
-    FinishSums(sum[h], mins, _mm256_cvtph_ps(Load128(panel + kQ2_KPanelD + 16 * h)),
-               _mm256_cvtph_ps(Load128(panel + kQ2_KPanelDmin + 16 * h)), act, acc + kHalfRows * h);
+    FinishSums(sum[h], mins, LoadF16x8(panel + kQ2_KPanelD + 16 * h),
+               LoadF16x8(panel + kQ2_KPanelDmin + 16 * h), act, acc + kHalfRows * h);
   }
 }
 #endif

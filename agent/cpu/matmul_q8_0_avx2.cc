@@ -266,11 +266,6 @@ inline __m256 AddBlockTerm(__m256i dots, const Q8_0OffsetRow& a, int64_t b, __m2
   return _mm256_fmadd_ps(scaled, w_scale, sum);
 }
 
-// The 8 rows' scales of half h of the panel block whose scales are at d.
-inline __m256 PanelScales(const unsigned char* d, int h) {
-  return _mm256_cvtph_ps(Load128(d + 16 * h));
-}
-
 // Decode (one token) on a panel of nb blocks: out[r] = the dot product of
 // row r. A pair of blocks at a time, at fixed offsets, the pair 8 KiB on
 // prefetched, as the AVX-512 kernel.
@@ -284,7 +279,7 @@ void PanelDecode(int64_t nb, const unsigned char* panel, const Q8_0OffsetRow& a,
       const __m256i x = Broadcast32x8(aq + 4 * j);
       for (int h = 0; h < 2; ++h) dot[h] = DotU8S8(dot[h], Load256(qs + 64 * j + 32 * h), x);
     }
-    for (int h = 0; h < 2; ++h) sum[h] = AddBlockTerm(dot[h], a, b, PanelScales(d, h), sum[h]);
+    for (int h = 0; h < 2; ++h) sum[h] = AddBlockTerm(dot[h], a, b, LoadF16x8(d + 16 * h), sum[h]);
   };
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
@@ -322,7 +317,7 @@ void GroupChunk(int64_t nb, const unsigned char* panel, int64_t b0, int64_t m,
     const unsigned char* d = panel + Q8_0PanelD(b);
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
-      const __m256 w_scale = PanelScales(d, h);
+      const __m256 w_scale = LoadF16x8(d + 16 * h);
 #pragma GCC unroll 8
       for (int c = 0; c < NC; ++c) {
         float* out = acc[c] + 8 * h;

@@ -56,6 +56,10 @@ inline __m128i Load128(const unsigned char* p) {
 inline __m256i Load256(const unsigned char* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
+// The 8 f16 values at p (a panel half's scales, one per row) as f32.
+inline __m256 LoadF16x8(const void* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(static_cast<const __m128i*>(p)));
+}
 // The dword at p in every lane.
 inline __m256i Broadcast32x8(const unsigned char* p) { return _mm256_set1_epi32(Load32(p)); }
 
