@@ -247,17 +247,6 @@ void DirectBlock(const Source& src, int64_t b, const unsigned char* act, size_t 
   }
 }
 
-template <class Source>
-using DirectBlockFn = void (*)(const Source&, int64_t, const unsigned char*, size_t, const int32_t*,
-                               float*);
-template <class Source>
-constexpr DirectBlockFn<Source> kDirectBlocks[kDirectCols + 1] = {nullptr,
-                                                                  DirectBlock<1, Source>,
-                                                                  DirectBlock<2, Source>,
-                                                                  DirectBlock<3, Source>,
-                                                                  DirectBlock<4, Source>,
-                                                                  DirectBlock<5, Source>};
-
 // The tile over the super-blocks of `src`. On rows, the next tile's 16 rows
 // (wb + 16 * w_stride) are prefetched as this one goes; on a panel (wb, read
 // as one stream), the bytes kStreamPrefetchAhead on.
@@ -284,7 +273,8 @@ void SourceTile(const Source& src, int64_t cols, const unsigned char* wb, size_t
       _mm_store_si128(reinterpret_cast<__m128i*>(bs8 + 4 * c), _mm_hadd_epi16(lo, hi));
     }
     if (nc <= kDirectCols) {
-      kDirectBlocks<Source>[nc](src, b, act, a_stride, bs8, acc);
+      WithCount<kDirectCols>(
+          nc, [&](auto k) { DirectBlock<k(), Source>(src, b, act, a_stride, bs8, acc); });
       continue;
     }
     BuildPanel(src, b, &panel);
