@@ -17,10 +17,11 @@
 //
 // The mins term is (mins x Q8_K bsums), in int32, the bsums paired as the
 // AVX-512 kernel pairs them (PairQ8_KBsums); f32 scales are applied once per
-// super-block. Decode (one token) skips the panel: on AVX2 each unpacked
-// vector goes straight into vpmaddubsw; on AVX-VNNI, from a panel block, each
-// bit pair is masked in place and goes into vpdpbusd, as in the AVX-512
-// kernel (PanelDecodeBlock).
+// super-block. Decode (one token) skips the panel: from a panel block, both
+// halves of the 16 rows at once, each bit pair masked in place and fed to
+// vpdpbusd on AVX-VNNI, as in the AVX-512 kernel, or to vpmaddubsw on AVX2
+// (PanelDecodeBlock); from GGUF rows, each unpacked vector goes straight into
+// vpmaddubsw (DirectBlock).
 //
 // The transposes happen on GGUF rows only: CpuBackend repacks Q2_K matrices
 // into the panel layout (panel_layout.h), whose blocks hold each vector the
@@ -90,6 +91,12 @@ inline __m256i BytePattern(int b0, int b1) {
   return _mm256_add_epi8(_mm256_set1_epi32(static_cast<int32_t>(pattern)), dword_offsets);
 }
 
+// The i16 pair (sc, sc) of group 4k + j's 4-bit scale in each dword, from scales
+// dword k with its mins masked off (low nibbles of each byte).
+inline __m256i GroupScale(__m256i scale_nibbles, int j) {
+  return _mm256_shuffle_epi8(scale_nibbles, BytePattern(j, j));
+}
+
 // Converts the f16 in the low (shift 0) or high (shift 16) half of each dword.
 inline __m256 HalvesToFloat(__m256i v, int shift) {
   const __m256i h = _mm256_and_si256(_mm256_srli_epi32(v, shift), _mm256_set1_epi32(0xffff));
@@ -113,7 +120,7 @@ void UnpackScales(const __m256i v[4], int h, Scales* s) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   for (int k = 0; k < 4; ++k) {
     const __m256i sc = _mm256_and_si256(v[k], m4);
-    for (int b = 0; b < 4; ++b) s->sc[4 * k + b][h] = _mm256_shuffle_epi8(sc, BytePattern(b, b));
+    for (int b = 0; b < 4; ++b) s->sc[4 * k + b][h] = GroupScale(sc, b);
     for (int j = 0; j < 2; ++j) s->m[2 * k + j][h] = NibblePair(v[k], 8 * j + 4);
   }
 }
@@ -296,7 +303,73 @@ void DirectBlock(const Source& source, const unsigned char* act, float* acc) {
   }
 }
 
-#ifdef __AVXVNNI__
+#ifndef __AVXVNNI__
+// Decode on a panel block with AVX2 alone, for both halves of the 16 rows at
+// once so that each activation broadcast serves both (as with AVX-VNNI below).
+// vpmaddubsw sums each adjacent pair of products into an i16 and saturates
+// past 32767, so bit pairs 0 and 1 are masked in place (q * 4^p <= 12) and
+// bit pairs 2 and 3 the same after one shift of the bytes by 4: a group's four
+// positions, summed in i16, stay within 4 * 2 * 12 * 127 = 12192. vpmaddwd
+// scales each group into i32. The sums of the odd bit pairs, 4 times too
+// large, are kept apart and divided by 4 once at the end (exactly: each of
+// their terms is a multiple of 4).
+void PanelDecodeBlock(const unsigned char* panel, const unsigned char* act, float* acc) {
+  const unsigned char* a = act + kActQsOffset;
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  __m256i scales[4][2];  // [k][half]: scales dword k, the mins masked off
+  for (int k = 0; k < 4; ++k) {
+    for (int h = 0; h < 2; ++h) {
+      scales[k][h] = _mm256_and_si256(Load256(panel + kQ2_KPanelScales + 64 * k + 32 * h), m4);
+    }
+  }
+  __m256i sum[2][2];  // [half][bit pair odd]
+  for (int h = 0; h < 2; ++h) sum[h][0] = sum[h][1] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+  for (int quarter = 0; quarter < 4; ++quarter) {  // qs dwords 4 * quarter .. + 3
+    const int c = quarter / 2, l0 = 4 * (quarter % 2);
+#pragma GCC unroll 2
+    for (int high = 0; high < 2; ++high) {  // bit pairs 2 * high and 2 * high + 1
+      __m256i part[2][2];                   // [half][odd]: i16 pairs
+#pragma GCC unroll 4
+      for (int l = l0; l < l0 + 4; ++l) {
+        __m256i v[2];
+        for (int h = 0; h < 2; ++h) {
+          v[h] = Load256(panel + kQ2_KPanelQs + 64 * (8 * c + l) + 32 * h);
+          if (high) v[h] = _mm256_srli_epi16(v[h], 4);
+        }
+#pragma GCC unroll 2
+        for (int odd = 0; odd < 2; ++odd) {
+          const __m256i mask = _mm256_set1_epi8(static_cast<char>(3 << (2 * odd)));
+          const __m256i x = Broadcast32x8(a + 4 * (32 * c + 8 * (2 * high + odd) + l));
+          for (int h = 0; h < 2; ++h) {
+            const __m256i p = _mm256_maddubs_epi16(_mm256_and_si256(v[h], mask), x);
+            part[h][odd] = l == l0 ? p : AddI16(part[h][odd], p);
+          }
+        }
+      }
+      // Group 8c + 2 (2 high + odd) + quarter % 2 = 4 (2c + high) + 2 odd + quarter % 2.
+#pragma GCC unroll 2
+      for (int odd = 0; odd < 2; ++odd) {
+        for (int h = 0; h < 2; ++h) {
+          const __m256i sc = GroupScale(scales[2 * c + high][h], 2 * odd + quarter % 2);
+          sum[h][odd] = AddI32(sum[h][odd], _mm256_madd_epi16(part[h][odd], sc));
+        }
+      }
+    }
+  }
+  for (int h = 0; h < 2; ++h) {
+    __m256i mins = _mm256_setzero_si256();
+    for (int i = 0; i < 8; ++i) {
+      const __m256i scale_dword = Load256(panel + kQ2_KPanelScales + 64 * (i / 2) + 32 * h);
+      mins = AddI32(mins, _mm256_madd_epi16(NibblePair(scale_dword, 8 * (i % 2) + 4),
+                                            Broadcast32x8(act + kActBsumsOffset + 4 * i)));
+    }
+    const __m256i total = _mm256_add_epi32(sum[h][0], _mm256_srai_epi32(sum[h][1], 2));
+    FinishSums(total, mins, LoadF16x8(panel + kQ2_KPanelD + 16 * h),
+               LoadF16x8(panel + kQ2_KPanelDmin + 16 * h), act, acc + kHalfRows * h);
+  }
+}
+#else
 // Decode on a panel block with AVX-VNNI, as the AVX-512 kernel's DecodeBlock
 // does on zmm: each bit pair of the packed quants is masked in place (q * 4^p
 // <= 192 still fits a byte; vpmaddubsw's i16 would saturate) and fed to
@@ -361,12 +434,10 @@ template <class Source>
 void Block(const Source& source, const unsigned char* act, size_t a_stride, int nc, Panel* panel,
            float* acc) {
   if (nc == 1) {
-#ifdef __AVXVNNI__
     if constexpr (std::is_same_v<Source, PanelSource>) {
       PanelDecodeBlock(source.panel, act, acc);
       return;
     }
-#endif
     DirectBlock(source, act, acc);
     return;
   }
