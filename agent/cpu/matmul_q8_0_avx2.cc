@@ -13,7 +13,10 @@
 // no ALU.
 //
 // Prefill: micro-tiles of kMicroRows x kMicroCols pairs, all accumulators in
-// ymm registers; a kernel tile is three micro-tiles stacked. Decode (one
+// ymm registers; a kernel tile is three micro-tiles stacked over up to 64
+// tokens, each micro-tile's rows read from L1 for all of them, a pair at a
+// time, with their scales converted once (ChainScalesOf; Zen 5, 2 threads,
+// prefill 4096 x 4096 x 512: 72-76 ms with a tile of 2 tokens, 65 this way). Decode (one
 // activation row) reads a tile's rows one after another, as one stream (the
 // rows of a matrix lie end to end), with a micro-tile's terms on one row
 // (DecodeRow), prefetching kStreamPrefetchAhead on where kStreamPrefetch. It
@@ -29,6 +32,7 @@
 #include <cstdint>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "agent/cpu/activation_layout.h"
 #include "agent/cpu/matmul_kernel.h"
@@ -42,7 +46,9 @@ namespace {
 constexpr int kMicroRows = 4;
 constexpr int kMicroCols = 2;
 constexpr int kTileRows = 3 * kMicroRows;
-constexpr int kTileCols = kMicroCols;
+// Tokens per prefill tile: each micro-tile's rows are read from L1 for all of
+// them, a pair at a time.
+constexpr int kTileCols = 64;
 
 inline __m256i LoadQuants(const BlockQ8_0& block) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs));
@@ -110,12 +116,38 @@ inline __m256 ChainScales(const BlockQ8_0* row, int64_t b0, int m, int k) {
   return Q8_0Scales<0>(row, b0 + k, (m - k + kChains - 1) / kChains, kChains);
 }
 
+// Blocks of one chain whose scales ChainScalesOf holds, a multiple of a
+// group's: zero past the row's last block.
+inline int64_t ChainLength(int64_t nb) {
+  const int64_t per_group = kScaleGroup / kChains;
+  return (nb + kScaleGroup - 1) / kScaleGroup * per_group;
+}
+
+// Writes the f32 scales of `rows` rows of nb blocks, chain by chain, as
+// ChainScales gives them: scales[(r * kChains + k) * ChainLength(nb) + i] is
+// row r's block k + 2i. A micro-tile's rows take these once for all the
+// tokens of a tile rather than once per pair of them.
+void ChainScalesOf(const unsigned char* w, size_t w_stride, int rows, int64_t nb, float* scales) {
+  const int64_t len = ChainLength(nb);
+  for (int r = 0; r < rows; ++r) {
+    const auto* row = reinterpret_cast<const BlockQ8_0*>(w + r * w_stride);
+    for (int k = 0; k < kChains; ++k) {
+      float* out = scales + (r * kChains + k) * len;
+      for (int64_t b0 = 0; b0 < nb; b0 += kScaleGroup) {
+        const int m = static_cast<int>(std::min<int64_t>(kScaleGroup, nb - b0));
+        _mm256_storeu_ps(out + b0 / kChains, ChainScales(row, b0, m, k));
+      }
+    }
+  }
+}
+
 // out[c * out_stride + r] = dot(weight row r, activation row c) for r < RM,
-// c < RN (prefill): chain 0 over the row, then chain 1. (The unroll pragmas
-// keep GCC from leaving the accumulators in memory.)
+// c < RN (prefill): chain 0 over the row, then chain 1, w_scales the rows'
+// ChainScalesOf. (The unroll pragmas keep GCC from leaving the accumulators
+// in memory.)
 template <int RM, int RN>
-void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsigned char* a,
-               size_t a_stride, float* out, size_t out_stride) {
+void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const float* w_scales,
+               const unsigned char* a, size_t a_stride, float* out, size_t out_stride) {
   const BlockQ8_0* wr[RM];
   const BlockQ8_0* ac[RN];
 #pragma GCC unroll 16
@@ -139,7 +171,8 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const unsi
       for (int c = 0; c < RN; ++c) a_scale[c] = ChainScales(ac[c], b0, m, k);
 #pragma GCC unroll 16
       for (int r = 0; r < RM; ++r) {
-        const __m256 w_scale = ChainScales(wr[r], b0, m, k);
+        const __m256 w_scale =
+            _mm256_loadu_ps(w_scales + (r * kChains + k) * ChainLength(nb) + b0 / kChains);
 #pragma GCC unroll 16
         for (int c = 0; c < RN; ++c) {
           _mm256_store_ps(scale[r][c], _mm256_mul_ps(w_scale, a_scale[c]));
@@ -203,19 +236,21 @@ float DecodeRow(int64_t nb, const BlockQ8_0* row, const BlockQ8_0* a) {
   return HorizontalSum(_mm256_add_ps(acc[0], acc[1]));
 }
 
-using MicroTileFn = void (*)(int64_t, const unsigned char*, size_t, const unsigned char*, size_t,
-                             float*, size_t);
+using MicroTileFn = void (*)(int64_t, const unsigned char*, size_t, const float*,
+                             const unsigned char*, size_t, float*, size_t);
 
-// Entry mr - 1 handles mr rows of a prefill tile's kMicroCols tokens (Tile
-// takes nc <= kTileCols == kMicroCols, and decodes nc == 1 by DecodeRow).
-// A table, not WithCount: with the micro-tiles inlined into Tile, decode
-// from cache took 3-4% longer (Zen 5, BM_DecodeCached/q8_0/avx2).
-template <size_t... I>
+// Entry [nc - 1][mr - 1] handles mr rows of nc <= kMicroCols tokens (Tile
+// decodes a tile of one token by DecodeRow). A table, not WithCount: with
+// the micro-tiles inlined into Tile, decode from cache took 3-4% longer
+// (Zen 5, BM_DecodeCached/q8_0/avx2).
+template <int NC, size_t... I>
 constexpr std::array<MicroTileFn, sizeof...(I)> MakeMicroTiles(std::index_sequence<I...>) {
-  return {&MicroTile<I + 1, kMicroCols>...};
+  return {&MicroTile<I + 1, NC>...};
 }
-constexpr auto kMicroTiles = MakeMicroTiles(std::make_index_sequence<kMicroRows>());
-static_assert(kTileCols == kMicroCols);
+constexpr std::array<MicroTileFn, kMicroRows> kMicroTiles[] = {
+    MakeMicroTiles<1>(std::make_index_sequence<kMicroRows>()),
+    MakeMicroTiles<2>(std::make_index_sequence<kMicroRows>())};
+static_assert(kMicroCols == 2);
 
 void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
           int nc, float* out, size_t out_stride) {
@@ -229,9 +264,20 @@ void Tile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, s
     }
     return;
   }
+  // A micro-tile's rows (4 x 4352 bytes at 4096 columns) stay in L1 while
+  // the tile's tokens go by, a pair at a time.
+  const int64_t nb = cols / kQ8_0BlockSize;
+  thread_local std::vector<float> w_scales;
+  w_scales.resize(kMicroRows * kChains * ChainLength(nb));
   for (int r0 = 0; r0 < nr; r0 += kMicroRows) {
     const int mr = std::min(kMicroRows, nr - r0);
-    kMicroTiles[mr - 1](cols, wb + r0 * w_stride, w_stride, ab, a_stride, out + r0, out_stride);
+    ChainScalesOf(wb + r0 * w_stride, w_stride, mr, nb, w_scales.data());
+    for (int c0 = 0; c0 < nc; c0 += kMicroCols) {
+      const int mc = std::min(kMicroCols, nc - c0);
+      kMicroTiles[mc - 1][mr - 1](cols, wb + r0 * w_stride, w_stride, w_scales.data(),
+                                  ab + c0 * a_stride, a_stride, out + c0 * out_stride + r0,
+                                  out_stride);
+    }
   }
 }
 
@@ -359,16 +405,9 @@ void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void*
   }
   for (int c = 0; c < nc; ++c) std::memcpy(out + c * out_stride, acc[c], nr * sizeof(float));
 }
-
-// GGUF rows, up to kPanelRows x kPanelTileCols (the panel tile's size, which
-// the kernel declares): Tile's micro-tiles, kTileCols tokens at a time.
-void WideTile(int64_t cols, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
-              int nc, float* out, size_t out_stride) {
-  for (int c0 = 0; c0 < nc; c0 += kTileCols) {
-    Tile(cols, w, w_stride, nr, static_cast<const unsigned char*>(a) + c0 * a_stride, a_stride,
-         std::min(kTileCols, nc - c0), out + c0 * out_stride, out_stride);
-  }
-}
+// GGUF rows take Tile, up to kPanelRows x kPanelTileCols (the panel tile's
+// size, which the kernel declares).
+static_assert(kTileCols == kPanelTileCols && kPanelRows % kMicroRows == 0);
 #endif
 
 }  // namespace
@@ -379,7 +418,7 @@ extern const MatMulKernel AISCORE_AVX2_KERNEL(Q8_0) = {
     .isa = kAvx2FileIsa,
     .convert_activations = ConvertOffsetActivations,
     .activation_row_bytes = ActivationRowBytesQ8_0Offset,
-    .tile = WideTile,
+    .tile = Tile,
     .tile_rows = kPanelRows,
     .tile_cols = kPanelTileCols,
     .panel_tile = PanelTile};
