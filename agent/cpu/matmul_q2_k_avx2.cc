@@ -303,6 +303,25 @@ void DirectBlock(const Source& source, const unsigned char* act, float* acc) {
   }
 }
 
+// Scales dword k of rows 8h..8h+7 of a panel block: byte j holds group 4k +
+// j's 4-bit scale (low nibble) and min (high nibble).
+inline __m256i PanelScaleDword(const unsigned char* panel, int k, int h) {
+  return Load256(panel + kQ2_KPanelScales + 64 * k + 32 * h);
+}
+
+// The end of PanelDecodeBlock for rows 8h..8h+7: the mins term from the scale
+// dwords and the paired bsums, then FinishSums.
+inline void FinishPanelHalf(const unsigned char* panel, int h, __m256i sum,
+                            const unsigned char* act, float* acc) {
+  __m256i mins = _mm256_setzero_si256();
+  for (int i = 0; i < 8; ++i) {
+    mins = DotI16(mins, NibblePair(PanelScaleDword(panel, i / 2, h), 8 * (i % 2) + 4),
+                  Broadcast32x8(act + kActBsumsOffset + 4 * i));
+  }
+  FinishSums(sum, mins, LoadF16x8(panel + kQ2_KPanelD + 16 * h),
+             LoadF16x8(panel + kQ2_KPanelDmin + 16 * h), act, acc + kHalfRows * h);
+}
+
 #ifndef __AVXVNNI__
 // Decode on a panel block with AVX2 alone, for both halves of the 16 rows at
 // once so that each activation broadcast serves both (as with AVX-VNNI below).
@@ -319,7 +338,7 @@ void PanelDecodeBlock(const unsigned char* panel, const unsigned char* act, floa
   __m256i scales[4][2];  // [k][half]: scales dword k, the mins masked off
   for (int k = 0; k < 4; ++k) {
     for (int h = 0; h < 2; ++h) {
-      scales[k][h] = _mm256_and_si256(Load256(panel + kQ2_KPanelScales + 64 * k + 32 * h), m4);
+      scales[k][h] = _mm256_and_si256(PanelScaleDword(panel, k, h), m4);
     }
   }
   __m256i sum[2][2];  // [half][bit pair odd]
@@ -358,15 +377,8 @@ void PanelDecodeBlock(const unsigned char* panel, const unsigned char* act, floa
     }
   }
   for (int h = 0; h < 2; ++h) {
-    __m256i mins = _mm256_setzero_si256();
-    for (int i = 0; i < 8; ++i) {
-      const __m256i scale_dword = Load256(panel + kQ2_KPanelScales + 64 * (i / 2) + 32 * h);
-      mins = AddI32(mins, _mm256_madd_epi16(NibblePair(scale_dword, 8 * (i % 2) + 4),
-                                            Broadcast32x8(act + kActBsumsOffset + 4 * i)));
-    }
-    const __m256i total = _mm256_add_epi32(sum[h][0], _mm256_srai_epi32(sum[h][1], 2));
-    FinishSums(total, mins, LoadF16x8(panel + kQ2_KPanelD + 16 * h),
-               LoadF16x8(panel + kQ2_KPanelDmin + 16 * h), act, acc + kHalfRows * h);
+    FinishPanelHalf(panel, h, _mm256_add_epi32(sum[h][0], _mm256_srai_epi32(sum[h][1], 2)), act,
+                    acc);
   }
 }
 #else
@@ -380,9 +392,6 @@ void PanelDecodeBlock(const unsigned char* panel, const unsigned char* act, floa
 // scales lie two bytes apart in their scales dword. No Panel, no vpshufb.
 void PanelDecodeBlock(const unsigned char* panel, const unsigned char* act, float* acc) {
   const unsigned char* a = act + kActQsOffset;
-  auto scale_dword = [panel](int k, int h) {
-    return Load256(panel + kQ2_KPanelScales + 64 * k + 32 * h);
-  };
   __m256i sum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
 #pragma GCC unroll 4
   for (int quarter = 0; quarter < 4; ++quarter) {  // qs dwords 4 * quarter .. + 3
@@ -412,20 +421,11 @@ void PanelDecodeBlock(const unsigned char* panel, const unsigned char* act, floa
         // 4^(2k + 1) * sum shifted left by 16 - 2 (2k + 1): the sum in the high i16.
         const __m256i hi = _mm256_slli_epi32(group[h][2 * k + 1], 14 - 4 * k);
         const __m256i sums = _mm256_blend_epi16(lo, hi, 0xaa);
-        sum[h] =
-            _mm256_dpwssd_avx_epi32(sum[h], sums, NibblePair(scale_dword(g / 4, h), 8 * (g % 4)));
+        sum[h] = DotI16(sum[h], sums, NibblePair(PanelScaleDword(panel, g / 4, h), 8 * (g % 4)));
       }
     }
   }
-  for (int h = 0; h < 2; ++h) {
-    __m256i mins = _mm256_setzero_si256();
-    for (int i = 0; i < 8; ++i) {
-      mins = _mm256_dpwssd_avx_epi32(mins, NibblePair(scale_dword(i / 2, h), 8 * (i % 2) + 4),
-                                     Broadcast32x8(act + kActBsumsOffset + 4 * i));
-    }
-    FinishSums(sum[h], mins, LoadF16x8(panel + kQ2_KPanelD + 16 * h),
-               LoadF16x8(panel + kQ2_KPanelDmin + 16 * h), act, acc + kHalfRows * h);
-  }
+  for (int h = 0; h < 2; ++h) FinishPanelHalf(panel, h, sum[h], act, acc);
 }
 #endif
 

@@ -155,7 +155,8 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const floa
 #pragma GCC unroll 16
   for (int c = 0; c < RN; ++c) ac[c] = reinterpret_cast<const BlockQ8_0*>(a + c * a_stride);
   const int64_t nb = cols / kQ8_0BlockSize;
-  __m256 chain_sum[RM][RN];  // of the chains done
+  const int64_t chain_length = ChainLength(nb);  // of w_scales
+  __m256 chain_sum[RM][RN];                      // of the chains done
   for (int k = 0; k < kChains; ++k) {
     __m256 acc[RM][RN];
 #pragma GCC unroll 16
@@ -172,7 +173,7 @@ void MicroTile(int64_t cols, const unsigned char* w, size_t w_stride, const floa
 #pragma GCC unroll 16
       for (int r = 0; r < RM; ++r) {
         const __m256 w_scale =
-            _mm256_loadu_ps(w_scales + (r * kChains + k) * ChainLength(nb) + b0 / kChains);
+            _mm256_loadu_ps(w_scales + (r * kChains + k) * chain_length + b0 / kChains);
 #pragma GCC unroll 16
         for (int c = 0; c < RN; ++c) {
           _mm256_store_ps(scale[r][c], _mm256_mul_ps(w_scale, a_scale[c]));

@@ -104,6 +104,16 @@ inline __m256i DotU8S8(__m256i acc, __m256i u, __m256i s) {
 #endif
 }
 
+// acc + the i16 x i16 products of a and b, each adjacent pair summed into its
+// i32 lane: one vpdpwssd with AVX-VNNI; on AVX2 vpmaddwd and an add.
+inline __m256i DotI16(__m256i acc, __m256i a, __m256i b) {
+#ifdef __AVXVNNI__
+  return _mm256_dpwssd_avx_epi32(acc, a, b);
+#else
+  return AddI32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
 // Transposes 8 vectors of 8 dwords: afterwards v[k] holds element k of each
 // input, input i in lane i.
 inline void Transpose8x8(__m256i v[8]) {
