@@ -42,6 +42,7 @@ constexpr int kTileCols = 64;     // tokens per tile
 constexpr int kBlockCols = 8;     // tokens whose accumulators live in registers at once
 constexpr int kDirectCols = 5;    // up to this many tokens, skip the panel (decode, verify)
 constexpr int kPositions = kSuperBlockSize / 4;  // 4-quant positions per super-block
+constexpr size_t kHalfBlock = kRows * sizeof(BlockQ4_K) / 2;  // half a panel block, bytes
 
 constexpr size_t kQsOffset = offsetof(BlockQ4_K, qs);
 constexpr size_t kActQsOffset = offsetof(BlockQ8_K, qs);
@@ -201,10 +202,12 @@ void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, const
 // nibbles are masked in place (16 q <= 240 still fits a byte), one
 // instruction rather than two, and their sums shifted down once. With the
 // scales inlined, 1 core from L2: 58 -> 72 GiB/s; 2 threads from DRAM, host
-// fast: 57 -> 63.
+// fast: 57 -> 63. Where `stream` is not null (a panel, read as one stream),
+// the second half of the block's stream prefetch (PrefetchAhead of the
+// kHalfBlock bytes at `stream`) goes out between the two halves of quants.
 template <int K, class Source>
 void DirectBlock(const Source& src, int64_t b, const unsigned char* act, size_t a_stride,
-                 const int32_t* bs8, float* acc) {
+                 const int32_t* bs8, const unsigned char* stream, float* acc) {
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const unsigned char* a[K];
   for (int c = 0; c < K; ++c) a[c] = act + c * a_stride + kActQsOffset;
@@ -212,6 +215,7 @@ void DirectBlock(const Source& src, int64_t b, const unsigned char* act, size_t 
   src.ScalesOf(b, &s);
   __m512i sum[K];
   for (int half = 0; half < 2; ++half) {
+    if (half == 1 && stream != nullptr) PrefetchAhead(stream, kHalfBlock);
     __m512i v[16];
     src.QuantsOf(b, half, v);
     __m512i sub[K][4];  // sub-blocks 4 * half .. 4 * half + 3
@@ -249,7 +253,12 @@ void DirectBlock(const Source& src, int64_t b, const unsigned char* act, size_t 
 
 // The tile over the super-blocks of `src`. On rows, the next tile's 16 rows
 // (wb + 16 * w_stride) are prefetched as this one goes; on a panel (wb, read
-// as one stream), the bytes kStreamPrefetchAhead on.
+// as one stream), the bytes kStreamPrefetchAhead on: for decode, half a
+// block's lines before each block and half between its halves (DirectBlock).
+// Against the whole block's lines before it, A/B in one process (target-7b
+// Q4_K, blocks of 4 tokens at depth 512, Zen 5, docs/performance.md), median
+// time before / after: 1.039, 1.047 and 1.023 with the host fast, 1.025 and
+// 1.027 with it slow; in four parts, 1.016 (fast).
 template <class Source>
 void SourceTile(const Source& src, int64_t cols, const unsigned char* wb, size_t w_stride, int nr,
                 const unsigned char* ab, size_t a_stride, int nc, float* out, size_t out_stride) {
@@ -260,8 +269,14 @@ void SourceTile(const Source& src, int64_t cols, const unsigned char* wb, size_t
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {
     const unsigned char* act = ab + b * sizeof(BlockQ8_K);
+    const unsigned char* stream = nullptr;  // the second half to prefetch, for DirectBlock
     if constexpr (std::is_same_v<Source, PanelSource>) {  // one stream
-      PrefetchAhead(src.Block(b), kRows * sizeof(BlockQ4_K));
+      if (nc <= kDirectCols) {
+        PrefetchAhead(src.Block(b), kHalfBlock);
+        stream = src.Block(b) + kHalfBlock;
+      } else {
+        PrefetchAhead(src.Block(b), 2 * kHalfBlock);
+      }
     } else {  // the next tile's 16 rows
       PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b,
                     blocks);
@@ -274,7 +289,7 @@ void SourceTile(const Source& src, int64_t cols, const unsigned char* wb, size_t
     }
     if (nc <= kDirectCols) {
       WithCount<kDirectCols>(
-          nc, [&](auto k) { DirectBlock<k(), Source>(src, b, act, a_stride, bs8, acc); });
+          nc, [&](auto k) { DirectBlock<k(), Source>(src, b, act, a_stride, bs8, stream, acc); });
       continue;
     }
     BuildPanel(src, b, &panel);
