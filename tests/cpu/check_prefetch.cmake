@@ -7,7 +7,17 @@
 #   cmake -DOBJDUMP=objdump "-DOBJECTS=a.o;b.o" -P check_prefetch.cmake
 set(kernels matmul_f16_avx512 matmul_q8_0_avx512 matmul_q4_k_avx512 matmul_q2_k_avx512
             matmul_q8_0_avx2 matmul_q4_k_avx2 matmul_q2_k_avx2 read_bandwidth_avx2)
+# Kernels whose decode prefetches from more than one place hold at least this
+# many prefetch loops: the AVX-512 Q4_K decode block sends half its lines out
+# from within DirectBlock, a prefetch that GCC dropped once in a scratch build
+# while keeping the other (docs/performance.md, "Q4_K decode: the stream
+# prefetch in two halves").
+set(min_matmul_q4_k_avx512 2)
 foreach(kernel IN LISTS kernels)
+  set(min 1)
+  if(DEFINED min_${kernel})
+    set(min ${min_${kernel}})
+  endif()
   # Every object built from the kernel's file: the AVX2 kernels listed in
   # AISCORE_AVXVNNI_SOURCES have a second one, built for AVX-VNNI.
   set(objects "")
@@ -27,9 +37,9 @@ foreach(kernel IN LISTS kernels)
     endif()
     string(REGEX MATCHALL "prefetchnta" found "${code}")
     list(LENGTH found count)
-    if(count EQUAL 0)
-      message(FATAL_ERROR "check_prefetch: ${object} has no prefetchnta: the compiler dropped "
-                          "its PrefetchAhead")
+    if(count LESS min)
+      message(FATAL_ERROR "check_prefetch: ${object} has ${count} prefetchnta where it needs "
+                          "${min}: the compiler dropped its PrefetchAhead")
     endif()
     message(STATUS "${object}: ${count} prefetchnta")
   endforeach()
