@@ -42,7 +42,8 @@ constexpr int kTileCols = 64;     // tokens per tile
 constexpr int kBlockCols = 8;     // tokens whose accumulators live in registers at once
 constexpr int kDirectCols = 5;    // up to this many tokens, skip the panel (decode, verify)
 constexpr int kPositions = kSuperBlockSize / 4;  // 4-quant positions per super-block
-constexpr size_t kHalfBlock = kRows * sizeof(BlockQ4_K) / 2;  // half a panel block, bytes
+// Half a panel block's bytes: decode prefetches its stream a half at a time.
+constexpr size_t kHalfBlock = kRows * sizeof(BlockQ4_K) / 2;
 
 constexpr size_t kQsOffset = offsetof(BlockQ4_K, qs);
 constexpr size_t kActQsOffset = offsetof(BlockQ8_K, qs);
