@@ -51,6 +51,8 @@ constexpr int kTileCols = 64;   // tokens per tile
 constexpr int kBlockCols = 3;   // tokens whose accumulators live in registers at once
 constexpr int kDirectCols = 2;  // up to this many tokens, skip the panel (decode)
 constexpr int kPositions = kSuperBlockSize / 4;  // 4-quant positions per super-block
+// Half a panel block's bytes: decode prefetches its stream a half at a time.
+constexpr size_t kHalfBlock = kRows * sizeof(BlockQ4_K) / 2;
 
 constexpr size_t kQsOffset = offsetof(BlockQ4_K, qs);
 constexpr size_t kActQsOffset = offsetof(BlockQ8_K, qs);
@@ -269,9 +271,11 @@ void PanelBlock(const Panel& p, const unsigned char* act, size_t a_stride, const
 // <= 240 still fits a byte) and their sums shifted down once; each sub-block's
 // products go into i32 by vpdpbusd, for both halves of the 16 rows at once
 // so that each activation broadcast serves both, and vpmulld scales them.
+// The second half of the block's stream prefetch (the kHalfBlock bytes at
+// `stream`, where not null) goes out halfway through its quants.
 template <int K>
 void PanelDecodeBlock(const PanelSource& src, int64_t b, const unsigned char* act, size_t a_stride,
-                      const int32_t* bs8, float* acc) {
+                      const int32_t* bs8, const unsigned char* stream, float* acc) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   const unsigned char* a[K];
   for (int c = 0; c < K; ++c) a[c] = act + c * a_stride + kActQsOffset;
@@ -279,7 +283,8 @@ void PanelDecodeBlock(const PanelSource& src, int64_t b, const unsigned char* ac
   for (int h = 0; h < 2; ++h) LoadScales(src, b, h, &s);
   __m256i sum[K][2];
   for (int cq = 0; cq < 4; ++cq) {  // sub-blocks 2cq (low nibbles) and 2cq + 1 (high)
-    __m256i sub[K][2][2];           // [token][half][low, high]
+    if (cq == 2 && stream != nullptr) PrefetchAhead(stream, kHalfBlock);
+    __m256i sub[K][2][2];  // [token][half][low, high]
     for (int c = 0; c < K; ++c) {
       for (int h = 0; h < 2; ++h) sub[c][h][0] = sub[c][h][1] = _mm256_setzero_si256();
     }
@@ -326,13 +331,15 @@ void PanelDecodeBlock(const PanelSource& src, int64_t b, const unsigned char* ac
 
 // The same for K <= kDirectCols tokens without a panel: each transposed quant
 // vector goes straight into the dot products (decode). With AVX-VNNI, a panel
-// takes PanelDecodeBlock.
+// takes PanelDecodeBlock. Where `stream` is not null (a panel, read as one
+// stream), the second half of the block's stream prefetch (the kHalfBlock
+// bytes at `stream`) goes out between the two halves of rows.
 template <int K, class Source>
 void DirectBlock(const Source& src, int64_t b, const unsigned char* act, size_t a_stride,
-                 const int32_t* bs8, float* acc) {
+                 const int32_t* bs8, const unsigned char* stream, float* acc) {
 #ifdef __AVXVNNI__
   if constexpr (std::is_same_v<Source, PanelSource>) {
-    PanelDecodeBlock<K>(src, b, act, a_stride, bs8, acc);
+    PanelDecodeBlock<K>(src, b, act, a_stride, bs8, stream, acc);
     return;
   }
 #endif
@@ -341,6 +348,7 @@ void DirectBlock(const Source& src, int64_t b, const unsigned char* act, size_t 
   for (int c = 0; c < K; ++c) a[c] = act + c * a_stride + kActQsOffset;
   Scales s;
   for (int h = 0; h < 2; ++h) {
+    if (h == 1 && stream != nullptr) PrefetchAhead(stream, kHalfBlock);
     LoadScales(src, b, h, &s);
     __m256i sum[K];
     for (int cq = 0; cq < 4; ++cq) {  // sub-blocks 2cq and 2cq + 1
@@ -376,7 +384,12 @@ void DirectBlock(const Source& src, int64_t b, const unsigned char* act, size_t 
 
 // The tile over the super-blocks of `src`. On rows, the next tile's 16 rows
 // (wb + 16 * w_stride) are prefetched as this one goes; on a panel (wb, read
-// as one stream), the bytes kStreamPrefetchAhead on.
+// as one stream), the bytes kStreamPrefetchAhead on: for decode, half a
+// block's lines before each block and half within it (DirectBlock), as the
+// AVX-512 kernel does. Against the whole block's lines before it, A/B in one
+// process (target-7b Q4_K, blocks of 4 tokens at depth 512, Zen 5,
+// docs/performance.md), median time before / after: AVX-VNNI 1.022 with the
+// host fast; AVX2 1.032 fast, 1.010-1.016 slow.
 template <class Source>
 void SourceTile(const Source& src, int64_t cols, const unsigned char* wb, size_t w_stride, int nr,
                 const unsigned char* ab, size_t a_stride, int nc, float* out, size_t out_stride) {
@@ -387,8 +400,14 @@ void SourceTile(const Source& src, int64_t cols, const unsigned char* wb, size_t
   const int64_t blocks = cols / kSuperBlockSize;
   for (int64_t b = 0; b < blocks; ++b) {
     const unsigned char* act = ab + b * sizeof(BlockQ8_K);
+    const unsigned char* stream = nullptr;  // the second half to prefetch, for DirectBlock
     if constexpr (std::is_same_v<Source, PanelSource>) {  // one stream
-      PrefetchAhead(src.Block(b), kRows * sizeof(BlockQ4_K));
+      if (nc <= kDirectCols) {
+        PrefetchAhead(src.Block(b), kHalfBlock);
+        stream = src.Block(b) + kHalfBlock;
+      } else {
+        PrefetchAhead(src.Block(b), 2 * kHalfBlock);
+      }
     } else {  // the next tile's 16 rows
       PrefetchShare(reinterpret_cast<uintptr_t>(wb) + kRows * w_stride, kRows * w_stride, b,
                     blocks);
@@ -400,7 +419,8 @@ void SourceTile(const Source& src, int64_t cols, const unsigned char* wb, size_t
     }
     static_assert(kDirectCols == 2);
     if (nc <= kDirectCols) {
-      (nc == 1 ? DirectBlock<1, Source> : DirectBlock<2, Source>)(src, b, act, a_stride, bs8, acc);
+      (nc == 1 ? DirectBlock<1, Source> : DirectBlock<2, Source>)(src, b, act, a_stride, bs8,
+                                                                  stream, acc);
       continue;
     }
     BuildPanel(src, b, &panel);
