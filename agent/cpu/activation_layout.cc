@@ -60,4 +60,21 @@ void PairQ8_KBsums(void* row, int64_t cols) {
   }
 }
 
+void SplitQ8_KBsums(void* row, int64_t cols) {
+  auto* blocks = static_cast<BlockQ8_K*>(row);
+  constexpr int kGroups = kSuperBlockSize / 16;
+  static_assert(sizeof(BlockQ8_K::bsums) == 2 * kGroups);
+  for (int64_t b = 0; b < cols / kSuperBlockSize; ++b) {
+    int16_t sums[kGroups];
+    std::memcpy(sums, blocks[b].bsums, sizeof(sums));
+    uint8_t split[2 * kGroups];
+    for (int g = 0; g < kGroups; ++g) {
+      const auto u = static_cast<uint16_t>(sums[g]);
+      split[g] = static_cast<uint8_t>(u & 0xff);
+      split[kGroups + g] = static_cast<uint8_t>(u >> 8);  // the s8 high byte's bits
+    }
+    std::memcpy(blocks[b].bsums, split, sizeof(split));
+  }
+}
+
 }  // namespace aiscore

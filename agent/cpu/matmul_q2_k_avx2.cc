@@ -15,10 +15,10 @@
 // and reused over up to kTileCols tokens, and each lane ends up holding its
 // row's dot product.
 //
-// The mins term is (mins x Q8_K bsums), in int32, the bsums paired as the
-// AVX-512 kernel pairs them (PairQ8_KBsums); f32 scales are applied once per
-// super-block. Decode (one token) skips the panel: from a panel block, both
-// halves of the 16 rows at once, each bit pair masked in place and fed to
+// The mins term is (mins x Q8_K bsums), in int32, the bsums paired
+// (PairQ8_KBsums) so that vpmaddwd or vpdpwssd takes two groups' mins at
+// once; f32 scales are applied once per super-block. Decode (one token) skips the panel: from a
+// panel block, both halves of the 16 rows at once, each bit pair masked in place and fed to
 // vpdpbusd on AVX-VNNI, as in the AVX-512 kernel, or to vpmaddubsw on AVX2
 // (PanelDecodeBlock); from GGUF rows, each unpacked vector goes straight into
 // vpmaddubsw (DirectBlock).

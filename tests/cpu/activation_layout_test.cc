@@ -83,10 +83,9 @@ TEST(ActivationLayoutTest, Avx512Q8_0RowIsThePortableBlocksAndTheirSums) {
 }
 
 // The AVX-512 Q2_K kernel's activation row: the portable Q8_K blocks, each
-// block's 16 sums in the order 0, 2, 1, 3, 4, 6, 5, 7, ... (PairQ8_KBsums):
-// dword 2k + j the sums of groups 4k + j and 4k + j + 2, each the sum of its
-// 16 quants.
-TEST(ActivationLayoutTest, Avx512Q2_KRowIsQ8_KWithPairedSums) {
+// block's 32 bytes of sums split (SplitQ8_KBsums): the low bytes of the 16
+// sums, then their high bytes, each sum that of its group's 16 quants.
+TEST(ActivationLayoutTest, Avx512Q2_KRowIsQ8_KWithSplitSums) {
   const MatMulKernel* k = FindMatMulKernel(Format::kQ2_K, Isa::kAvx512);
   if (k == nullptr || !IsaSupported(Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 Q2_K kernel";
   std::mt19937 rng(std::random_device{}());
@@ -98,6 +97,9 @@ TEST(ActivationLayoutTest, Avx512Q2_KRowIsQ8_KWithPairedSums) {
     std::vector<unsigned char> portable(ActivationRowBytesQ8_K(cols)), row(portable.size());
     for (int trial = 0; trial < 100; ++trial) {
       for (float& v : x) v = normal(rng) * (trial % 5 + 1);
+      if (trial % 10 == 0) {  // Saturated groups: the sums at their extremes.
+        for (int64_t i = 0; i < cols; ++i) x[i] = (i / 16) % 2 ? -1.0f : 1.0f;
+      }
       ConvertActivationsQ8_K(x.data(), cols, portable.data());
       k->convert_activations(x.data(), cols, row.data());
       const auto* want = reinterpret_cast<const BlockQ8_K*>(portable.data());
@@ -105,12 +107,14 @@ TEST(ActivationLayoutTest, Avx512Q2_KRowIsQ8_KWithPairedSums) {
       for (int64_t b = 0; b < nb; ++b) {
         ASSERT_EQ(got[b].d, want[b].d) << "nb " << nb << " block " << b;
         ASSERT_EQ(std::memcmp(got[b].qs, want[b].qs, sizeof(want[b].qs)), 0) << "block " << b;
-        for (int i = 0; i < 16; ++i) {
-          const int k4 = i / 4, j = i % 4;  // dword 2 * k4 + j / 2, half j % 2
-          const int group = 4 * k4 + j / 2 + 2 * (j % 2);
+        unsigned char split[32];
+        std::memcpy(split, got[b].bsums, sizeof(split));
+        for (int group = 0; group < 16; ++group) {
           int sum = 0;
           for (int q = 0; q < 16; ++q) sum += want[b].qs[16 * group + q];
-          ASSERT_EQ(got[b].bsums[i], sum) << "nb " << nb << " block " << b << " sum " << i;
+          const int high = static_cast<int8_t>(split[16 + group]);
+          ASSERT_EQ(256 * high + split[group], sum)
+              << "nb " << nb << " block " << b << " group " << group;
         }
       }
     }
