@@ -15,9 +15,9 @@
 // and reused over up to kTileCols tokens, and each lane ends up holding its
 // row's dot product.
 //
-// The mins term is (mins x Q8_K bsums), in int32, the bsums paired
-// (PairQ8_KBsums) so that vpmaddwd or vpdpwssd takes two groups' mins at
-// once; f32 scales are applied once per super-block. Decode (one token) skips the panel: from a
+// The mins term is (mins x Q8_K bsums), in int32 (MinsTerm: with AVX-VNNI
+// the bsums split into bytes as for the AVX-512 kernel, on AVX2 paired); f32
+// scales are applied once per super-block. Decode (one token) skips the panel: from a
 // panel block, both halves of the 16 rows at once, each bit pair masked in place and fed to
 // vpdpbusd on AVX-VNNI, as in the AVX-512 kernel, or to vpmaddubsw on AVX2
 // (PanelDecodeBlock); from GGUF rows, each unpacked vector goes straight into
@@ -60,13 +60,23 @@ constexpr size_t kActQsOffset = offsetof(BlockQ8_K, qs);
 constexpr size_t kActBsumsOffset = offsetof(BlockQ8_K, bsums);
 static_assert(offsetof(BlockQ2_K, scales) == 0 && offsetof(BlockQ2_K, dmin) == kDOffset + 2);
 
+// The 4-bit mins of a super-block, in kMinVectors vectors per 8 rows
+// (MinsVector), kMinsPerDword from each scales dword. With AVX-VNNI, as
+// bytes, one vector a scales dword (byte j: group 4k + j), for vpdpbusd
+// against the activations' bsums split into bytes (SplitQ8_KBsums): four
+// groups an instruction, twice. On AVX2, whose vpmaddubsw would saturate
+// there, as i16 pairs (vector 2k + j: groups 4k + j and 4k + j + 2, j < 2),
+// in the order of the activations' paired bsums (PairQ8_KBsums). AVX-VNNI Q2_K
+// decode, A/B in one process with the host fast (Zen 5, target-7b at d512):
+// 1.084 and 1.089 against the pairs by vpdpwssd (docs/performance.md).
+constexpr int kMinVectors = kAvx2FileIsa == Isa::kAvxVnni ? 4 : 8;
+constexpr int kMinsPerDword = kMinVectors / 4;
+
 // The scales of one super-block of 16 rows. Lane r of vector [h] is row 8h + r.
 struct Scales {
-  __m256i sc[16][2];  // [group g]: 4-bit scale as an i16 pair (sc, sc)
-  // [pair i = 2k + j]: 4-bit mins of groups 4k + j and 4k + j + 2 as an i16
-  // pair, the order of the activations' paired bsums (PairQ8_KBsums).
-  __m256i m[8][2];
-  __m256 d[2], dmin[2];  // super-block scales, f32
+  __m256i sc[16][2];          // [group g]: 4-bit scale as an i16 pair (sc, sc)
+  __m256i m[kMinVectors][2];  // the mins (MinsVector)
+  __m256 d[2], dmin[2];       // super-block scales, f32
 };
 
 // Whether a panel holds its weights scaled (u8 q * scale, 0..45), for
@@ -114,6 +124,40 @@ inline __m256i NibblePair(__m256i v, int shift) {
                           _mm256_set1_epi32(0x000f000f));
 }
 
+// Mins vector kMinsPerDword * k + j (j < kMinsPerDword) from scales dword k.
+inline __m256i MinsVector(__m256i scales_dword, int j) {
+  if constexpr (kMinsPerDword == 1) {
+    return _mm256_and_si256(_mm256_srli_epi32(scales_dword, 4), _mm256_set1_epi8(0x0f));
+  }
+  return NibblePair(scales_dword, 8 * j + 4);
+}
+
+// The mins term (mins . bsums, i32) of 8 rows: mins_at(i) gives their mins
+// vector i (MinsVector), act is the token's Q8_K block, its bsums split
+// (AVX-VNNI) or paired (AVX2).
+template <class MinsAt>
+inline __m256i MinsTerm(MinsAt mins_at, const unsigned char* act) {
+  const unsigned char* bsums = act + kActBsumsOffset;
+#ifdef __AVXVNNI__
+  // The mins (at most 15) times the sums' high bytes (s8), and the low bytes
+  // (u8) times the mins: sum = 256 x high + low.
+  const unsigned char* high = bsums + kSuperBlockSize / 16;
+  __m256i mins_high = _mm256_setzero_si256(), mins_low = _mm256_setzero_si256();
+  for (int k = 0; k < 4; ++k) {
+    const __m256i m = mins_at(k);
+    mins_high = _mm256_dpbusd_avx_epi32(mins_high, m, Broadcast32x8(high + 4 * k));
+    mins_low = _mm256_dpbusd_avx_epi32(mins_low, Broadcast32x8(bsums + 4 * k), m);
+  }
+  return _mm256_add_epi32(_mm256_slli_epi32(mins_high, 8), mins_low);
+#else
+  __m256i mins = _mm256_madd_epi16(mins_at(0), Broadcast32x8(bsums));
+  for (int i = 1; i < kMinVectors; ++i) {
+    mins = _mm256_add_epi32(mins, _mm256_madd_epi16(mins_at(i), Broadcast32x8(bsums + 4 * i)));
+  }
+  return mins;
+#endif
+}
+
 // Fills half h of s->sc and s->m from v[k], lane r = scales dword k of row
 // 8h + r.
 void UnpackScales(const __m256i v[4], int h, Scales* s) {
@@ -121,7 +165,9 @@ void UnpackScales(const __m256i v[4], int h, Scales* s) {
   for (int k = 0; k < 4; ++k) {
     const __m256i sc = _mm256_and_si256(v[k], m4);
     for (int b = 0; b < 4; ++b) s->sc[4 * k + b][h] = GroupScale(sc, b);
-    for (int j = 0; j < 2; ++j) s->m[2 * k + j][h] = NibblePair(v[k], 8 * j + 4);
+    for (int j = 0; j < kMinsPerDword; ++j) {
+      s->m[kMinsPerDword * k + j][h] = MinsVector(v[k], j);
+    }
   }
 }
 
@@ -202,11 +248,7 @@ inline void FinishSums(__m256i sum, __m256i mins, __m256 d, __m256 dmin, const u
 // Adds d_token * (d * sum - dmin * mins . bsums) of one token to acc[row],
 // rows 8h..8h+7.
 inline void Finish(const Scales& s, int h, __m256i sum, const unsigned char* act, float* acc) {
-  __m256i mins = _mm256_madd_epi16(s.m[0][h], Broadcast32x8(act + kActBsumsOffset));
-  for (int i = 1; i < 8; ++i) {
-    mins = _mm256_add_epi32(
-        mins, _mm256_madd_epi16(s.m[i][h], Broadcast32x8(act + kActBsumsOffset + 4 * i)));
-  }
+  const __m256i mins = MinsTerm([&](int i) { return s.m[i][h]; }, act);
   FinishSums(sum, mins, s.d[h], s.dmin[h], act, acc + kHalfRows * h);
 }
 
@@ -310,14 +352,14 @@ inline __m256i PanelScaleDword(const unsigned char* panel, int k, int h) {
 }
 
 // The end of PanelDecodeBlock for rows 8h..8h+7: the mins term from the scale
-// dwords and the paired bsums, then FinishSums.
+// dwords and the bsums (MinsTerm), then FinishSums.
 inline void FinishPanelHalf(const unsigned char* panel, int h, __m256i sum,
                             const unsigned char* act, float* acc) {
-  __m256i mins = _mm256_setzero_si256();
-  for (int i = 0; i < 8; ++i) {
-    mins = DotI16(mins, NibblePair(PanelScaleDword(panel, i / 2, h), 8 * (i % 2) + 4),
-                  Broadcast32x8(act + kActBsumsOffset + 4 * i));
-  }
+  const __m256i mins = MinsTerm(
+      [&](int i) {
+        return MinsVector(PanelScaleDword(panel, i / kMinsPerDword, h), i % kMinsPerDword);
+      },
+      act);
   FinishSums(sum, mins, LoadF16x8(panel + kQ2_KPanelD + 16 * h),
              LoadF16x8(panel + kQ2_KPanelDmin + 16 * h), act, acc + kHalfRows * h);
 }
@@ -497,7 +539,11 @@ void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void*
 
 void ConvertActivations(const float* x, int64_t cols, void* out) {
   ConvertActivationsQ8_KAvx2(x, cols, out);
-  PairQ8_KBsums(out, cols);
+  if constexpr (kMinsPerDword == 1) {
+    SplitQ8_KBsums(out, cols);
+  } else {
+    PairQ8_KBsums(out, cols);
+  }
 }
 
 }  // namespace

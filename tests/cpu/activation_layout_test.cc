@@ -82,43 +82,58 @@ TEST(ActivationLayoutTest, Avx512Q8_0RowIsThePortableBlocksAndTheirSums) {
   }
 }
 
-// The AVX-512 Q2_K kernel's activation row: the portable Q8_K blocks, each
-// block's 32 bytes of sums split (SplitQ8_KBsums): the low bytes of the 16
-// sums, then their high bytes, each sum that of its group's 16 quants.
-TEST(ActivationLayoutTest, Avx512Q2_KRowIsQ8_KWithSplitSums) {
-  const MatMulKernel* k = FindMatMulKernel(Format::kQ2_K, Isa::kAvx512);
-  if (k == nullptr || !IsaSupported(Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 Q2_K kernel";
+// The Q2_K kernels' activation rows: the portable Q8_K blocks, each block's
+// 32 bytes of sums then rewritten for the kernel's mins. AVX-512 and AVX-VNNI
+// split them (SplitQ8_KBsums): the low bytes of the 16 sums, then their high
+// bytes. AVX2 pairs them (PairQ8_KBsums): the sums in the order 0, 2, 1, 3,
+// 4, 6, 5, 7, ... Each sum is that of its group's 16 quants.
+TEST(ActivationLayoutTest, Q2_KRowsAreQ8_KWithTheirKernelsSums) {
   std::mt19937 rng(std::random_device{}());
   std::normal_distribution<float> normal;
-  for (int64_t nb : {1, 3, 16}) {
-    const int64_t cols = nb * kSuperBlockSize;
-    ASSERT_EQ(k->activation_row_bytes(cols), ActivationRowBytesQ8_K(cols));
-    std::vector<float> x(cols);
-    std::vector<unsigned char> portable(ActivationRowBytesQ8_K(cols)), row(portable.size());
-    for (int trial = 0; trial < 100; ++trial) {
-      for (float& v : x) v = normal(rng) * (trial % 5 + 1);
-      if (trial % 10 == 0) {  // Saturated groups: the sums at their extremes.
-        for (int64_t i = 0; i < cols; ++i) x[i] = (i / 16) % 2 ? -1.0f : 1.0f;
-      }
-      ConvertActivationsQ8_K(x.data(), cols, portable.data());
-      k->convert_activations(x.data(), cols, row.data());
-      const auto* want = reinterpret_cast<const BlockQ8_K*>(portable.data());
-      const auto* got = reinterpret_cast<const BlockQ8_K*>(row.data());
-      for (int64_t b = 0; b < nb; ++b) {
-        ASSERT_EQ(got[b].d, want[b].d) << "nb " << nb << " block " << b;
-        ASSERT_EQ(std::memcmp(got[b].qs, want[b].qs, sizeof(want[b].qs)), 0) << "block " << b;
-        unsigned char split[32];
-        std::memcpy(split, got[b].bsums, sizeof(split));
-        for (int group = 0; group < 16; ++group) {
-          int sum = 0;
-          for (int q = 0; q < 16; ++q) sum += want[b].qs[16 * group + q];
-          const int high = static_cast<int8_t>(split[16 + group]);
-          ASSERT_EQ(256 * high + split[group], sum)
-              << "nb " << nb << " block " << b << " group " << group;
+  int kernels = 0;
+  for (Isa isa : {Isa::kAvx512, Isa::kAvxVnni, Isa::kAvx2}) {
+    const MatMulKernel* k = FindMatMulKernel(Format::kQ2_K, isa);
+    if (k == nullptr || !IsaSupported(isa)) continue;
+    ++kernels;
+    const bool split = isa != Isa::kAvx2;
+    for (int64_t nb : {1, 3, 16}) {
+      const int64_t cols = nb * kSuperBlockSize;
+      ASSERT_EQ(k->activation_row_bytes(cols), ActivationRowBytesQ8_K(cols));
+      std::vector<float> x(cols);
+      std::vector<unsigned char> portable(ActivationRowBytesQ8_K(cols)), row(portable.size());
+      for (int trial = 0; trial < 100; ++trial) {
+        for (float& v : x) v = normal(rng) * (trial % 5 + 1);
+        if (trial % 10 == 0) {  // Saturated groups: the sums at their extremes.
+          for (int64_t i = 0; i < cols; ++i) x[i] = (i / 16) % 2 ? -1.0f : 1.0f;
+        }
+        ConvertActivationsQ8_K(x.data(), cols, portable.data());
+        k->convert_activations(x.data(), cols, row.data());
+        const auto* want = reinterpret_cast<const BlockQ8_K*>(portable.data());
+        const auto* got = reinterpret_cast<const BlockQ8_K*>(row.data());
+        for (int64_t b = 0; b < nb; ++b) {
+          ASSERT_EQ(got[b].d, want[b].d) << IsaName(isa) << " nb " << nb << " block " << b;
+          ASSERT_EQ(std::memcmp(got[b].qs, want[b].qs, sizeof(want[b].qs)), 0)
+              << IsaName(isa) << " block " << b;
+          unsigned char bytes[32];
+          std::memcpy(bytes, got[b].bsums, sizeof(bytes));
+          for (int group = 0; group < 16; ++group) {
+            int sum = 0;
+            for (int q = 0; q < 16; ++q) sum += want[b].qs[16 * group + q];
+            int found;
+            if (split) {
+              found = 256 * static_cast<int8_t>(bytes[16 + group]) + bytes[group];
+            } else {  // group 4k + j + 2h (j, h < 2) at dword 2k + j, half h
+              const int k4 = group / 4, j = group % 2, h = group % 4 / 2;
+              found = got[b].bsums[2 * (2 * k4 + j) + h];
+            }
+            ASSERT_EQ(found, sum) << IsaName(isa) << " nb " << nb << " block " << b << " group "
+                                  << group;
+          }
         }
       }
     }
   }
+  if (kernels == 0) GTEST_SKIP() << "no x86 Q2_K kernel on this CPU";
 }
 
 }  // namespace
