@@ -39,13 +39,13 @@ Q8_0OffsetRow Q8_0OffsetRowAt(const void* row, int64_t nb);
 // blocks are written.
 void AddQ8_0OffsetShares(void* row, int64_t cols);
 
-// Q8_K with paired sums, the AVX2 Q2_K kernel's: in each block the 16
-// bsums in the order 0, 2, 1, 3, 4, 6, 5, 7, ..., so that dword 2k + j
+// Q8_K with paired sums, the AVX-512 and AVX2 Q2_K kernels': in each block
+// the 16 bsums in the order 0, 2, 1, 3, 4, 6, 5, 7, ..., so that dword 2k + j
 // holds the sums of groups 4k + j and 4k + j + 2 (j < 2), as the kernel pairs
 // its mins. Reorders a Q8_K row of `cols` columns in place.
 void PairQ8_KBsums(void* row, int64_t cols);
 
-// Q8_K with split sums, the AVX-512 and AVX-VNNI Q2_K kernels': in each block the 32 bytes
+// Q8_K with split sums, the AVX-VNNI Q2_K kernel's: in each block the 32 bytes
 // of bsums hold the low bytes of the 16 sums (u8), then their high bytes
 // (s8), so that sum g = 256 * high[g] + low[g] (|sum| <= 16 * 127 fits), and
 // vpdpbusd takes four groups' bytes against their four 4-bit mins. Rewrites a

@@ -24,16 +24,9 @@
 // with the host slow and none with it fast, on Zen 5 (docs/performance.md,
 // "Q2_K decode: scales by vpdpwssd").
 //
-// The mins term is (mins x Q8_K bsums), in int32, four groups per vpdpbusd
-// twice: the activation row's bsums come split into their low bytes (u8) and
-// high bytes (s8) (SplitQ8_KBsums), so that each scales dword's four mins,
-// one shift and one mask away, take the high bytes as one vpdpbusd and the
-// low bytes as another, and the sum is 256 x the first + the second. Against
-// the mins as i16 pairs and the bsums paired for vpdpwssd (two shifts and
-// two masks a scales dword): the same bits; 1.05-1.07 from L2 and, A/B in
-// one process with the host fast, 1.017-1.023 a decode token on Zen 5
-// (docs/performance.md, "Q2_K decode against a kernel that does no
-// arithmetic"). f32 scales are applied once per super-block. Every path
+// The mins term is (mins x Q8_K bsums), in int32, two groups per vpdpwssd:
+// the activation row's bsums come paired (PairQ8_KBsums) as the mins pair in
+// each scales dword. f32 scales are applied once per super-block. Every path
 // computes the same integer sums and the same float operations, so a token's
 // bits do not depend on its batch.
 //
@@ -99,33 +92,33 @@ inline __m512i GroupScale(__m512i v, int j) { return Nibbles(v, 8 * j, 0x0f); }
 // v = LoadScaleDword(k).
 inline __m512i GroupScalePair(__m512i v, int j) { return Nibbles(v, 8 * j, 0x000f000f); }
 
-// What a panel block's dot products are finished with: its mins as bytes
-// (mins[k]: byte j the min of group 4k + j, the high nibbles of scales dword
-// k) and its f32 super-block scales.
+// What a panel block's dot products are finished with: its mins paired as
+// i16 (mins[2k + j]: groups 4k + j and 4k + j + 2, j < 2, the nibbles of
+// scales dword k) and its f32 super-block scales.
 struct BlockScales {
-  __m512i mins[4];
+  __m512i mins[8];
   __m512 d, dmin;
 };
 
 inline void LoadBlockScales(PanelLines block, BlockScales* s) {
-  for (int k = 0; k < 4; ++k) s->mins[k] = Nibbles(LoadScaleDword(block, k), 4, 0x0f0f0f0f);
+  for (int k = 0; k < 4; ++k) {
+    const __m512i v = LoadScaleDword(block, k);
+    for (int j = 0; j < 2; ++j) {
+      s->mins[2 * k + j] = Nibbles(v, 4 + 8 * j, 0x000f000f);
+    }
+  }
   s->d = LoadF16x16(block.At(kQ2_KPanelD));
   s->dmin = LoadF16x16(block.At(kQ2_KPanelDmin));
 }
 
 // Adds d_token * (d * sum - dmin * mins . bsums) of one token to acc[row];
-// act is the token's Q8_K block, its bsums split (SplitQ8_KBsums): the mins
-// (at most 15) times the high bytes (s8) and the low bytes (u8) times the
-// mins, four groups a vpdpbusd each.
+// act is the token's Q8_K block, its bsums paired (dword i holds the sums of
+// the groups whose mins pair in s.mins[i]).
 inline void Finish(const BlockScales& s, __m512i sum, const unsigned char* act, float* acc) {
-  const unsigned char* low = act + kActBsumsOffset;
-  const unsigned char* high = low + kSuperBlockSize / 16;
-  __m512i mins_high = _mm512_setzero_si512(), mins_low = _mm512_setzero_si512();
-  for (int k = 0; k < 4; ++k) {
-    mins_high = _mm512_dpbusd_epi32(mins_high, s.mins[k], Broadcast32(high + 4 * k));
-    mins_low = _mm512_dpbusd_epi32(mins_low, Broadcast32(low + 4 * k), s.mins[k]);
+  __m512i mins = _mm512_setzero_si512();
+  for (int i = 0; i < 8; ++i) {
+    mins = _mm512_dpwssd_epi32(mins, s.mins[i], Broadcast32(act + kActBsumsOffset + 4 * i));
   }
-  const __m512i mins = _mm512_add_epi32(_mm512_slli_epi32(mins_high, 8), mins_low);
   const __m512 f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(sum), s.d,
                                    _mm512_mul_ps(_mm512_cvtepi32_ps(mins), s.dmin));
   float d;
@@ -377,7 +370,7 @@ void PanelTile(int64_t cols, const void* w, size_t w_stride, int nr, const void*
 
 void ConvertActivations(const float* x, int64_t cols, void* out) {
   ConvertActivationsQ8_KAvx2(x, cols, out);
-  SplitQ8_KBsums(out, cols);
+  PairQ8_KBsums(out, cols);
 }
 
 }  // namespace
