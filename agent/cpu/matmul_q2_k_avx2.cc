@@ -67,8 +67,10 @@ static_assert(offsetof(BlockQ2_K, scales) == 0 && offsetof(BlockQ2_K, dmin) == k
 // groups an instruction, twice. On AVX2, whose vpmaddubsw would saturate
 // there, as i16 pairs (vector 2k + j: groups 4k + j and 4k + j + 2, j < 2),
 // in the order of the activations' paired bsums (PairQ8_KBsums). AVX-VNNI Q2_K
-// decode, A/B in one process with the host fast (Zen 5, target-7b at d512):
-// 1.084 and 1.089 against the pairs by vpdpwssd (docs/performance.md).
+// decode against the pairs by vpdpwssd, the two objects linked side by side
+// in one process, each in either place (Zen 5, target-7b at d512, host fast):
+// 0.4% and 4.9% less time a token; from L2 3-4% more (docs/performance.md,
+// "Q2_K decode against a kernel that does no arithmetic").
 constexpr int kMinVectors = kAvx2FileIsa == Isa::kAvxVnni ? 4 : 8;
 constexpr int kMinsPerDword = kMinVectors / 4;
 
