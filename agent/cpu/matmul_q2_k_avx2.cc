@@ -17,11 +17,11 @@
 //
 // The mins term is (mins x Q8_K bsums), in int32 (MinsTerm: with AVX-VNNI
 // the bsums split into bytes, on AVX2 paired as for the AVX-512 kernel); f32
-// scales are applied once per super-block. Decode (one token) skips the panel: from a
-// panel block, both halves of the 16 rows at once, each bit pair masked in place and fed to
-// vpdpbusd on AVX-VNNI, as in the AVX-512 kernel, or to vpmaddubsw on AVX2
-// (PanelDecodeBlock); from GGUF rows, each unpacked vector goes straight into
-// vpmaddubsw (DirectBlock).
+// scales are applied once per super-block. Decode (one token) skips the
+// panel: from a panel block, both halves of the 16 rows at once, each bit
+// pair masked in place and fed to vpdpbusd on AVX-VNNI, as in the AVX-512
+// kernel, or to vpmaddubsw on AVX2 (PanelDecodeBlock); from GGUF rows, each
+// unpacked vector goes straight into vpmaddubsw (DirectBlock).
 //
 // The transposes happen on GGUF rows only: CpuBackend repacks Q2_K matrices
 // into the panel layout (panel_layout.h), whose blocks hold each vector the
