@@ -88,7 +88,7 @@ constexpr int64_t kReplayTileRows = 32;
 // rope and SwiGLU, which read no weights, left out). Reports GB/s of weights,
 // as `aiscore bench` does, and GB/s with the cache's bytes too.
 void BM_DecodeReplay(benchmark::State& state, Format format, int64_t context, int threads) {
-  const Isa isa = IsaSupported(Isa::kAvx2) ? Isa::kAvx2 : Isa::kScalar;
+  const Isa isa = BestIsa();  // the ISA decode reads with, as the probe of `aiscore bench`
   const ModelConfig c = *ModelPreset("target-7b");
   std::vector<ReplayRegion> layer;  // one layer's regions, offsets from the layer's start
   size_t layer_bytes = 0;
@@ -109,15 +109,15 @@ void BM_DecodeReplay(benchmark::State& state, Format format, int64_t context, in
   const size_t kv_half = static_cast<size_t>(c.kv_dim() * context) * 2;
   const size_t kv_layer = 2 * kv_half;
   const size_t kv_share = kv_half / threads / 256 * 256;
+  const size_t cache_bytes = kv_layer * static_cast<size_t>(c.n_layers);
   absl::StatusOr<std::shared_ptr<void>> weights = AllocateHostMemory(weight_bytes);
-  absl::StatusOr<std::shared_ptr<void>> cache =
-      AllocateHostMemory(kv_layer * static_cast<size_t>(c.n_layers));
+  absl::StatusOr<std::shared_ptr<void>> cache = AllocateHostMemory(cache_bytes);
   if (!weights.ok() || !cache.ok()) {
     state.SkipWithError((!weights.ok() ? weights.status() : cache.status()).ToString().c_str());
     return;
   }
   std::memset(weights->get(), 1, weight_bytes);
-  std::memset(cache->get(), 1, kv_layer * static_cast<size_t>(c.n_layers));
+  std::memset(cache->get(), 1, cache_bytes);
   const auto* w = static_cast<const unsigned char*>(weights->get());
   const auto* kv = static_cast<const unsigned char*>(cache->get());
   ThreadPool pool(threads);
